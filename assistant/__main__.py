@@ -1,0 +1,198 @@
+"""Command line: `python -m assistant --help` lists the commands that exist today."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from assistant.errors import AssistantError
+from assistant.schema import ChatMessage, ModelRole
+from assistant.settings import Settings, load_settings, settings_to_toml
+
+logger = logging.getLogger("assistant")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command (importing it loads no ML library)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m assistant",
+        description="Shop assistant: prepare models and run the assistant's commands.",
+    )
+    parser.add_argument("--config", type=Path, help="TOML settings file (default: ./assistant.toml)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override one setting (repeatable), e.g. --set models.device=cpu",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    models = commands.add_parser("models", help="prepare, inspect and check the model folders")
+    models_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    prepare = models_commands.add_parser(
+        "prepare", help="convert the packaged weights into model folders (idempotent)"
+    )
+    prepare.add_argument(
+        "--role",
+        action="append",
+        choices=[r.value for r in ModelRole],
+        help="prepare only this role (repeatable; default: all)",
+    )
+    prepare.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    models_commands.add_parser("status", help="where each model role loads from, and if it is ready")
+    models_commands.add_parser("verify", help="re-check every prepared file against its checksum")
+    check = models_commands.add_parser(
+        "check", help="load each model and run it once, printing load time and speed"
+    )
+    check.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+    generate = commands.add_parser(
+        "generate", help="stream the generator's reply to one message (a model smoke test)"
+    )
+    generate.add_argument("message", help="the user message")
+    generate.add_argument("--max-new-tokens", type=int, default=None)
+
+    settings_cmd = commands.add_parser("settings", help="show the resolved settings")
+    settings_cmd.add_argument("action", choices=["show"], help="show: print them as TOML")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit status (errors print a message, not a trace)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(config_file=args.config, overrides=args.overrides)
+        logging.basicConfig(
+            level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        return _dispatch(args, settings)
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "settings":
+        print(settings_to_toml(settings), end="")
+        return 0
+    if args.command == "generate":
+        return _generate(settings, args.message, args.max_new_tokens)
+    action = args.models_command
+    if action == "prepare":
+        return _prepare(settings, args.role, args.force)
+    if action == "status":
+        return _status(settings)
+    if action == "verify":
+        return _verify(settings)
+    return _check(settings, as_json=args.json)
+
+
+def _prepare(settings: Settings, roles: list[str] | None, force: bool) -> int:
+    from assistant.model_preparation import prepare_models
+
+    chosen = [ModelRole(r) for r in roles] if roles else list(ModelRole)
+    prepare_models(
+        settings.paths,
+        settings.models,
+        roles=chosen,
+        force=force,
+        progress=lambda line: print(line, flush=True),
+    )
+    return 0
+
+
+def _status(settings: Settings) -> int:
+    from assistant.model_preparation import resolve_model
+
+    all_ready = True
+    for role in ModelRole:
+        location = resolve_model(role, settings.paths, settings.models)
+        all_ready &= location.is_ready
+        state = "ready" if location.is_ready else "NOT READY (run: python -m assistant models prepare)"
+        kind = "folder" if location.is_local else "hub id"
+        print(f"{role.value:<17} {state:<10} {kind}: {location.reference}")
+    return 0 if all_ready else 1
+
+
+def _verify(settings: Settings) -> int:
+    from assistant.model_preparation import PACKAGED_WEIGHTS, is_prepared, verify_prepared
+
+    failed = False
+    for role, weights in PACKAGED_WEIGHTS.items():
+        if weights.mode == "locate":
+            continue
+        folder = settings.paths.models_dir / role.value
+        if not is_prepared(folder):
+            print(f"{role.value}: not prepared at {folder}")
+            failed = True
+            continue
+        bad = verify_prepared(folder)
+        print(f"{role.value}: {'OK' if not bad else 'CHANGED: ' + ', '.join(bad)}")
+        failed |= bool(bad)
+    return 1 if failed else 0
+
+
+def _check(settings: Settings, *, as_json: bool) -> int:
+    from assistant.factory import build_embedder, build_generator
+
+    figures: dict[str, dict[str, float]] = {}
+    for role in (ModelRole.EMBEDDER, ModelRole.ENGLISH_EMBEDDER):
+        embedder = build_embedder(settings, role)
+        started = time.perf_counter()
+        embedder.warm_up()
+        loaded = time.perf_counter() - started
+        vectors = embedder.embed_passages(["Free returns within 30 days.", "30天内免费退货。"])
+        similarity = float(vectors[0] @ vectors[1])
+        figures[role.value] = {"load_s": round(loaded, 2), "en_zh_similarity": round(similarity, 3)}
+    generator = build_generator(settings)
+    started = time.perf_counter()
+    generator.warm_up()
+    loaded = time.perf_counter() - started
+    started = time.perf_counter()
+    text = generator.generate(
+        [ChatMessage("user", "Say hello to a shopper in one short sentence.")], max_new_tokens=24
+    )
+    figures["generator"] = {
+        "load_s": round(loaded, 2),
+        "reply_s": round(time.perf_counter() - started, 2),
+    }
+    if as_json:
+        print(json.dumps(figures, indent=2))
+    else:
+        for role_name, values in figures.items():
+            print(f"{role_name:<17} " + "  ".join(f"{k}={v}" for k, v in values.items()))
+        print(f"generator says: {text}")
+    return 0
+
+
+def _generate(settings: Settings, message: str, max_new_tokens: int | None) -> int:
+    from assistant.factory import build_generator
+
+    if not message.strip():
+        print("error: the message is empty", file=sys.stderr)
+        return 2
+    generator = build_generator(settings)
+    limit = max_new_tokens or settings.generation.max_new_tokens
+    for piece in generator.stream(
+        [ChatMessage("user", message)],
+        max_new_tokens=limit,
+        temperature=settings.generation.temperature,
+    ):
+        print(piece, end="", flush=True)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

