@@ -78,19 +78,20 @@ class SentenceTransformerEmbedder:
     @property
     def dimension(self) -> int:
         self.warm_up()
-        size = self._model.get_sentence_embedding_dimension()
+        size = self._model.get_embedding_dimension()
         if not size:
             raise BackendError(f"embedder {self.model_reference!r} does not report a dimension")
         return int(size)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self._query_prompt)
+        return self._encode(texts, is_query=True)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self._passage_prompt)
+        return self._encode(texts, is_query=False)
 
-    def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
-        self.warm_up()
+    def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
+        self.warm_up()  # the prompts are read from the folder on load
+        prompt = self._query_prompt if is_query else self._passage_prompt
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = self._model.encode(
