@@ -28,8 +28,7 @@ class MissingPackageError(ModelPreparationError):
 
     def __init__(self, package: str, install: str, purpose: str) -> None:
         super().__init__(
-            f"the package {package!r} is not installed; it provides {purpose}. "
-            f"Install it with: {install}"
+            f"the package {package!r} is not installed; it provides {purpose}. Install it with: {install}"
         )
         self.package = package
         self.install = install

@@ -107,7 +107,9 @@ def prepare_models(
         if source != PACKAGED:
             progress(f"{step}: uses {source!r} from settings; nothing to prepare")
             continue
-        results.append(_prepare_role(PACKAGED_WEIGHTS[role], paths, force=force, step=step, progress=progress))
+        results.append(
+            _prepare_role(PACKAGED_WEIGHTS[role], paths, force=force, step=step, progress=progress)
+        )
     return results
 
 

@@ -8,7 +8,7 @@ pipeline; what is here today is what the model layer needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +23,7 @@ class ChatMessage:
     content: str
 
 
-class ModelRole(str, Enum):
+class ModelRole(StrEnum):
     """The model slots the assistant fills; each maps to one settings key in `[models]`."""
 
     EMBEDDER = "embedder"

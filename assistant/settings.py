@@ -210,8 +210,7 @@ def _from_overrides(overrides: Sequence[str]) -> dict[str, dict[str, Any]]:
         section, dot, name = key.strip().partition(".")
         if not sep or not dot:
             raise ConfigError(
-                f"override {item!r} must look like section.field=value; valid keys: "
-                f"{', '.join(valid_keys())}"
+                f"override {item!r} must look like section.field=value; valid keys: {', '.join(valid_keys())}"
             )
         out.setdefault(section, {})[name] = value.strip()
     return out
@@ -223,8 +222,7 @@ def _build(merged: dict[str, dict[str, Any]]) -> Settings:
     for section, section_type in typing.get_type_hints(Settings).items():
         values = merged.get(section, {})
         kwargs = {
-            name: _coerce(f"{section}.{name}", value, schema[section][name])
-            for name, value in values.items()
+            name: _coerce(f"{section}.{name}", value, schema[section][name]) for name, value in values.items()
         }
         sections[section] = section_type(**kwargs)
     return Settings(**sections)

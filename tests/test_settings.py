@@ -24,9 +24,7 @@ def test_precedence_defaults_toml_env_cli(tmp_path: Path) -> None:
         '[models]\ndevice = "cpu"\nembedding_batch_size = 8\n[generation]\nmax_new_tokens = 50\n'
     )
     env = {"ASSISTANT_GENERATION__MAX_NEW_TOKENS": "70", "ASSISTANT_MODELS__EMBEDDING_BATCH_SIZE": "16"}
-    settings = load_settings(
-        config_file=config, environ=env, overrides=["generation.max_new_tokens=90"]
-    )
+    settings = load_settings(config_file=config, environ=env, overrides=["generation.max_new_tokens=90"])
     assert settings.models.device == "cpu"  # TOML over default
     assert settings.models.embedding_batch_size == 16  # env over TOML
     assert settings.generation.max_new_tokens == 90  # CLI over env

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 WORDS = (
-    "hello world shoes shirt return refund order status where is my parcel the a for "
-    "how do i get cheap red black blue size small large thanks please help query passage "
-    "ship shipping days free within 30 price"
-).split()
+    "hello world shoes shirt return refund order status where is my parcel the a for how do i get "
+    "cheap red black blue size small large thanks please help query passage ship shipping days free "
+    "within 30 price"
+).split(" ")
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
     "{{ message['content'] }}<|im_end|>\n{% endfor %}"

@@ -6,7 +6,7 @@ from assistant.errors import BackendError
 
 
 def resolve_device(setting: str) -> str:
-    """"auto" -> "cuda" when a GPU is visible, else "cpu"; "cuda" without a GPU is an error."""
+    """ "auto" -> "cuda" when a GPU is visible, else "cpu"; "cuda" without a GPU is an error."""
     import torch
 
     if setting == "auto":

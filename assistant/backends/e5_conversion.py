@@ -149,18 +149,14 @@ def read_e5_file(path: Path) -> E5File:
     eps, block = cur.take("<fi")
     if block != Q4_BLOCK:
         raise ModelPreparationError(f"unsupported quant block size {block} (expected 32)")
-    header = E5Header(
-        version, hidden, layers, heads, ffn, vocab_rows, max_pos, type_vocab, float(eps), block
-    )
+    header = E5Header(version, hidden, layers, heads, ffn, vocab_rows, max_pos, type_vocab, float(eps), block)
 
     n_pieces, bos, eos, pad, unk = cur.take("<5i")
     (blob_len,) = cur.take("<Q")
     offsets = np.frombuffer(cur.take_bytes(4 * (n_pieces + 1)), dtype="<u4")
     scores = np.frombuffer(cur.take_bytes(4 * n_pieces), dtype="<f4")
     blob = cur.take_bytes(blob_len)
-    pieces = tuple(
-        blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)
-    )
+    pieces = tuple(blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces))
 
     n_norm, norm_bytes = cur.take("<iI")
     norm = _Cursor(cur.take_bytes(norm_bytes))
@@ -280,15 +276,9 @@ def build_tokenizer(e5: E5File):  # -> tokenizers.Tokenizer
         and c not in e5.normalization
         and unicodedata.normalize("NFKC", chr(c)) != chr(c)
     ]
-    shields = [
-        normalizers.Replace(chr(c), chr(_SHIELD_BASE + i)) for i, c in enumerate(shielded)
-    ]
-    unshields = [
-        normalizers.Replace(chr(_SHIELD_BASE + i), chr(c)) for i, c in enumerate(shielded)
-    ]
-    tokenizer = Tokenizer(
-        Unigram(list(zip(e5.pieces, e5.scores, strict=True)), unk_id=e5.unk_id)
-    )
+    shields = [normalizers.Replace(chr(c), chr(_SHIELD_BASE + i)) for i, c in enumerate(shielded)]
+    unshields = [normalizers.Replace(chr(_SHIELD_BASE + i), chr(c)) for i, c in enumerate(shielded)]
+    tokenizer = Tokenizer(Unigram(list(zip(e5.pieces, e5.scores, strict=True)), unk_id=e5.unk_id))
     tokenizer.normalizer = normalizers.Sequence(
         [*rewrites, *shields, normalizers.NFKC(), *unshields, normalizers.Replace(Regex(" {2,}"), " ")]
     )

@@ -33,8 +33,7 @@ def convert_gguf_to_transformers(gguf_folder: Path, gguf_file: str, destination:
     missing = [name for name in missing if name != "lm_head.weight"]
     if missing or unexpected:
         raise ModelPreparationError(
-            f"GGUF weights do not fit {config.model_type}: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}"
+            f"GGUF weights do not fit {config.model_type}: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )
     model.generation_config = gguf_model.generation_config
     model.eval()

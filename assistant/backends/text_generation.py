@@ -67,9 +67,7 @@ class TransformersTextGenerator:
         device = resolve_device(self.device_setting)
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.model_reference)
-            model = AutoModelForCausalLM.from_pretrained(
-                self.model_reference, dtype=dtype_for(device)
-            )
+            model = AutoModelForCausalLM.from_pretrained(self.model_reference, dtype=dtype_for(device))
         except (OSError, ValueError) as exc:
             raise BackendError(
                 f"could not load generator {self.model_reference!r}: {exc}. "
@@ -80,7 +78,7 @@ class TransformersTextGenerator:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"  # decoder-only batching pads on the left
-        model.to(device)
+        model = model.to(device)  # type: ignore[arg-type]  # transformers' stub types `to` oddly
         model.eval()
         self._model, self._tokenizer, self.device = model, tokenizer, device
         logger.info("generator %s loaded on %s", self.model_reference, device)
@@ -130,10 +128,7 @@ class TransformersTextGenerator:
                 **inputs, max_new_tokens=max_new_tokens, **self._sampling(temperature)
             )
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        return [
-            text.strip()
-            for text in self._tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        ]
+        return [text.strip() for text in self._tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
     def stream(
         self, messages: Sequence[ChatMessage], *, max_new_tokens: int, temperature: float = 0.0

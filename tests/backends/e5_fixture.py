@@ -74,7 +74,9 @@ def write_e5_file(path: Path, weights: dict, *, heads: int = 4) -> None:
         acc += len(piece.encode())
         offsets.append(acc)
     tok = struct.pack("<5iQ", len(PIECES), 0, 2, 1, 3, len(blob))
-    tok += struct.pack(f"<{len(offsets)}I", *offsets) + struct.pack(f"<{len(PIECES)}f", *[s for _, s in PIECES])
+    tok += struct.pack(f"<{len(offsets)}I", *offsets) + struct.pack(
+        f"<{len(PIECES)}f", *[s for _, s in PIECES]
+    )
     tok += blob
     norm = b""
     for cp, out in sorted(NORMALIZATION.items()):
@@ -90,7 +92,11 @@ def write_e5_file(path: Path, weights: dict, *, heads: int = 4) -> None:
     offset = len(header) + len(tok) + directory_size
     directory, body = struct.pack("<i", len(payloads)), b""
     for name, dtype, count, data in payloads:
-        directory += struct.pack("<H", len(name)) + name.encode() + struct.pack("<BIQQ", dtype, count, offset, len(data))
+        directory += (
+            struct.pack("<H", len(name))
+            + name.encode()
+            + struct.pack("<BIQQ", dtype, count, offset, len(data))
+        )
         body += data
         offset += len(data)
     path.write_bytes(header + tok + directory + body)
@@ -104,8 +110,11 @@ def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def reference_embedding(weights: dict, ids: list[int], *, heads: int = 4) -> np.ndarray:
     """The engine's forward pass in fp32 numpy: BERT, mean pooling, L2 normalisation."""
-    w = {k: dequantized(v.ravel()).reshape(v.shape) if v.ndim == 2 and k != "emb.pos" and k != "emb.type" else v
-         for k, v in weights.items()}  # fmt: skip
+    fp32_matrices = {"emb.pos", "emb.type"}  # stored as f32; every other matrix is Q4_0
+    w = {
+        k: dequantized(v.ravel()).reshape(v.shape) if v.ndim == 2 and k not in fp32_matrices else v
+        for k, v in weights.items()
+    }
     x = w["emb.word"][ids] + w["emb.pos"][: len(ids)] + w["emb.type"][0]
     x = _layer_norm(x, w["emb.ln.w"], w["emb.ln.b"])
     hidden = x.shape[1]

@@ -103,7 +103,9 @@ def test_converted_folder_matches_the_engine_algorithm(tmp_path: Path) -> None:
     assert tokenizer("～")["input_ids"][1:-1] == [ids["▁"], ids["～"]]
 
     vector = model.encode(["hello world shoes"], prompt_name="query")[0]
-    reference = reference_embedding(weights, [ids[p] for p in ["<s>", "▁query", ":", "▁hello", "▁world", "▁shoe", "s", "</s>"]])
+    reference = reference_embedding(
+        weights, [ids[p] for p in ["<s>", "▁query", ":", "▁hello", "▁world", "▁shoe", "s", "</s>"]]
+    )
     assert float(vector @ reference) > 0.9999
     assert model.prompts["query"] == "query: " and model.prompts["passage"] == "passage: "
 
