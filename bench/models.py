@@ -20,7 +20,7 @@ PASSAGE = (
     "Returns are free within 30 days of delivery for unworn items with their tags. Refunds reach "
     "the original payment method within 5 to 7 business days after the parcel arrives at our warehouse."
 )
-PASSAGE_ZH = "商品签收后30天内可免费退货，商品需未穿着且吊牌完好。退款将在仓库收到包裹后5至7个工作日内原路退回。"
+PASSAGE_ZH = "商品签收后30天内可免费退货，商品需吊牌完好。" + "退款在仓库收货后5至7个工作日内原路退回。"
 
 
 def folder_mb(path: Path) -> float:
