@@ -59,6 +59,27 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("message", help="the user message")
     generate.add_argument("--max-new-tokens", type=int, default=None)
 
+    data = commands.add_parser("data", help="validate shop data, import a shop's exports, show figures")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    validate = data_commands.add_parser("validate", help="check schemas and cross references of a shop folder")
+    validate.add_argument("path", nargs="?", type=Path, default=Path("dialogue_data"))
+    figures = data_commands.add_parser("figures", help="counts per file, language and intent")
+    figures.add_argument("path", nargs="?", type=Path, default=Path("dialogue_data"))
+    figures.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    importer = data_commands.add_parser("import", help="convert a shop export into the conversation log format")
+    importer.add_argument(
+        "--format", required=True, choices=["messages-jsonl", "ticket-csv", "bitext", "abcd"], dest="fmt"
+    )
+    importer.add_argument("source", type=Path, help="the export file")
+    importer.add_argument("destination", type=Path, help="conversations JSONL to write")
+    importer.add_argument(
+        "--on-error",
+        choices=["skip", "reject"],
+        default="skip",
+        help="skip malformed rows (reported) or reject the whole import (default: skip)",
+    )
+    importer.add_argument("--redact", action="store_true", help="replace e-mails, phones, cards and names")
+
     settings_cmd = commands.add_parser("settings", help="show the resolved settings")
     settings_cmd.add_argument("action", choices=["show"], help="show: print them as TOML")
     return parser
@@ -86,6 +107,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "settings":
         print(settings_to_toml(settings), end="")
         return 0
+    if args.command == "data":
+        return _data(args)
     if args.command == "generate":
         return _generate(settings, args.message, args.max_new_tokens)
     action = args.models_command
@@ -96,6 +119,39 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if action == "verify":
         return _verify(settings)
     return _check(settings, as_json=args.json)
+
+
+def _data(args: argparse.Namespace) -> int:
+    if args.data_command == "validate":
+        from assistant.data.validation import validate_shop
+
+        report = validate_shop(args.path)
+        for issue in report.issues:
+            print(issue)
+        summary = ", ".join(f"{k} {v}" for k, v in report.counts.items())
+        verdict = "valid" if report.is_valid else f"{len(report.issues)} problems"
+        print(f"{args.path}: {verdict} ({summary})")
+        return 0 if report.is_valid else 1
+    if args.data_command == "figures":
+        from assistant.data.figures import figures_markdown, shop_figures
+
+        figures = shop_figures(args.path)
+        print(figures_markdown(figures) if args.markdown else json.dumps(figures, indent=2, ensure_ascii=False))
+        return 0
+    from assistant.data.importers import import_logs
+
+    report = import_logs(
+        args.fmt, args.source, args.destination, on_error=args.on_error, redact=args.redact
+    )
+    print(
+        f"{args.source} ({report.format}): {report.rows_in} rows in, {report.conversations_out} conversations "
+        f"({report.turns_out} turns) written to {args.destination}, {len(report.rejected)} rows rejected"
+    )
+    for rejection in report.rejected[:50]:
+        print(f"  rejected {rejection.where}: {rejection.reason}")
+    if len(report.rejected) > 50:
+        print(f"  ... and {len(report.rejected) - 50} more")
+    return 0
 
 
 def _prepare(settings: Settings, roles: list[str] | None, force: bool) -> int:
