@@ -61,12 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="validate shop data, import a shop's exports, show figures")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    validate = data_commands.add_parser("validate", help="check schemas and cross references of a shop folder")
+    validate = data_commands.add_parser(
+        "validate", help="check schemas and cross references of a shop folder"
+    )
     validate.add_argument("path", nargs="?", type=Path, default=Path("dialogue_data"))
     figures = data_commands.add_parser("figures", help="counts per file, language and intent")
     figures.add_argument("path", nargs="?", type=Path, default=Path("dialogue_data"))
     figures.add_argument("--markdown", action="store_true", help="print Markdown tables")
-    importer = data_commands.add_parser("import", help="convert a shop export into the conversation log format")
+    importer = data_commands.add_parser(
+        "import", help="convert a shop export into the conversation log format"
+    )
     importer.add_argument(
         "--format", required=True, choices=["messages-jsonl", "ticket-csv", "bitext", "abcd"], dest="fmt"
     )
@@ -136,21 +140,24 @@ def _data(args: argparse.Namespace) -> int:
         from assistant.data.figures import figures_markdown, shop_figures
 
         figures = shop_figures(args.path)
-        print(figures_markdown(figures) if args.markdown else json.dumps(figures, indent=2, ensure_ascii=False))
+        print(
+            figures_markdown(figures) if args.markdown else json.dumps(figures, indent=2, ensure_ascii=False)
+        )
         return 0
     from assistant.data.importers import import_logs
 
-    report = import_logs(
+    imported = import_logs(
         args.fmt, args.source, args.destination, on_error=args.on_error, redact=args.redact
     )
     print(
-        f"{args.source} ({report.format}): {report.rows_in} rows in, {report.conversations_out} conversations "
-        f"({report.turns_out} turns) written to {args.destination}, {len(report.rejected)} rows rejected"
+        f"{args.source} ({imported.format}): {imported.rows_in} rows in, {imported.conversations_out} "
+        f"conversations ({imported.turns_out} turns) written to {args.destination}, "
+        f"{len(imported.rejected)} rows rejected"
     )
-    for rejection in report.rejected[:50]:
+    for rejection in imported.rejected[:50]:
         print(f"  rejected {rejection.where}: {rejection.reason}")
-    if len(report.rejected) > 50:
-        print(f"  ... and {len(report.rejected) - 50} more")
+    if len(imported.rejected) > 50:
+        print(f"  ... and {len(imported.rejected) - 50} more")
     return 0
 
 

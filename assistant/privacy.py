@@ -10,8 +10,13 @@ import re
 from collections.abc import Iterable
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
-PHONE = re.compile(r"(?<![\w-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{3,4}[ .-]\d{3,4}(?:[ .-]\d{3,4})?(?![\w-])")
+CARD = re.compile(r"(?<![+A-Za-z0-9])(?:\d[ -]?){12,18}\d\b")
+# Digit groups as people write phone numbers; never part of a longer digit run (cards, ids).
+PHONE = re.compile(
+    r"(?<![A-Za-z0-9-])(?<!\d[ .-])"
+    r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{3,4}[ .-]\d{3,4}(?:[ .-]\d{3,4})?"
+    r"(?![A-Za-z0-9-])(?![ .-]\d)"
+)
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -32,7 +37,9 @@ def find_personal_data(text: str) -> list[tuple[str, str]]:
         if 13 <= len(digits) <= 19 and _luhn_ok(digits):
             found.append(("card", m.group()))
     scrubbed = EMAIL.sub(" ", text)
-    found += [("phone", m.group()) for m in PHONE.finditer(scrubbed) if len(re.sub(r"\D", "", m.group())) >= 7]
+    found += [
+        ("phone", m.group()) for m in PHONE.finditer(scrubbed) if len(re.sub(r"\D", "", m.group())) >= 7
+    ]
     return found
 
 

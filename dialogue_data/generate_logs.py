@@ -13,13 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 SEED = 7_2026
-ROOT = Path(__file__).resolve().parent
+# The folder to write (and, for the logs, to read the shop from): the first argument, else this one.
+ROOT = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else Path(__file__).resolve().parent
 N_CONVERSATIONS = 4200
 NOW = datetime(2026, 11, 20, 12, 0)
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 SEED = 20261122
-ROOT = Path(__file__).resolve().parent
+# The folder to write (and, for the logs, to read the shop from): the first argument, else this one.
+ROOT = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else Path(__file__).resolve().parent
 CURRENCY = "USD"
 SHOP = {"en": "Lumen Lane", "zh": "流明小巷"}
 
