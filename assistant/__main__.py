@@ -84,6 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     importer.add_argument("--redact", action="store_true", help="replace e-mails, phones, cards and names")
 
+    commands.add_parser("index", help="build or update the search index of the shop (incremental)")
+    train = commands.add_parser("train", help="learn from the shop's support logs")
+    train.add_argument("component", choices=["intent"], help="what to train")
+    train.add_argument("--run-id", help="name of the run folder (default: a timestamp)")
+    train.add_argument("--if-missing", action="store_true", help="do nothing when an active model exists")
+    commands.add_parser("chat", help="talk to the assistant in the terminal")
+    ask = commands.add_parser("ask", help="one turn: print the reply (and with --json, the whole trace)")
+    ask.add_argument("message")
+    ask.add_argument("--conversation", default=None, help="conversation id (default: a new one)")
+    ask.add_argument("--json", action="store_true", help="print the reply and its trace as JSON")
+
     settings_cmd = commands.add_parser("settings", help="show the resolved settings")
     settings_cmd.add_argument("action", choices=["show"], help="show: print them as TOML")
     return parser
@@ -113,6 +124,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "data":
         return _data(args)
+    if args.command == "index":
+        return _index(settings)
+    if args.command == "train":
+        return _train(settings, args)
+    if args.command == "chat":
+        from assistant.cli_chat import run_chat
+
+        return run_chat(settings)
+    if args.command == "ask":
+        from assistant.cli_chat import ask_once
+
+        return ask_once(settings, args.message, conversation_id=args.conversation, as_json=args.json)
     if args.command == "generate":
         return _generate(settings, args.message, args.max_new_tokens)
     action = args.models_command
@@ -158,6 +181,56 @@ def _data(args: argparse.Namespace) -> int:
         print(f"  rejected {rejection.where}: {rejection.reason}")
     if len(imported.rejected) > 50:
         print(f"  ... and {len(imported.rejected) - 50} more")
+    return 0
+
+
+def _index(settings: Settings) -> int:
+    from assistant.catalog import load_shop_knowledge
+    from assistant.factory import build_embedder, build_vector_store
+    from assistant.indexing.builder import build_index
+    from assistant.store.database import Database, seed_store
+
+    from assistant.factory import database_url
+
+    started = time.perf_counter()
+    shop = load_shop_knowledge(settings.paths.shop_dir)
+    reports = build_index(
+        shop,
+        settings.paths.shop_dir,
+        build_vector_store(settings),
+        build_embedder(settings),
+        max_replies=settings.retrieval.max_reply_memory,
+        progress=lambda line: print(line, flush=True),
+    )
+    seeded = seed_store(Database(database_url(settings)), settings.paths.shop_dir)
+    embedded = sum(r.embedded for r in reports)
+    print(
+        f"index ready in {time.perf_counter() - started:.1f} s ({embedded} documents embedded); "
+        f"store records {'loaded' if seeded else 'unchanged'}"
+    )
+    return 0
+
+
+def _train(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.factory import build_embedder
+    from assistant.model_preparation import resolve_model
+    from assistant.training.intent import COMPONENT, active_run, train_intent_model
+
+    if args.if_missing and active_run(settings.paths.artifacts_dir, COMPONENT):
+        print(f"intent model {active_run(settings.paths.artifacts_dir, COMPONENT)} is active; nothing to do")
+        return 0
+    started = time.perf_counter()
+    folder = train_intent_model(
+        settings.paths.shop_dir,
+        build_embedder(settings),
+        settings.paths.artifacts_dir,
+        embedder_reference=resolve_model(ModelRole.EMBEDDER, settings.paths, settings.models).reference,
+        settings_toml=settings_to_toml(settings),
+        run_id=args.run_id,
+        progress=lambda line: print(line, flush=True),
+    )
+    print(f"wrote {folder} in {time.perf_counter() - started:.0f} s")
+    print((folder / "metrics.json").read_text(encoding="utf-8"))
     return 0
 
 

@@ -29,3 +29,85 @@ def build_generator(settings: Settings):  # -> TextGenerator
 
     reference = require_model(ModelRole.GENERATOR, settings.paths, settings.models)
     return TransformersTextGenerator(reference, device=settings.models.device)
+
+
+def database_url(settings: Settings) -> str:
+    """The store's SQLAlchemy URL ("auto": SQLite in the data folder)."""
+    if settings.store.database_url == "auto":
+        return f"sqlite:///{(settings.paths.data_dir / 'assistant.db').resolve()}"
+    return settings.store.database_url
+
+
+def build_vector_store(settings: Settings):  # -> VectorStore
+    """chromadb: embedded in the data folder, or a chroma server when `retrieval.chroma_host` names one."""
+    from assistant.backends.vector_store import ChromaVectorStore
+
+    if settings.retrieval.chroma_host != "embedded":
+        return ChromaVectorStore(host=settings.retrieval.chroma_host, port=settings.retrieval.chroma_port)
+    return ChromaVectorStore(settings.paths.index_dir)
+
+
+def build_assistant(settings: Settings, *, embedder=None, generator=None, store=None):  # -> Assistant
+    """The whole assistant from settings; pass backends to override (tests, benchmarks)."""
+    from datetime import date
+
+    from assistant.backends.language_detection import LangdetectIdentifier
+    from assistant.backends.sentiment import LexiconSentimentScorer
+    from assistant.catalog import load_shop_knowledge
+    from assistant.pipeline import Assistant
+    from assistant.stages.actions import ActionRunner
+    from assistant.stages.generation import ReplyGenerator
+    from assistant.stages.guard import Guard
+    from assistant.stages.language import LanguageDetector
+    from assistant.stages.policy import PolicyMaker
+    from assistant.stages.recommendation import Recommender
+    from assistant.stages.retrieval import Retriever
+    from assistant.stages.slots import SlotExtractor, Vocabulary
+    from assistant.stages.understanding import Understander
+    from assistant.store.conversations import ConversationStore
+    from assistant.store.database import Database, seed_store
+    from assistant.store.orders import OrderRepository
+    from assistant.training.intent import load_active_intent_head
+
+    a = settings.assistant
+    shop = load_shop_knowledge(settings.paths.shop_dir)
+    embedder = embedder or build_embedder(settings)
+    if generator is None and settings.generation.mode == "model":
+        generator = build_generator(settings)
+    db = Database(database_url(settings))
+    seed_store(db, settings.paths.shop_dir)
+    vocabulary = Vocabulary.from_catalog(shop.products.values(), shop.passages.values())
+    return Assistant(
+        shop=shop,
+        embedder=embedder,
+        guard=Guard(max_chars=a.max_message_chars),
+        language=LanguageDetector(
+            LangdetectIdentifier(a.languages),
+            supported=a.languages,
+            default=a.default_language,
+            min_chars=a.min_detect_chars,
+        ),  # fmt: skip
+        understander=Understander(
+            embedder,
+            load_active_intent_head(settings.paths.artifacts_dir),
+            SlotExtractor(vocabulary),
+            LexiconSentimentScorer(),
+        ),  # fmt: skip
+        policy=PolicyMaker(escalate_below=a.escalate_sentiment),
+        retriever=Retriever(
+            store or build_vector_store(settings),
+            candidates=settings.retrieval.candidates,
+            rrf_k=settings.retrieval.rrf_k,
+        ),  # fmt: skip
+        recommender=Recommender(shop),
+        actions=ActionRunner(OrderRepository(db), shop, today=shop.today or date.today()),
+        writer=ReplyGenerator(
+            shop,
+            generator,
+            max_new_tokens=settings.generation.max_new_tokens,
+            temperature=settings.generation.temperature,
+        ),  # fmt: skip
+        conversations=ConversationStore(db),
+        top_k=settings.retrieval.top_k,
+        history_turns=a.history_turns,
+    )

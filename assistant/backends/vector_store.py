@@ -1,0 +1,236 @@
+"""Vector collections: the `VectorStore` protocol, chromadb (embedded or server) and an in-memory fake.
+
+Embeddings always come from our own embedder: collections are created without a chroma
+embedding function and every add and query passes vectors explicitly. Telemetry is off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from assistant.errors import BackendError
+
+logger = logging.getLogger(__name__)
+Metadata = dict[str, str | int | float | bool]
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as stored: id, text, metadata (and distance for query results)."""
+
+    id: str
+    text: str
+    metadata: Metadata
+    distance: float = 0.0
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Named collections of (id, vector, text, metadata) with filtered nearest-neighbour search."""
+
+    def upsert(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        texts: Sequence[str],
+        metadatas: Sequence[Metadata],
+    ) -> None:
+        """Insert or replace documents."""
+        ...
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None:
+        """Remove documents by id (unknown ids are ignored)."""
+        ...
+
+    def get_all(self, collection: str) -> list[StoredDocument]:
+        """Every document in the collection (texts and metadata, no vectors)."""
+        ...
+
+    def query(
+        self, collection: str, vector: np.ndarray, *, top_k: int, where: dict[str, Any] | None = None
+    ) -> list[StoredDocument]:
+        """The `top_k` nearest documents (cosine distance), optionally filtered by metadata."""
+        ...
+
+    def count(self, collection: str) -> int:
+        """How many documents the collection holds (0 if it does not exist)."""
+        ...
+
+
+class ChromaVectorStore:
+    """chromadb `PersistentClient` in a folder (default) or `HttpClient` for a chroma server."""
+
+    def __init__(self, path: Path | None = None, *, host: str | None = None, port: int = 8000) -> None:
+        self.path, self.host, self.port = path, host, port
+        self._client: Any = None
+        self._collections: dict[str, Any] = {}
+
+    def warm_up(self) -> None:
+        """Open the client once."""
+        if self._client is not None:
+            return
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        settings = ChromaSettings(anonymized_telemetry=False)
+        try:
+            if self.host:
+                self._client = chromadb.HttpClient(host=self.host, port=self.port, settings=settings)
+            else:
+                assert self.path is not None
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
+        except Exception as exc:  # chromadb raises assorted types on a bad folder or server
+            raise BackendError(f"cannot open the vector store at {self.host or self.path}: {exc}") from exc
+
+    def _collection(self, name: str, *, create: bool = True) -> Any:
+        self.warm_up()
+        if name not in self._collections:
+            if create:
+                self._collections[name] = self._client.get_or_create_collection(
+                    name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                )
+            else:
+                try:
+                    self._collections[name] = self._client.get_collection(name, embedding_function=None)
+                except Exception:  # NotFoundError's import path moves between chroma versions
+                    return None
+        return self._collections[name]
+
+    def upsert(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        texts: Sequence[str],
+        metadatas: Sequence[Metadata],
+    ) -> None:
+        if not ids:
+            return
+        self._collection(collection).upsert(
+            ids=list(ids),
+            embeddings=np.asarray(vectors, dtype=np.float32).tolist(),
+            documents=list(texts),
+            metadatas=[dict(m) for m in metadatas],
+        )
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None:
+        target = self._collection(collection, create=False)
+        if target is not None and ids:
+            target.delete(ids=list(ids))
+
+    def get_all(self, collection: str) -> list[StoredDocument]:
+        target = self._collection(collection, create=False)
+        if target is None:
+            return []
+        out: list[StoredDocument] = []
+        offset, page = 0, 5000
+        while True:
+            batch = target.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            for doc_id, text, meta in zip(batch["ids"], batch["documents"], batch["metadatas"], strict=True):
+                out.append(StoredDocument(doc_id, text or "", dict(meta or {})))
+            if len(batch["ids"]) < page:
+                return out
+            offset += page
+
+    def query(
+        self, collection: str, vector: np.ndarray, *, top_k: int, where: dict[str, Any] | None = None
+    ) -> list[StoredDocument]:
+        target = self._collection(collection, create=False)
+        if target is None or top_k <= 0:
+            return []
+        result = target.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+            n_results=top_k,
+            where=where or None,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            StoredDocument(doc_id, text or "", dict(meta or {}), float(distance))
+            for doc_id, text, meta, distance in zip(
+                result["ids"][0],
+                result["documents"][0],
+                result["metadatas"][0],
+                result["distances"][0],
+                strict=True,
+            )
+        ]
+
+    def count(self, collection: str) -> int:
+        target = self._collection(collection, create=False)
+        return 0 if target is None else int(target.count())
+
+
+class InMemoryVectorStore:
+    """Fake: exact cosine search over numpy arrays, with the same `where` subset chroma supports."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, tuple[np.ndarray, str, Metadata]]] = {}
+
+    def upsert(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        texts: Sequence[str],
+        metadatas: Sequence[Metadata],
+    ) -> None:
+        table = self._data.setdefault(collection, {})
+        for doc_id, vector, text, meta in zip(ids, np.asarray(vectors), texts, metadatas, strict=True):
+            table[doc_id] = (np.asarray(vector, dtype=np.float32), text, dict(meta))
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None:
+        for doc_id in ids:
+            self._data.get(collection, {}).pop(doc_id, None)
+
+    def get_all(self, collection: str) -> list[StoredDocument]:
+        return [StoredDocument(i, t, m) for i, (_, t, m) in self._data.get(collection, {}).items()]
+
+    def query(
+        self, collection: str, vector: np.ndarray, *, top_k: int, where: dict[str, Any] | None = None
+    ) -> list[StoredDocument]:
+        rows = [(i, v, t, m) for i, (v, t, m) in self._data.get(collection, {}).items() if matches(m, where)]
+        scored = [
+            StoredDocument(
+                i, t, m, 1.0 - float(v @ vector / (np.linalg.norm(v) * np.linalg.norm(vector) or 1))
+            )
+            for i, v, t, m in rows
+        ]
+        return sorted(scored, key=lambda d: d.distance)[:top_k]
+
+    def count(self, collection: str) -> int:
+        return len(self._data.get(collection, {}))
+
+
+def matches(metadata: Metadata, where: dict[str, Any] | None) -> bool:
+    """Evaluate chroma's `where` language ($and, $or, $eq, $ne, $gt, $gte, $lt, $lte, $in)."""
+    if not where:
+        return True
+    if "$and" in where:
+        return all(matches(metadata, clause) for clause in where["$and"])
+    if "$or" in where:
+        return any(matches(metadata, clause) for clause in where["$or"])
+    for key, condition in where.items():
+        value = metadata.get(key)
+        if not isinstance(condition, dict):
+            condition = {"$eq": condition}
+        for op, target in condition.items():
+            ok = {
+                "$eq": lambda: value == target,
+                "$ne": lambda: value != target,
+                "$gt": lambda: value is not None and value > target,
+                "$gte": lambda: value is not None and value >= target,
+                "$lt": lambda: value is not None and value < target,
+                "$lte": lambda: value is not None and value <= target,
+                "$in": lambda: value in target,
+            }[op]()
+            if not ok:
+                return False
+    return True

@@ -1,0 +1,1 @@
+"""Metrics and replay of held-out conversations."""

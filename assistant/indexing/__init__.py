@@ -1,0 +1,1 @@
+"""Sources -> documents -> collections, incrementally by content hash."""

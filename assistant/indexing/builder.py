@@ -1,0 +1,173 @@
+"""Build the `products`, `knowledge` and `replies` collections from a shop folder.
+
+Incremental: each document carries the SHA-256 of its text and metadata; unchanged documents are
+skipped, changed ones re-embedded, and documents whose source disappeared are deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.backends.embedding import Embedder
+from assistant.backends.vector_store import Metadata, VectorStore
+from assistant.catalog import ShopKnowledge
+from assistant.data.validation import read_splits
+
+logger = logging.getLogger(__name__)
+COLLECTIONS = ("products", "knowledge", "replies")
+# Past agent replies that carry no order- or customer-specific facts can be reused as they are.
+REUSABLE_ACTIONS = frozenset(
+    {"answer_policy", "greet", "close", "decline_out_of_scope", "apologize", "handoff", "request_verification",
+     "refuse_unverified"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    text: str  # what is embedded and matched lexically
+    metadata: Metadata
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    collection: str
+    total: int
+    embedded: int
+    deleted: int
+    seconds: float
+
+
+def product_documents(shop: ShopKnowledge) -> list[Document]:
+    docs = []
+    for product in shop.products.values():
+        attributes = product.get("attributes", {})
+        for language in ("en", "zh"):
+            name = product.get("category_name", {}).get(language, " > ".join(product["category"]))
+            text = f"{product['title'][language]}. {name}. {product['description'][language]}"
+            docs.append(Document(f"{product['id']}:{language}", text, {
+                "product_id": product["id"], "language": language, "category": product["category"][0],
+                "brand": product["brand"], "price": float(product["price"]), "in_stock": product["stock"] > 0,
+                "colour": str(attributes.get("colour", "")), "rating": float(product["rating"]),
+                "product_type": product.get("product_type", {}).get("en", ""),
+            }))  # fmt: skip
+    return docs
+
+
+def knowledge_documents(shop: ShopKnowledge) -> list[Document]:
+    return [
+        Document(
+            p["id"],
+            f"{p['title']}. {p['text']}",
+            {"language": p["language"], "topic": p["topic"], "group": p["group"], "title": p["title"]},
+        )  # fmt: skip
+        for p in shop.passages.values()
+    ]
+
+
+def reply_documents(shop_dir: Path, *, limit: int) -> list[Document]:
+    """(customer message -> agent reply) pairs from the training split, reusable replies only."""
+    train = set(read_splits(shop_dir)["train"])
+    pairs: dict[str, list[Document]] = {}
+    path = shop_dir / "logs" / "conversations.jsonl"
+    if not path.is_file():
+        return []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        conversation = json.loads(line)
+        if conversation["id"] not in train:
+            continue
+        turns = conversation["turns"]
+        for index in range(1, len(turns)):
+            turn, previous = turns[index], turns[index - 1]
+            if (
+                turn["role"] != "agent"
+                or previous["role"] != "customer"
+                or turn.get("action") not in REUSABLE_ACTIONS
+            ):
+                continue
+            language = previous.get("language", conversation["language"])
+            doc = Document(f"{conversation['id']}:{index}", previous["text"], {
+                "reply": turn["text"], "action": turn["action"], "intent": str(previous.get("intent")),
+                "language": language, "passages": ",".join(turn.get("passages", [])),
+            })  # fmt: skip
+            pairs.setdefault(f"{previous.get('intent')}:{language}", []).append(doc)
+    # Keep the memory small and balanced: round-robin over (intent, language) groups.
+    out: list[Document] = []
+    groups = [sorted(g, key=lambda d: d.id) for _, g in sorted(pairs.items())]
+    index = 0
+    while len(out) < limit and any(index < len(g) for g in groups):
+        out += [g[index] for g in groups if index < len(g)][: limit - len(out)]
+        index += 1
+    return out
+
+
+def _hash(doc: Document) -> str:
+    payload = json.dumps([doc.text, doc.metadata], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+def sync_collection(
+    store: VectorStore,
+    embedder: Embedder,
+    collection: str,
+    documents: list[Document],
+    *,
+    batch_size: int = 64,
+    progress: Callable[[str], None] = lambda _: None,
+) -> IndexReport:
+    """Make `collection` hold exactly `documents`, embedding only new or changed ones."""
+    started = time.perf_counter()
+    existing = {d.id: d.metadata.get("content_hash") for d in store.get_all(collection)}
+    wanted = {doc.id: (doc, _hash(doc)) for doc in documents}
+    todo = [(doc, h) for doc, h in wanted.values() if existing.get(doc.id) != h]
+    stale = [doc_id for doc_id in existing if doc_id not in wanted]
+    store.delete(collection, stale)
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        vectors = embedder.embed_passages([doc.text for doc, _ in batch])
+        store.upsert(
+            collection,
+            [doc.id for doc, _ in batch],
+            vectors,
+            [doc.text for doc, _ in batch],
+            [dict(doc.metadata, content_hash=h) for doc, h in batch],
+        )
+        done = min(start + batch_size, len(todo))
+        elapsed = time.perf_counter() - started
+        eta = elapsed / done * (len(todo) - done)
+        progress(f"{collection}: embedded {done}/{len(todo)} changed documents (about {eta:.0f} s left)")
+    return IndexReport(collection, len(documents), len(todo), len(stale), time.perf_counter() - started)
+
+
+def build_index(
+    shop: ShopKnowledge,
+    shop_dir: Path,
+    store: VectorStore,
+    embedder: Embedder,
+    *,
+    max_replies: int,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[IndexReport]:
+    """Sync all three collections; returns what each sync did."""
+    sources = {
+        "products": product_documents(shop),
+        "knowledge": knowledge_documents(shop),
+        "replies": reply_documents(shop_dir, limit=max_replies),
+    }
+    reports = []
+    for name, docs in sources.items():
+        report = sync_collection(store, embedder, name, docs, progress=progress)
+        progress(
+            f"{name}: {report.total} documents, {report.embedded} embedded, {report.deleted} deleted "
+            f"in {report.seconds:.1f} s"
+        )
+        reports.append(report)
+    return reports

@@ -1,0 +1,483 @@
+"""One turn of the assistant, top to bottom: `Assistant.respond()`.
+
+guard -> language -> understanding -> dialogue state -> policy -> retrieval -> recommendation ->
+action -> generation -> reply. Every intermediate result goes into the `TurnTrace`. Failures
+degrade here, in one place: the trace records what degraded and the shopper gets a polite reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from assistant.backends.embedding import Embedder
+from assistant.catalog import ShopKnowledge
+from assistant.errors import AssistantError
+from assistant.schema import (
+    ChatMessage,
+    Decision,
+    DialogueState,
+    Draft,
+    GuardResult,
+    Hit,
+    Language,
+    LanguageResult,
+    ProductCard,
+    Reply,
+    Source,
+    SuggestedReply,
+    TurnTrace,
+    Understanding,
+)
+from assistant.stages.actions import ActionOutcome, ActionRunner
+from assistant.stages.generation import Evidence, ReplyGenerator
+from assistant.stages.guard import Guard
+from assistant.stages.language import LanguageDetector
+from assistant.stages.policy import PolicyMaker
+from assistant.stages.recommendation import Recommender, product_filters
+from assistant.stages.retrieval import Retriever
+from assistant.stages.understanding import Understander
+from assistant.store.conversations import ConversationStore
+
+logger = logging.getLogger(__name__)
+PRODUCT_SLOTS = ("category", "product_type", "colour", "brand", "price_max", "price_min", "size", "product_id")
+KNOWLEDGE_ACTIONS = frozenset({"answer_policy"})
+# The passages whose facts the fixed templates repeat (cited under the reply, and the evidence for it).
+TEMPLATE_PASSAGES = {
+    "handoff": ("KB-SVC-CONTACT", "KB-SVC-HOURS"), "apologize": ("KB-SVC-COMPLAINT",),
+    "request_verification": ("KB-PRIV-VERIFY",), "refuse_unverified": ("KB-PRIV-VERIFY",),
+    "confirm_cancel": ("KB-ORD-CANCEL",), "cancel_order": ("KB-ORD-CANCEL",), "request_address": ("KB-ORD-ADDRESS",),
+    "change_address": ("KB-ORD-ADDRESS",), "start_return": ("KB-RET-FEE",), "start_replacement": ("KB-RET-DAMAGED",),
+    "check_refund": ("KB-RET-REFUND",), "lookup_order": ("KB-ORD-STATUS",),
+}
+QUICK_REPLIES = {
+    "greet": (("Where is my order?", "Return an item", "Shipping times", "Talk to a human"),
+              ("我的订单到哪了？", "我要退货", "配送时间", "转人工")),
+    "recommend_products": (("Anything cheaper?", "Tell me more about the first one", "Talk to a human"),
+                           ("有便宜点的吗？", "详细说说第一个", "转人工")),
+    "confirm_cancel": (("Yes, cancel it", "No, keep it"), ("确认取消", "不取消了")),
+    "apologize": (("Yes, a human please", "No thanks"), ("好的，转人工", "不用了")),
+    "request_verification": (("I don't have my order number", "Talk to a human"), ("找不到订单号", "转人工")),
+    "clarify": (("Order status", "Returns", "Delivery", "Talk to a human"), ("订单状态", "退货", "配送", "转人工")),
+}  # fmt: skip
+DEFAULT_QUICK_REPLIES = (("Talk to a human",), ("转人工",))
+
+
+@dataclass
+class StageTimer:
+    """Milliseconds per stage, for the trace."""
+
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings_ms[stage] = round((time.perf_counter() - started) * 1000, 2)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """What `respond_stream` yields: text deltas, a replacement when a draft failed its check, the reply."""
+
+    kind: str  # "delta" | "replace" | "reply"
+    text: str = ""
+    reply: Reply | None = None
+
+
+@dataclass
+class _Turn:
+    """The turn in progress (internal)."""
+
+    conversation_id: str
+    state_before: DialogueState
+    state: DialogueState
+    guard: GuardResult
+    language: LanguageResult
+    understanding: Understanding
+    decision: Decision
+    knowledge: tuple[Hit, ...]
+    products: tuple[Hit, ...]
+    replies: tuple[Hit, ...]
+    cards: tuple[ProductCard, ...]
+    outcome: ActionOutcome
+    evidence: Evidence
+    history: list[ChatMessage]
+    timer: StageTimer
+    degraded: list[str]
+
+
+class Assistant:
+    """The shop assistant: answers shoppers and suggests replies to agents."""
+
+    def __init__(
+        self,
+        *,
+        shop: ShopKnowledge,
+        embedder: Embedder,
+        guard: Guard,
+        language: LanguageDetector,
+        understander: Understander,
+        policy: PolicyMaker,
+        retriever: Retriever,
+        recommender: Recommender,
+        actions: ActionRunner,
+        writer: ReplyGenerator,
+        conversations: ConversationStore,
+        top_k: int = 5,
+        history_turns: int = 6,
+    ) -> None:
+        self.shop, self.embedder, self.guard, self.language = shop, embedder, guard, language
+        self.understander, self.policy, self.retriever, self.recommender = (
+            understander,
+            policy,
+            retriever,
+            recommender,
+        )
+        self.actions, self.writer, self.conversations = actions, writer, conversations
+        self.top_k, self.history_turns = top_k, history_turns
+
+    def warm_up(self) -> None:
+        """Load models and indexes now rather than on the first message."""
+        for part in (self.embedder, self.retriever, self.writer.generator):
+            warm = getattr(part, "warm_up", None)
+            if callable(warm):
+                warm()
+
+    def respond(self, conversation_id: str, message: str) -> Reply:
+        """Run one turn and return the reply (never raises for bad input)."""
+        try:
+            turn = self._prepare(conversation_id, message)
+            with turn.timer("generation"):
+                drafts = self._drafts(turn)
+            return self._finish(turn, drafts)
+        except Exception:
+            logger.exception("turn failed in conversation %s", conversation_id)
+            return self._failure_reply(conversation_id)
+
+    def respond_stream(self, conversation_id: str, message: str) -> Iterator[StreamEvent]:
+        """Like `respond`, yielding the text as it is written, then the final reply."""
+        try:
+            turn = self._prepare(conversation_id, message)
+        except Exception:
+            logger.exception("turn failed in conversation %s", conversation_id)
+            reply = self._failure_reply(conversation_id)
+            yield StreamEvent("delta", reply.text)
+            yield StreamEvent("reply", reply=reply)
+            return
+        language = turn.language.language
+        drafts: tuple[Draft, ...]
+        with turn.timer("generation"):
+            if self.writer.uses_model(turn.decision, language):
+                pieces: list[str] = []
+                try:
+                    for piece in self.writer.stream(turn.decision, turn.evidence, language, turn.history):
+                        pieces.append(piece)
+                        yield StreamEvent("delta", piece)
+                    generated = self.writer.check("".join(pieces), turn.evidence)
+                except AssistantError:
+                    turn.degraded.append("generation")
+                    generated = Draft("", "generated", is_grounded=False)
+                floor = self.writer.template(turn.decision, turn.evidence, language, turn.replies)
+                drafts = (generated, floor)
+                if not generated.is_grounded:
+                    yield StreamEvent("replace", floor.text)
+            else:
+                drafts = self._drafts(turn)
+                for piece in re.findall(r"\S+\s*", drafts[-1].text):
+                    yield StreamEvent("delta", piece)
+        yield StreamEvent("reply", reply=self._finish(turn, drafts))
+
+    def suggest_replies(self, conversation_id: str, k: int = 3) -> list[SuggestedReply]:
+        """Ranked reply candidates for an agent: the assistant's own draft and past agent replies."""
+        history = self.conversations.history(conversation_id, limit=50)
+        last = next((text for role, text in reversed(history) if role == "customer"), None)
+        if last is None:
+            return []
+        state = self.conversations.load_state(conversation_id)
+        turn = self._prepare(conversation_id, last, state=replace(state, handoff=False), dry_run=True)
+        drafts = self._drafts(turn)
+        sources = self._sources(turn)
+        out: list[SuggestedReply] = []
+        for draft in drafts:
+            if draft.is_grounded and draft.text:
+                out.append(SuggestedReply(draft.text, round(draft.confidence * turn.understanding.confidence, 3),
+                                          draft.source, sources))  # fmt: skip
+        for hit in turn.replies:
+            text = str(hit.metadata.get("reply", ""))
+            if text:
+                confidence = round(min(0.95, hit.score * 30) * 0.8, 3)
+                cited = tuple(s for s in sources if s.id in str(hit.metadata.get("passages", "")))
+                out.append(SuggestedReply(text, confidence, "reply_memory", cited))
+        unique: dict[str, SuggestedReply] = {}
+        for suggestion in sorted(out, key=lambda s: -s.confidence):
+            unique.setdefault(suggestion.text, suggestion)
+        return list(unique.values())[:k]
+
+    # ------------------------------------------------------------------------------ the stages
+    def _prepare(self, conversation_id: str, message: str, *, state: DialogueState | None = None,
+                 dry_run: bool = False) -> _Turn:  # fmt: skip
+        timer, degraded = StageTimer(), []
+        state_before = state or self.conversations.load_state(conversation_id)
+        with timer("guard"):
+            guard = self.guard.check(message)
+        with timer("language"):
+            language = self.language.detect(
+                guard.text, conversation_language=state_before.language if state_before.turn_count else None
+            )
+        vector = self.embedder.embed_queries([guard.text])[0] if guard.text else np.zeros(1, dtype=np.float32)
+        with timer("understanding"):
+            understanding = self._understand(guard, language, state_before, vector)
+        mentioned = dict(understanding.slots)  # what this message itself names
+        with timer("state"):
+            state = carry_state(state_before, understanding, language.language, guard.text)
+            slots = resolve_references(state, understanding.slots, self.shop, guard.text)
+            understanding = replace(understanding, slots=slots)
+        with timer("policy"):
+            decision = self.policy.decide(guard, understanding, state)
+        with timer("retrieval"):
+            knowledge, products, replies = self._retrieve(
+                guard, decision, understanding, state, vector, degraded
+            )
+        with timer("recommendation"):
+            cards = (
+                self.recommender.recommend(products, slots=understanding.slots, state=state, language=language.language)
+                if decision.action == "recommend_products" else ()
+            )  # fmt: skip
+        with timer("action"):
+            outcome = self.actions.run(decision, understanding, state, dry_run=dry_run)
+        product_records = self._products_in_focus(decision, understanding.slots, mentioned, state, products)
+        if decision.action in KNOWLEDGE_ACTIONS:
+            passages = knowledge[:2]
+        elif outcome.result.status == "refused":
+            passages = ()
+        else:
+            passages = self._fixed_passages(decision, language.language)
+        evidence = Evidence(outcome.result, passages, cards, product_records, guard.text)
+        history = [
+            ChatMessage("user" if role == "customer" else "assistant", text)
+            for role, text in self.conversations.history(conversation_id, limit=self.history_turns)
+        ]
+        return _Turn(conversation_id, state_before, outcome.state, guard, language, understanding, decision,
+                     knowledge, products, replies, cards, outcome, evidence, history, timer, degraded)  # fmt: skip
+
+    def _products_in_focus(self, decision: Decision, slots: dict[str, str], mentioned: dict[str, str],
+                           state: DialogueState, hits: tuple[Hit, ...]) -> tuple[dict, ...]:  # fmt: skip
+        """The product a question is about: the one referred to ("the second one", "it"), else the best match."""
+        if decision.action not in ("answer_product", "check_stock"):
+            return ()
+        names_a_product = any(k in mentioned for k in ("product_type", "brand", "category"))
+        if "product_id" in slots and not names_a_product:
+            return tuple(p for p in (self.shop.products.get(slots["product_id"]),) if p)
+        if "ordinal" in slots:  # "the fourth one" of three shown: ask rather than guess
+            return ()
+        if not names_a_product and len(state.products_shown) == 1:  # "is it in stock?"
+            return tuple(p for p in (self.shop.products.get(state.products_shown[0]),) if p)
+        ids = [str(h.metadata.get("product_id")) for h in hits[:1]]
+        return tuple(self.shop.products[pid] for pid in ids if pid in self.shop.products)
+
+    def _fixed_passages(self, decision: Decision, language: str) -> tuple[Hit, ...]:
+        out = []
+        for group in TEMPLATE_PASSAGES.get(decision.action, ()):
+            passage = self.shop.passage(group, language)
+            if passage:
+                out.append(Hit("knowledge", passage["id"], f"{passage['title']}. {passage['text']}", 1.0,
+                               passage["title"], {"group": group, "language": passage["language"]}))  # fmt: skip
+        return tuple(out)
+
+    def _understand(self, guard: GuardResult, language: LanguageResult, state: DialogueState,
+                    vector: np.ndarray) -> Understanding:  # fmt: skip
+        if guard.problem in ("empty", "binary", "no_words"):
+            return Understanding("unreadable", 0.0, False, {}, 0.0)
+        return self.understander.parse(guard.text, language=language.language, state=state, vector=vector)
+
+    def _retrieve(self, guard: GuardResult, decision: Decision, understanding: Understanding, state: DialogueState,
+                  vector: np.ndarray, degraded: list[str]) -> tuple[tuple[Hit, ...], tuple[Hit, ...], tuple[Hit, ...]]:  # fmt: skip
+        if not guard.text:
+            return (), (), ()
+        language = state.language
+        knowledge: tuple[Hit, ...] = ()
+        products: tuple[Hit, ...] = ()
+        replies: tuple[Hit, ...] = ()
+        try:
+            if decision.action in KNOWLEDGE_ACTIONS:
+                knowledge = self.retriever.search("knowledge", guard.text, vector, top_k=self.top_k,
+                                                  where={"language": language})  # fmt: skip
+            if decision.action in ("recommend_products", "answer_product", "check_stock"):
+                products = self._search_products(guard.text, vector, decision, understanding.slots, state)
+            replies = self.retriever.search(
+                "reply", guard.text, vector, top_k=3, where={"language": language}
+            )
+        except AssistantError as exc:
+            logger.warning("retrieval degraded: %s", exc)
+            degraded.append("retrieval")
+        return knowledge, products, replies
+
+    def _search_products(self, text: str, vector: np.ndarray, decision: Decision, slots: dict[str, str],
+                         state: DialogueState) -> tuple[Hit, ...]:  # fmt: skip
+        language = state.language
+        query = " ".join(
+            [text, *(slots[k] for k in ("product_type", "category", "colour", "brand") if k in slots)]
+        )
+        if decision.action != "recommend_products":
+            return self.retriever.search("product", query, vector, top_k=3, where={"language": language})
+        max_price = _max_price(slots, state, self.shop)
+        relaxations = [slots, {k: v for k, v in slots.items() if k not in ("colour", "brand")},
+                       {k: v for k, v in slots.items() if k in ("category", "price_max")}]  # fmt: skip
+        for attempt in relaxations:
+            where = product_filters(attempt, language, max_price=max_price)
+            hits = self.retriever.search("product", query, vector, top_k=12, where=where)
+            if hits:
+                return hits
+        return ()
+
+    def _drafts(self, turn: _Turn) -> tuple[Draft, ...]:
+        language = turn.language.language
+        try:
+            return self.writer.generate(turn.decision, turn.evidence, language, turn.history, turn.replies)
+        except AssistantError as exc:
+            logger.warning("generation degraded: %s", exc)
+            turn.degraded.append("generation")
+            return (self.writer.template(turn.decision, turn.evidence, language, turn.replies),)
+
+    def _finish(self, turn: _Turn, drafts: tuple[Draft, ...]) -> Reply:
+        chosen = next((d for d in drafts if d.is_grounded and d.text), drafts[-1])
+        fallback_reason = ""
+        if drafts[0].source == "generated" and chosen is not drafts[0]:
+            fallback_reason = f"generated draft not grounded: {', '.join(drafts[0].ungrounded) or 'empty'}"
+        language: Language = turn.language.language
+        state = finish_state(
+            turn.state, turn.decision, turn.understanding, turn.cards, turn.outcome.product_ids
+        )
+        trace = TurnTrace(
+            guard=turn.guard, language=turn.language, understanding=turn.understanding, state_before=turn.state_before,
+            decision=turn.decision, knowledge=turn.knowledge, products=turn.products, replies=turn.replies,
+            action=turn.outcome.result, drafts=drafts, fallback_reason=fallback_reason,
+            timings_ms=dict(turn.timer.timings_ms), degraded=tuple(turn.degraded),
+        )  # fmt: skip
+        index = 1 if language == "zh" else 0
+        quick = QUICK_REPLIES.get(turn.decision.action, DEFAULT_QUICK_REPLIES)[index]
+        reply = Reply(
+            text=chosen.text, language=language, cards=turn.cards, sources=self._sources(turn), suggestions=quick,
+            confidence=round(turn.understanding.confidence * chosen.confidence, 3),
+            handoff=state.handoff, trace=trace,
+        )  # fmt: skip
+        self.conversations.append_message(
+            turn.conversation_id, "customer", turn.guard.text or "(unreadable message)"
+        )
+        self.conversations.append_message(turn.conversation_id, "assistant", reply.text,
+                                          {"intent": turn.understanding.intent, "action": turn.decision.action})  # fmt: skip
+        self.conversations.save_state(state)
+        logger.debug(
+            "turn %s: %s -> %s", turn.conversation_id, turn.understanding.intent, turn.decision.action
+        )
+        return reply
+
+    def _sources(self, turn: _Turn) -> tuple[Source, ...]:
+        sources = [Source(h.id, h.title or h.id, "knowledge", h.text) for h in turn.evidence.passages[:1]]
+        sources += [Source(c.product_id, c.title, "product") for c in turn.cards]
+        sources += [Source(p["id"], p["title"].get(turn.language.language, p["title"]["en"]), "product")
+                    for p in turn.evidence.products[:1]]  # fmt: skip
+        result = turn.outcome.result
+        if result.order_id and result.status == "done":
+            sources.append(Source(result.order_id, f"Order {result.order_id}", "order"))
+        return tuple(sources)
+
+    def _failure_reply(self, conversation_id: str) -> Reply:
+        state = DialogueState(conversation_id=conversation_id)
+        try:
+            state = self.conversations.load_state(conversation_id)
+        except Exception:  # the database itself may be what failed
+            logger.exception("could not load state for %s", conversation_id)
+        zh = state.language == "zh"
+        text = ("抱歉，系统出了点问题。请稍后再试，或回复“转人工”联系客服。" if zh else
+                "Sorry, something went wrong on our side. Please try again, or ask for a human and a colleague will help.")  # fmt: skip
+        empty = GuardResult(text="")
+        trace = TurnTrace(empty, LanguageResult(state.language, "kept", 0.0), Understanding("unknown", 0.0, True, {}, 0.0),
+                          state, Decision("apologize", "internal error"), degraded=("turn",))  # fmt: skip
+        return Reply(text, state.language, (), (), DEFAULT_QUICK_REPLIES[1 if zh else 0], 0.0, False, trace)
+
+
+# ------------------------------------------------------------------------------ state helpers
+def carry_state(
+    state: DialogueState, understanding: Understanding, language: Language, text: str
+) -> DialogueState:
+    """The state for this turn: language, carried product slots ("in black", "cheaper"), the address."""
+    slots = dict(state.slots)
+    new = understanding.slots
+    if new.get("product_type") and new.get("product_type") != slots.get("product_type"):
+        for key in PRODUCT_SLOTS:  # a new kind of product starts a new search
+            slots.pop(key, None)
+    elif new.get("category") and new.get("category") != slots.get("category") and not new.get("product_type"):
+        for key in PRODUCT_SLOTS:
+            slots.pop(key, None)
+    for key in PRODUCT_SLOTS:
+        if key in new:
+            slots[key] = new[key]
+    # E-mails and postcodes are used once for verification and never kept in the state.
+    return replace(state, language=language, slots=slots)
+
+
+def resolve_references(
+    state: DialogueState, slots: dict[str, str], shop: ShopKnowledge, text: str = ""
+) -> dict[str, str]:
+    """Merge carried slots; turn "the second one" into a product id; read an awaited address."""
+    merged = {**{k: v for k, v in state.slots.items() if k in PRODUCT_SLOTS}, **slots}
+    if state.pending_action == "request_address" and text:
+        address = re.sub(r"^(the new address is|new address:?|please send it to|新地址是|改成|改为)\s*", "", text,
+                         flags=re.IGNORECASE)  # fmt: skip
+        merged["address"] = address.strip(" .。")
+    ordinal = slots.get("ordinal")
+    if ordinal and state.products_shown:
+        index = int(ordinal) - 1 if ordinal != "-1" else len(state.products_shown) - 1
+        if 0 <= index < len(state.products_shown):
+            merged["product_id"] = state.products_shown[index]
+    return merged
+
+
+def _max_price(slots: dict[str, str], state: DialogueState, shop: ShopKnowledge) -> float | None:
+    if slots.get("cheaper") and state.products_shown:
+        prices = [shop.products[p]["price"] for p in state.products_shown if p in shop.products]
+        if prices:
+            return min(prices) - 0.01
+    try:
+        return float(slots["price_max"]) if slots.get("price_max") else None
+    except ValueError:
+        return None
+
+
+def finish_state(state: DialogueState, decision: Decision, understanding: Understanding,
+                 cards: tuple[ProductCard, ...], product_ids: tuple[str, ...],
+                 focus: tuple[dict, ...] = ()) -> DialogueState:  # fmt: skip
+    """The state to save after the reply."""
+    slots = {k: v for k, v in state.slots.items() if k not in ("email", "postcode", "address")}
+    if cards:
+        slots.pop("product_id", None)
+    if focus:
+        slots["product_id"] = focus[0]["id"]
+    pending = state.pending_action
+    if decision.action == "apologize":
+        pending = "offer_handoff"
+    elif pending == "offer_handoff" and decision.action != "apologize":
+        pending = None
+    unsure = understanding.is_out_of_scope and understanding.intent not in ("out_of_scope", "unreadable")
+    shown = tuple(c.product_id for c in cards) or state.products_shown
+    if "product_id" in understanding.slots and not cards:
+        shown = state.products_shown
+    return replace(
+        state,
+        pending_action=pending,
+        handoff=state.handoff or decision.action == "handoff",
+        products_shown=shown if not product_ids else tuple(dict.fromkeys((*shown, *product_ids))),
+        turn_count=state.turn_count + 1,
+        low_confidence_streak=state.low_confidence_streak + 1 if unsure else 0,
+        slots=slots,
+    )

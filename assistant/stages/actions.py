@@ -1,0 +1,198 @@
+"""Actions: order status, returns, cancellations and address changes against the store database.
+
+Every action first establishes who the customer is in this conversation: an order number with
+the order's e-mail or postcode. Facts returned come only from the verified customer's own order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from assistant.catalog import ShopKnowledge
+from assistant.schema import ActionResult, Decision, DialogueState, Understanding
+from assistant.store.orders import OrderRepository, OrderView
+
+STATUS_ZH = {"placed": "已下单", "shipped": "已发货", "delivered": "已签收", "returned": "已退货",
+             "cancelled": "已取消", "refunded": "已退款"}  # fmt: skip
+ORDER_ACTIONS = frozenset(
+    {"lookup_order", "start_return", "confirm_cancel", "cancel_order", "keep_order", "request_address",
+     "change_address", "check_refund", "start_replacement"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """The result to show and the state after the action."""
+
+    result: ActionResult
+    state: DialogueState
+    product_ids: tuple[str, ...] = field(default=())
+
+
+class ActionRunner:
+    """Runs order actions for the verified customer only."""
+
+    def __init__(self, orders: OrderRepository, shop: ShopKnowledge, *, today: date | None = None) -> None:
+        self.orders = orders
+        self.shop = shop
+        self.today = today or date.today()
+
+    def run(
+        self, decision: Decision, understanding: Understanding, state: DialogueState, *, dry_run: bool = False
+    ) -> ActionOutcome:
+        """Run the decided action. With `dry_run` (agent suggestions) nothing in the store changes."""
+        action = decision.action
+        if action == "request_verification":
+            pending_for = f"verify:{_requested(understanding.intent)}"
+            return ActionOutcome(
+                ActionResult(action, "done", order_id=decision.order_id),
+                replace(
+                    state,
+                    pending_action=pending_for,
+                    pending_order_id=decision.order_id or state.pending_order_id,
+                ),
+            )
+        if action not in ORDER_ACTIONS:
+            return ActionOutcome(ActionResult(action, "not_needed"), state)
+        state, order, problem = self._verified_order(understanding.slots, state)
+        if order is None:
+            return ActionOutcome(ActionResult(action, "refused", reason=problem), state)
+        facts = order_facts(order)
+        if action == "lookup_order":
+            return self._done(action, order, facts, state)
+        if action == "check_refund":
+            return self._done(action, order, facts, state)
+        if action == "confirm_cancel":
+            if order.status != "placed":
+                return self._refused(action, order, facts, state, "already_" + order.status)
+            return self._done(action, order, facts, replace(state, pending_action="confirm_cancel"))
+        if action == "keep_order":
+            return self._done(action, order, facts, replace(state, pending_action=None))
+        if dry_run and action in ("cancel_order", "change_address", "start_return", "start_replacement"):
+            return self._done(
+                action, order, dict(facts, address=understanding.slots.get("address", "")), state
+            )
+        if action == "cancel_order":
+            cancelled = self.orders.cancel(order.id, customer_id=order.customer_id, today=self.today)
+            if cancelled is None:
+                return self._refused(
+                    action, order, facts, replace(state, pending_action=None), "already_" + order.status
+                )
+            return self._done(action, cancelled, order_facts(cancelled), replace(state, pending_action=None))
+        if action == "request_address":
+            if order.status != "placed":
+                return self._refused(action, order, facts, state, "already_" + order.status)
+            return self._done(action, order, facts, replace(state, pending_action="request_address"))
+        if action == "change_address":
+            address = understanding.slots.get("address", "")
+            if not address:
+                return self._refused(action, order, facts, state, "no_address")
+            changed = self.orders.change_address(order.id, customer_id=order.customer_id, address=address)
+            if changed is None:
+                return self._refused(
+                    action, order, facts, replace(state, pending_action=None), "already_" + order.status
+                )
+            return self._done(
+                action,
+                changed,
+                dict(order_facts(changed), address=address),
+                replace(state, pending_action=None),
+            )
+        if action in ("start_return", "start_replacement"):
+            if order.status != "delivered":
+                return self._refused(action, order, facts, state, "not_delivered")
+            item = order.items[0] if order.items else {}
+            product = self.shop.products.get(str(item.get("product_id")), {})
+            category = (product.get("category") or ["apparel"])[0]
+            window = int(((self.shop.passage(f"KB-RET-{category.upper()}", "en") or {}).get("facts") or {}).get(
+                "window_days", 30))  # fmt: skip
+            days = (self.today - date.fromisoformat(str(order.delivered_at))).days
+            facts = dict(facts, product_id=str(item.get("product_id", "")), window_days=str(window), days=str(days),
+                         category=category, product_title_en=product.get("title", {}).get("en", ""),
+                         product_title_zh=product.get("title", {}).get("zh", ""))  # fmt: skip
+            if action == "start_return" and days > window:
+                return self._refused(action, order, facts, state, "window_passed")
+            self.orders.start_return(
+                order.id,
+                facts["product_id"],
+                customer_id=order.customer_id,
+                conversation_id=state.conversation_id,
+            )
+            outcome = self._done(action, order, facts, replace(state, pending_action=None))
+            return replace(outcome, product_ids=(facts["product_id"],) if facts["product_id"] else ())
+        return ActionOutcome(ActionResult(action, "not_needed"), state)
+
+    def _verified_order(
+        self, slots: dict[str, str], state: DialogueState
+    ) -> tuple[DialogueState, OrderView | None, str]:
+        order_id = slots.get("order_id") or state.pending_order_id
+        if order_id is None and state.verified_order_ids:
+            order_id = state.verified_order_ids[-1]
+        if order_id is None:
+            return state, None, "no_order_id"
+        if order_id in state.verified_order_ids and state.verified_customer_id:
+            order = self.orders.get(order_id, customer_id=state.verified_customer_id)
+            return state, order, "" if order else "unknown_order"
+        email, postcode = slots.get("email"), slots.get("postcode")
+        if not (email or postcode):
+            return (
+                replace(state, pending_action=state.pending_action, pending_order_id=order_id),
+                None,
+                "needs_details",
+            )
+        customer_id = self.orders.verify(order_id, email=email, postcode=postcode)
+        if customer_id is None or (state.verified_customer_id and customer_id != state.verified_customer_id):
+            failed = replace(
+                state, failed_verifications=state.failed_verifications + 1, pending_order_id=order_id
+            )
+            reason = "details_mismatch" if self.orders.order_exists(order_id) else "unknown_order"
+            return failed, None, reason
+        order = self.orders.get(order_id, customer_id=customer_id)
+        verified = replace(
+            state,
+            verified_customer_id=customer_id,
+            verified_order_ids=tuple(dict.fromkeys((*state.verified_order_ids, order_id))),
+            pending_order_id=order_id,
+            failed_verifications=0,
+        )
+        return verified, order, ""
+
+    def _done(
+        self, action: str, order: OrderView, facts: dict[str, str], state: DialogueState
+    ) -> ActionOutcome:
+        if state.pending_action and state.pending_action.startswith("verify:"):
+            state = replace(state, pending_action=None)
+        return ActionOutcome(ActionResult(action, "done", facts, order.id), state)
+
+    def _refused(
+        self, action: str, order: OrderView, facts: dict[str, str], state: DialogueState, reason: str
+    ) -> ActionOutcome:
+        if state.pending_action and state.pending_action.startswith("verify:"):
+            state = replace(state, pending_action=None)
+        return ActionOutcome(ActionResult(action, "refused", facts, order.id, reason), state)
+
+
+def _requested(intent: str) -> str:
+    from assistant.stages.policy import ORDER_ACTIONS as BY_INTENT
+
+    return BY_INTENT.get(intent, "lookup_order")
+
+
+def order_facts(order: OrderView) -> dict[str, str]:
+    """The order's facts as display strings (what templates and the groundedness check use)."""
+    facts = {
+        "order_id": order.id,
+        "status": order.status,
+        "status_zh": STATUS_ZH.get(order.status, order.status),
+        "placed_on": order.placed_at[:10],
+        "total": f"${order.total:.2f}",
+    }
+    optional = {
+        "carrier": order.carrier, "tracking_number": order.tracking_number, "shipped_at": order.shipped_at,
+        "delivered_at": order.delivered_at, "returned_at": order.returned_at, "refunded_at": order.refunded_at,
+        "cancelled_at": order.cancelled_at,
+        "refund_amount": f"${order.refund_amount:.2f}" if order.refund_amount is not None else None,
+    }  # fmt: skip
+    facts.update({k: str(v) for k, v in optional.items() if v})
+    return facts

@@ -1,0 +1,55 @@
+"""Understanding: intent (calibrated, with an out-of-scope threshold), slots and sentiment."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.backends.embedding import Embedder
+from assistant.backends.sentiment import SentimentScorer
+from assistant.schema import DialogueState, Understanding
+from assistant.stages.intent_head import IntentHead
+from assistant.stages.slots import SlotExtractor
+
+# Intents whose messages carry verification details; a message that is only details is one.
+DETAILS_INTENT = "provide_details"
+
+
+class Understander:
+    """Parses one customer message in the context of the conversation state."""
+
+    def __init__(
+        self, embedder: Embedder, head: IntentHead, slots: SlotExtractor, sentiment: SentimentScorer
+    ) -> None:
+        self.embedder = embedder
+        self.head = head
+        self.slot_extractor = slots
+        self.sentiment = sentiment
+
+    def parse(
+        self, text: str, *, language: str, state: DialogueState, vector: np.ndarray | None = None
+    ) -> Understanding:
+        """Intent, slots and sentiment; pass the message's query `vector` if it is already embedded."""
+        expecting = state.pending_action is not None and state.pending_action.startswith("verify:")
+        slots = self.slot_extractor.extract(text, expecting_details=expecting)
+        if vector is None:
+            vector = self.embedder.embed_queries([text])
+        vector = np.asarray(vector).reshape(1, -1)
+        probabilities = self.head.probabilities(vector)[0]
+        order = probabilities.argsort()[::-1]
+        top = tuple((self.head.labels[i], round(float(probabilities[i]), 4)) for i in order[:3])
+        intent, confidence = top[0]
+        # A message that is mostly an order number with an e-mail or postcode answers our question.
+        has_details = "order_id" in slots and ("email" in slots or "postcode" in slots)
+        if (expecting or has_details) and ("email" in slots or "postcode" in slots or "order_id" in slots):
+            leftover = len(text) - sum(len(v) for v in slots.values())
+            if leftover < 40 and intent != DETAILS_INTENT and confidence < 0.9:
+                intent, confidence = DETAILS_INTENT, max(confidence, 0.9)
+        is_out_of_scope = intent == "out_of_scope" or confidence < self.head.threshold
+        return Understanding(
+            intent=intent,
+            confidence=float(confidence),
+            is_out_of_scope=is_out_of_scope,
+            slots=slots,
+            sentiment=self.sentiment.score(text, language),
+            top_intents=top,
+        )

@@ -1,0 +1,1 @@
+"""SQLAlchemy storage: store records (customers, orders, returns), conversations and feedback."""

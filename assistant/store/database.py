@@ -1,0 +1,81 @@
+"""Open the database, create tables, and seed store records from a shop folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from assistant.errors import DataError
+from assistant.store.models import Base, Customer, Order, StoreMeta
+
+logger = logging.getLogger(__name__)
+
+
+class Database:
+    """An engine plus a session factory; SQLite gets WAL mode and foreign keys."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        is_sqlite = url.startswith("sqlite")
+        if is_sqlite and ":///" in url and not url.endswith(":memory:"):
+            Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30} if is_sqlite else {}
+        )
+        if is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        """A new session; use as a context manager."""
+        return self.sessions()
+
+
+def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def seed_store(db: Database, shop_dir: Path, *, force: bool = False) -> bool:
+    """Load customers and orders from `shop_dir/store/` unless the same files were loaded already.
+
+    Returns True when it (re)loaded. Orders changed by the assistant (cancellations, address
+    changes) are overwritten only when the shop's files change or `force` is set.
+    """
+    files = [shop_dir / "store" / "customers.jsonl", shop_dir / "store" / "orders.jsonl"]
+    for path in files:
+        if not path.is_file():
+            raise DataError(f"{path} is missing: the store records come from the shop folder ({shop_dir})")
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()
+    with db.session() as session:
+        meta = session.get(StoreMeta, "store_seed_sha256")
+        if meta is not None and meta.value == digest and not force:
+            return False
+        session.execute(delete(Order))
+        session.execute(delete(Customer))
+        for line in files[0].read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                c = json.loads(line)
+                session.add(Customer(id=c["id"], name=c["name"], email=c["email"], phone=c.get("phone", ""),
+                                     language=c.get("language", "en"), address=c.get("address", {})))  # fmt: skip
+        session.flush()
+        for line in files[1].read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                o = json.loads(line)
+                session.add(Order(**{k: o.get(k) for k in Order.__table__.columns.keys()}))  # noqa: SIM118
+        if meta is None:
+            session.add(StoreMeta(key="store_seed_sha256", value=digest))
+        else:
+            meta.value = digest
+        session.commit()
+        count = len(session.scalars(select(Order.id)).all())
+    logger.info("store seeded from %s: %d orders", shop_dir, count)
+    return True

@@ -1,0 +1,174 @@
+"""Train the intent model: a calibrated softmax head over the multilingual embedder.
+
+Examples are the labelled customer turns of the training split; the dev split calibrates the
+temperature, sets the out-of-scope threshold and gives the metrics written beside the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.backends.embedding import Embedder
+from assistant.data.validation import read_splits
+from assistant.errors import DataError, ModelNotPreparedError
+from assistant.evaluation.metrics import accuracy, macro_f1
+from assistant.stages.intent_head import IntentHead, fit_softmax_regression, fit_temperature
+
+logger = logging.getLogger(__name__)
+COMPONENT = "intent"
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    intent: str
+    language: str
+    conversation_id: str
+
+
+def intent_examples(shop_dir: Path, split: str) -> list[Example]:
+    """Labelled customer turns of the conversations in `split`."""
+    ids = set(read_splits(shop_dir)[split])
+    path = shop_dir / "logs" / "conversations.jsonl"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: no logs to learn from")
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        conversation = json.loads(line)
+        if conversation["id"] not in ids:
+            continue
+        for turn in conversation["turns"]:
+            if turn["role"] == "customer" and turn.get("intent"):
+                language = turn.get("language", conversation["language"])
+                out.append(Example(turn["text"], turn["intent"], language, conversation["id"]))
+    return out
+
+
+def embed_texts(
+    embedder: Embedder, texts: list[str], *, progress: Callable[[str], None], label: str
+) -> np.ndarray:
+    """Embed with a progress line every few batches (distinct texts once)."""
+    distinct = list(dict.fromkeys(texts))
+    vectors: list[np.ndarray] = []
+    started = time.perf_counter()
+    batch = 128
+    for start in range(0, len(distinct), batch):
+        vectors.append(embedder.embed_queries(distinct[start : start + batch]))
+        done = min(start + batch, len(distinct))
+        rate = done / max(time.perf_counter() - started, 1e-6)
+        progress(
+            f"{label}: embedded {done}/{len(distinct)} texts ({rate:.0f}/s, ~{(len(distinct) - done) / rate:.0f} s left)"
+        )
+    table = np.concatenate(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
+    index = {text: i for i, text in enumerate(distinct)}
+    return table[[index[t] for t in texts]] if texts else table
+
+
+def train_intent_model(
+    shop_dir: Path,
+    embedder: Embedder,
+    artifacts_dir: Path,
+    *,
+    embedder_reference: str,
+    settings_toml: str = "",
+    run_id: str | None = None,
+    epochs: int = 300,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Path:
+    """Train, calibrate, evaluate on dev and write `artifacts/intent/<run_id>/`; returns that folder."""
+    train = intent_examples(shop_dir, "train")
+    dev = intent_examples(shop_dir, "dev")
+    if not train or not dev:
+        raise DataError(f"{shop_dir} has no labelled customer turns in the train or dev split")
+    labels = tuple(sorted({e.intent for e in train}))
+    index = {label: i for i, label in enumerate(labels)}
+    dev = [e for e in dev if e.intent in index]
+    x_train = embed_texts(embedder, [e.text for e in train], progress=progress, label="train")
+    x_dev = embed_texts(embedder, [e.text for e in dev], progress=progress, label="dev")
+    y_train = np.array([index[e.intent] for e in train])
+    y_dev = np.array([index[e.intent] for e in dev])
+    progress(f"fitting the head on {len(train)} examples, {len(labels)} intents")
+    weights, bias = fit_softmax_regression(x_train, y_train, len(labels), epochs=epochs)
+    head = IntentHead(weights, bias, labels)
+    head.temperature = fit_temperature(head.logits(x_dev), y_dev)
+    probabilities = head.probabilities(x_dev)
+    predicted = probabilities.argmax(axis=1)
+    correct_confidence = probabilities.max(axis=1)[predicted == y_dev]
+    # Out-of-scope threshold: below it lie the 2 % least confident of the correct dev answers.
+    head.threshold = float(np.quantile(correct_confidence, 0.02)) if len(correct_confidence) else 0.0
+    gold_names = [labels[i] for i in y_dev]
+    predicted_names = [labels[i] for i in predicted]
+    metrics: dict[str, object] = {
+        "dev_accuracy": round(accuracy(gold_names, predicted_names), 4),
+        "dev_macro_f1": round(macro_f1(gold_names, predicted_names), 4),
+        "temperature": round(head.temperature, 4),
+        "threshold": round(head.threshold, 4),
+        "train_examples": len(train),
+        "dev_examples": len(dev),
+    }
+    for language in sorted({e.language for e in dev}):
+        chosen = [i for i, e in enumerate(dev) if e.language == language]
+        metrics[f"dev_accuracy_{language}"] = round(
+            accuracy([gold_names[i] for i in chosen], [predicted_names[i] for i in chosen]), 4
+        )
+        metrics[f"dev_macro_f1_{language}"] = round(
+            macro_f1([gold_names[i] for i in chosen], [predicted_names[i] for i in chosen]), 4
+        )
+    run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
+    folder = artifacts_dir / COMPONENT / run_id
+    head.save(folder)
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    (folder / "settings.toml").write_text(settings_toml, encoding="utf-8")
+    manifest = {
+        "component": COMPONENT,
+        "run_id": run_id,
+        "embedder": embedder_reference,
+        "data": {
+            str(p.relative_to(shop_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (shop_dir / "logs" / "conversations.jsonl", *sorted((shop_dir / "splits").glob("*.txt")))
+        },
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    if active_run(artifacts_dir, COMPONENT) is None:
+        set_active(artifacts_dir, COMPONENT, run_id)
+    progress(
+        f"intent model {run_id}: dev accuracy {metrics['dev_accuracy']}, macro-F1 {metrics['dev_macro_f1']}"
+    )
+    return folder
+
+
+def active_run(artifacts_dir: Path, component: str) -> str | None:
+    """The active run id of `component`, or None."""
+    pointer = artifacts_dir / component / "ACTIVE"
+    try:
+        run_id = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return run_id if run_id and (artifacts_dir / component / run_id).is_dir() else None
+
+
+def set_active(artifacts_dir: Path, component: str, run_id: str) -> None:
+    pointer = artifacts_dir / component / "ACTIVE"
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pointer.with_suffix(".tmp")
+    tmp.write_text(run_id + "\n", encoding="utf-8")
+    tmp.replace(pointer)
+
+
+def load_active_intent_head(artifacts_dir: Path) -> IntentHead:
+    run_id = active_run(artifacts_dir, COMPONENT)
+    if run_id is None:
+        raise ModelNotPreparedError(
+            f"no active intent model under {artifacts_dir / COMPONENT}: run `python -m assistant train intent`"
+        )
+    return IntentHead.load(artifacts_dir / COMPONENT / run_id)
