@@ -186,11 +186,9 @@ def _data(args: argparse.Namespace) -> int:
 
 def _index(settings: Settings) -> int:
     from assistant.catalog import load_shop_knowledge
-    from assistant.factory import build_embedder, build_vector_store
+    from assistant.factory import build_embedder, build_vector_store, database_url
     from assistant.indexing.builder import build_index
     from assistant.store.database import Database, seed_store
-
-    from assistant.factory import database_url
 
     started = time.perf_counter()
     shop = load_shop_knowledge(settings.paths.shop_dir)

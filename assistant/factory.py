@@ -86,19 +86,19 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
             supported=a.languages,
             default=a.default_language,
             min_chars=a.min_detect_chars,
-        ),  # fmt: skip
+        ),
         understander=Understander(
             embedder,
             load_active_intent_head(settings.paths.artifacts_dir),
             SlotExtractor(vocabulary),
             LexiconSentimentScorer(),
-        ),  # fmt: skip
+        ),
         policy=PolicyMaker(escalate_below=a.escalate_sentiment),
         retriever=Retriever(
             store or build_vector_store(settings),
             candidates=settings.retrieval.candidates,
             rrf_k=settings.retrieval.rrf_k,
-        ),  # fmt: skip
+        ),
         recommender=Recommender(shop),
         actions=ActionRunner(OrderRepository(db), shop, today=shop.today or date.today()),
         writer=ReplyGenerator(
@@ -106,7 +106,7 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
             generator,
             max_new_tokens=settings.generation.max_new_tokens,
             temperature=settings.generation.temperature,
-        ),  # fmt: skip
+        ),
         conversations=ConversationStore(db),
         top_k=settings.retrieval.top_k,
         history_turns=a.history_turns,

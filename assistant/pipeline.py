@@ -46,15 +46,31 @@ from assistant.stages.understanding import Understander
 from assistant.store.conversations import ConversationStore
 
 logger = logging.getLogger(__name__)
-PRODUCT_SLOTS = ("category", "product_type", "colour", "brand", "price_max", "price_min", "size", "product_id")
+PRODUCT_SLOTS = (
+    "category",
+    "product_type",
+    "colour",
+    "brand",
+    "price_max",
+    "price_min",
+    "size",
+    "product_id",
+)
 KNOWLEDGE_ACTIONS = frozenset({"answer_policy"})
 # The passages whose facts the fixed templates repeat (cited under the reply, and the evidence for it).
 TEMPLATE_PASSAGES = {
-    "handoff": ("KB-SVC-CONTACT", "KB-SVC-HOURS"), "apologize": ("KB-SVC-COMPLAINT",),
-    "request_verification": ("KB-PRIV-VERIFY",), "refuse_unverified": ("KB-PRIV-VERIFY",),
-    "confirm_cancel": ("KB-ORD-CANCEL",), "cancel_order": ("KB-ORD-CANCEL",), "request_address": ("KB-ORD-ADDRESS",),
-    "change_address": ("KB-ORD-ADDRESS",), "start_return": ("KB-RET-FEE",), "start_replacement": ("KB-RET-DAMAGED",),
-    "check_refund": ("KB-RET-REFUND",), "lookup_order": ("KB-ORD-STATUS",),
+    "handoff": ("KB-SVC-CONTACT", "KB-SVC-HOURS"),
+    "apologize": ("KB-SVC-COMPLAINT",),
+    "request_verification": ("KB-PRIV-VERIFY",),
+    "refuse_unverified": ("KB-PRIV-VERIFY",),
+    "confirm_cancel": ("KB-ORD-CANCEL",),
+    "cancel_order": ("KB-ORD-CANCEL",),
+    "request_address": ("KB-ORD-ADDRESS",),
+    "change_address": ("KB-ORD-ADDRESS",),
+    "start_return": ("KB-RET-FEE",),
+    "start_replacement": ("KB-RET-DAMAGED",),
+    "check_refund": ("KB-RET-REFUND",),
+    "lookup_order": ("KB-ORD-STATUS",),
 }
 QUICK_REPLIES = {
     "greet": (("Where is my order?", "Return an item", "Shipping times", "Talk to a human"),
@@ -177,16 +193,18 @@ class Assistant:
         drafts: tuple[Draft, ...]
         with turn.timer("generation"):
             if self.writer.uses_model(turn.decision, language):
+                floor = self.writer.template(turn.decision, turn.evidence, language, turn.replies)
                 pieces: list[str] = []
                 try:
-                    for piece in self.writer.stream(turn.decision, turn.evidence, language, turn.history):
+                    for piece in self.writer.stream(
+                        turn.decision, turn.evidence, language, turn.history, floor
+                    ):
                         pieces.append(piece)
                         yield StreamEvent("delta", piece)
-                    generated = self.writer.check("".join(pieces), turn.evidence)
+                    generated = self.writer.check("".join(pieces), turn.evidence, floor)
                 except AssistantError:
                     turn.degraded.append("generation")
-                    generated = Draft("", "generated", is_grounded=False)
-                floor = self.writer.template(turn.decision, turn.evidence, language, turn.replies)
+                    generated = Draft("", "generated", is_grounded=False, ungrounded=("generation failed",))
                 drafts = (generated, floor)
                 if not generated.is_grounded:
                     yield StreamEvent("replace", floor.text)
@@ -225,7 +243,7 @@ class Assistant:
     # ------------------------------------------------------------------------------ the stages
     def _prepare(self, conversation_id: str, message: str, *, state: DialogueState | None = None,
                  dry_run: bool = False) -> _Turn:  # fmt: skip
-        timer, degraded = StageTimer(), []
+        timer, degraded = StageTimer(), list[str]()
         state_before = state or self.conversations.load_state(conversation_id)
         with timer("guard"):
             guard = self.guard.check(message)
@@ -352,7 +370,7 @@ class Assistant:
         chosen = next((d for d in drafts if d.is_grounded and d.text), drafts[-1])
         fallback_reason = ""
         if drafts[0].source == "generated" and chosen is not drafts[0]:
-            fallback_reason = f"generated draft not grounded: {', '.join(drafts[0].ungrounded) or 'empty'}"
+            fallback_reason = f"generated draft rejected: {', '.join(drafts[0].ungrounded) or 'empty'}"
         language: Language = turn.language.language
         state = finish_state(
             turn.state, turn.decision, turn.understanding, turn.cards, turn.outcome.product_ids

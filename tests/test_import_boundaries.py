@@ -44,7 +44,7 @@ def test_cli_and_settings_start_without_torch() -> None:
         "from assistant.__main__ import build_parser\n"
         "from assistant.settings import load_settings\n"
         "import assistant.factory, assistant.model_preparation, assistant.backends.embedding\n"
-        "import assistant.backends.text_generation\n"
+        "import assistant.backends.text_generation, assistant.pipeline, assistant.cli_chat\n"
         "build_parser(); load_settings(environ={})\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         f"{sorted(HEAVY)!r})\n"

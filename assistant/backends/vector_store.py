@@ -84,7 +84,8 @@ class ChromaVectorStore:
             if self.host:
                 self._client = chromadb.HttpClient(host=self.host, port=self.port, settings=settings)
             else:
-                assert self.path is not None
+                if self.path is None:
+                    raise BackendError("the embedded vector store needs a folder (paths.data_dir)")
                 self.path.mkdir(parents=True, exist_ok=True)
                 self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
         except Exception as exc:  # chromadb raises assorted types on a bad folder or server
@@ -222,15 +223,28 @@ def matches(metadata: Metadata, where: dict[str, Any] | None) -> bool:
         if not isinstance(condition, dict):
             condition = {"$eq": condition}
         for op, target in condition.items():
-            ok = {
-                "$eq": lambda: value == target,
-                "$ne": lambda: value != target,
-                "$gt": lambda: value is not None and value > target,
-                "$gte": lambda: value is not None and value >= target,
-                "$lt": lambda: value is not None and value < target,
-                "$lte": lambda: value is not None and value <= target,
-                "$in": lambda: value in target,
-            }[op]()
-            if not ok:
+            if not _compare(op, value, target):
                 return False
     return True
+
+
+def _compare(op: str, value: Any, target: Any) -> bool:
+    if op == "$eq":
+        return bool(value == target)
+    if op == "$ne":
+        return bool(value != target)
+    if op == "$in":
+        return value in target
+    if op == "$nin":
+        return value not in target
+    if value is None:
+        return False
+    comparisons = {
+        "$gt": value > target,
+        "$gte": value >= target,
+        "$lt": value < target,
+        "$lte": value <= target,
+    }
+    if op not in comparisons:
+        raise ValueError(f"unsupported filter operator {op!r}")
+    return bool(comparisons[op])

@@ -66,7 +66,7 @@ def knowledge_documents(shop: ShopKnowledge) -> list[Document]:
             p["id"],
             f"{p['title']}. {p['text']}",
             {"language": p["language"], "topic": p["topic"], "group": p["group"], "title": p["title"]},
-        )  # fmt: skip
+        )
         for p in shop.passages.values()
     ]
 

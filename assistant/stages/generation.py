@@ -19,9 +19,15 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MODEL_ACTIONS = frozenset({"answer_policy", "answer_product", "lookup_order", "check_refund", "check_stock"})
 
 SYSTEM_PROMPT = (
-    "You are the customer-service assistant of the online shop Lumen Lane. Reply to the customer in two or three "
-    "short, friendly sentences, using only the FACTS below. Copy every number, price, date, fee and order status "
-    "exactly as written in the FACTS. If the FACTS do not answer the question, say you will pass it to a colleague."
+    "You are a friendly customer-service assistant of an online shop. Rewrite the answer below for the customer in "
+    "your own words, in one to three sentences. Keep every number, date, price, order number and name exactly as "
+    "written. Do not add anything that is not in the answer or the facts."
+)
+# Phrases of a model that talks about itself instead of answering, or that echoes the prompt.
+_BOILERPLATE = re.compile(
+    r"as an? (ai|customer service assistant|language model)|i'?m (not able|unable|not equipped)|i cannot assist|"
+    r"sorry for (your|the|any) (loss|confusion|misunderstanding)|a customer asked|the correct answer|^answer:",
+    re.IGNORECASE,
 )
 
 
@@ -54,6 +60,25 @@ def facts_in(text: str) -> set[str]:
     lowered = text.lower()
     found |= {s for s in STATUSES if re.search(rf"\b{s}\b", lowered)}
     return {f for f in found if f and f not in ("1", "2", "3")}  # "1 of 3", "2 options" are not claims
+
+
+def _sentences(text: str) -> list[str]:
+    return [x.strip().lower() for x in re.split(r"(?<=[.!?。！？])\s*", text) if len(x.strip()) > 8]
+
+
+def quality_problems(draft: str, required: str) -> tuple[str, ...]:
+    """Why a generated draft may not replace the grounded answer `required` (empty: it may)."""
+    problems = []
+    if not draft.strip():
+        return ("empty",)
+    have = {f.lstrip("$") for f in facts_in(draft)}
+    problems += [f"missing {fact}" for fact in sorted(facts_in(required)) if fact.lstrip("$") not in have]
+    if _BOILERPLATE.search(draft):
+        problems.append("boilerplate")
+    sentences = _sentences(draft)
+    if len(sentences) != len(set(sentences)):
+        problems.append("repetition")
+    return tuple(problems)
 
 
 def ungrounded_facts(draft: str, evidence: str) -> tuple[str, ...]:
@@ -120,25 +145,33 @@ class ReplyGenerator:
         if not self.uses_model(decision, language) or self.generator is None:
             return (floor,)
         text = self.generator.generate(
-            self.prompt(evidence, history), max_new_tokens=self.max_new_tokens, temperature=self.temperature
+            self.prompt(evidence, history, floor),
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
         )
-        return (self.check(text, evidence), floor)
+        return (self.check(text, evidence, floor), floor)
 
-    def stream(self, decision: Decision, evidence: Evidence, language: str,
-               history: Sequence[ChatMessage]) -> Iterator[str]:  # fmt: skip
+    def stream(self, decision: Decision, evidence: Evidence, language: str, history: Sequence[ChatMessage],
+               floor: Draft) -> Iterator[str]:  # fmt: skip
         """Pieces of the model's draft as they are generated (call only when `uses_model`)."""
-        assert self.generator is not None  # guarded by uses_model()
+        if self.generator is None:
+            return
         yield from self.generator.stream(
-            self.prompt(evidence, history), max_new_tokens=self.max_new_tokens, temperature=self.temperature
+            self.prompt(evidence, history, floor),
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
         )
 
-    def check(self, text: str, evidence: Evidence) -> Draft:
-        """A generated draft with its groundedness verdict."""
-        missing = ungrounded_facts(text, evidence.text())
-        return Draft(text.strip(), "generated", is_grounded=not missing and bool(text.strip()), ungrounded=missing,
-                     confidence=0.7 if not missing else 0.1)  # fmt: skip
+    def check(self, text: str, evidence: Evidence, floor: Draft) -> Draft:
+        """A generated draft with its verdict: every fact in it is in the evidence (grounded), every fact of
+        the grounded answer is in it, and it is not boilerplate or repetition."""
+        problems = tuple(f"unsupported {f}" for f in ungrounded_facts(text, evidence.text()))
+        problems += quality_problems(text, floor.text)
+        return Draft(text.strip(), "generated", is_grounded=not problems, ungrounded=problems,
+                     confidence=0.8 if not problems else 0.1)  # fmt: skip
 
-    def prompt(self, evidence: Evidence, history: Sequence[ChatMessage]) -> list[ChatMessage]:
+    def prompt(self, evidence: Evidence, history: Sequence[ChatMessage], floor: Draft) -> list[ChatMessage]:
+        """The grounded prompt: the answer to rephrase, the facts behind it, recent history, the message."""
         facts: list[str] = []
         if evidence.action and evidence.action.facts:
             facts.append("Order: " + "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in evidence.action.facts.items()
@@ -147,8 +180,14 @@ class ReplyGenerator:
         for p in evidence.products[:3]:
             stock = f"{p['stock']} in stock" if p["stock"] else "out of stock"
             facts.append(f"Product: {p['title']['en']}, ${p['price']:.2f}, {stock}. {p['description']['en']}")
-        system = SYSTEM_PROMPT + "\n\nFACTS:\n" + ("\n".join(f"- {f}" for f in facts) or "- (none)")
-        return [ChatMessage("system", system), *history[-4:], ChatMessage("user", evidence.message)]
+        system = (
+            SYSTEM_PROMPT
+            + "\n\nAnswer: "
+            + floor.text
+            + "\n\nFacts:\n"
+            + ("\n".join(f"- {f}" for f in facts) or "- (none)")
+        )
+        return [ChatMessage("system", system), *history[-2:], ChatMessage("user", evidence.message)]
 
     def _product_text(self, action: str, evidence: Evidence, language: str) -> str:
         if action == "recommend_products":

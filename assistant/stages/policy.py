@@ -64,7 +64,11 @@ def _pending_order_action(t: Turn) -> str:
 # (rule name, applies?, action or function of the turn giving the action)
 RULES: list[tuple[str, Callable[[Turn], bool], str | Callable[[Turn], str]]] = [
     ("unreadable input", lambda t: t.guard.problem in ("empty", "binary"), "clarify_input"),
-    ("only emoji or punctuation", lambda t: t.guard.problem == "no_words" and not t.state.handoff, "clarify_words"),
+    (
+        "only emoji or punctuation",
+        lambda t: t.guard.problem == "no_words" and not t.state.handoff,
+        "clarify_words",
+    ),
     ("a human has taken over", lambda t: t.state.handoff, "wait_for_human"),
     (
         "asks for other customers' data",

@@ -16,7 +16,6 @@ from assistant.store.database import Database
 from assistant.store.models import Customer, Order, ReturnRequest
 
 
-
 def normalise_postcode(value: str) -> str:
     return re.sub(r"[\s-]", "", value).upper()
 
