@@ -36,7 +36,7 @@ from assistant.schema import (
     Understanding,
 )
 from assistant.stages.actions import ActionOutcome, ActionRunner
-from assistant.stages.generation import Evidence, ReplyGenerator
+from assistant.stages.generation import Evidence, ReplyGenerator, ungrounded_facts
 from assistant.stages.guard import Guard
 from assistant.stages.language import LanguageDetector
 from assistant.stages.policy import PolicyMaker
@@ -57,6 +57,28 @@ PRODUCT_SLOTS = (
     "product_id",
 )
 KNOWLEDGE_ACTIONS = frozenset({"answer_policy"})
+# Knowledge topics that can answer each policy intent (a retrieval filter; dropped if it finds nothing).
+INTENT_TOPICS = {
+    "shipping_policy": ["shipping", "orders"], "return_policy": ["returns"], "warranty": ["warranty", "returns"],
+    "promotion": ["promotions", "payment"], "account_help": ["account"], "privacy_request": ["privacy", "account"],
+    "payment_problem": ["payment"], "size_advice": ["sizing", "returns"], "damaged_item": ["returns"],
+}  # fmt: skip
+
+
+def preferred_groups(intent: str, slots: dict[str, str]) -> list[str]:
+    """Passages that answer exactly what the slots name (shipping to a region, returns of a category...)."""
+    groups = []
+    if intent == "shipping_policy" and slots.get("region"):
+        groups.append(f"KB-SHIP-{slots['region']}")
+    if intent == "return_policy" and slots.get("category"):
+        groups.append(f"KB-RET-{slots['category'].upper()}")
+    if intent == "warranty" and slots.get("category"):
+        groups.append(f"KB-WAR-{slots['category'].upper()}")
+    if intent == "promotion" and slots.get("code"):
+        groups.append(f"KB-PROMO-{slots['code']}")
+    return groups
+
+
 # The passages whose facts the fixed templates repeat (cited under the reply, and the evidence for it).
 TEMPLATE_PASSAGES = {
     "handoff": ("KB-SVC-CONTACT", "KB-SVC-HOURS"),
@@ -229,10 +251,12 @@ class Assistant:
             if draft.is_grounded and draft.text:
                 out.append(SuggestedReply(draft.text, round(draft.confidence * turn.understanding.confidence, 3),
                                           draft.source, sources))  # fmt: skip
+        evidence = turn.evidence.text()
         for hit in turn.replies:
             text = str(hit.metadata.get("reply", ""))
-            if text:
-                confidence = round(min(0.95, hit.score * 30) * 0.8, 3)
+            # A past reply is offered only if every fact in it holds for this conversation too.
+            if text and not ungrounded_facts(text, evidence):
+                confidence = round(min(0.9, hit.score * 30) * 0.7 * turn.understanding.confidence, 3)
                 cited = tuple(s for s in sources if s.id in str(hit.metadata.get("passages", "")))
                 out.append(SuggestedReply(text, confidence, "reply_memory", cited))
         unique: dict[str, SuggestedReply] = {}
@@ -327,8 +351,7 @@ class Assistant:
         replies: tuple[Hit, ...] = ()
         try:
             if decision.action in KNOWLEDGE_ACTIONS:
-                knowledge = self.retriever.search("knowledge", guard.text, vector, top_k=self.top_k,
-                                                  where={"language": language})  # fmt: skip
+                knowledge = self._search_knowledge(guard.text, vector, understanding, language)
             if decision.action in ("recommend_products", "answer_product", "check_stock"):
                 products = self._search_products(guard.text, vector, decision, understanding.slots, state)
             replies = self.retriever.search(
@@ -338,6 +361,23 @@ class Assistant:
             logger.warning("retrieval degraded: %s", exc)
             degraded.append("retrieval")
         return knowledge, products, replies
+
+    def _search_knowledge(self, text: str, vector: np.ndarray, understanding: Understanding,
+                          language: str) -> tuple[Hit, ...]:  # fmt: skip
+        topics = INTENT_TOPICS.get(understanding.intent)
+        hits: tuple[Hit, ...] = ()
+        if topics:
+            where = {"$and": [{"language": language}, {"topic": {"$in": topics}}]}
+            hits = self.retriever.search("knowledge", text, vector, top_k=self.top_k, where=where)
+        if not hits:
+            hits = self.retriever.search("knowledge", text, vector, top_k=self.top_k, where={"language": language})
+        exact = [self.shop.passage(g, language) for g in preferred_groups(understanding.intent, understanding.slots)]
+        first = tuple(
+            Hit("knowledge", p["id"], f"{p['title']}. {p['text']}", (hits[0].score if hits else 0.0) + 1e-3,
+                p["title"], {"group": p["group"], "language": p["language"], "topic": p["topic"]})
+            for p in exact if p
+        )  # fmt: skip
+        return (first + tuple(h for h in hits if h.id not in {f.id for f in first}))[: self.top_k]
 
     def _search_products(self, text: str, vector: np.ndarray, decision: Decision, slots: dict[str, str],
                          state: DialogueState) -> tuple[Hit, ...]:  # fmt: skip

@@ -339,6 +339,23 @@ def verify(t: Turns, rng: random.Random, order: dict) -> None:
                    postcode=customer["address"]["postcode"])  # fmt: skip
 
 
+DETAILS_SUFFIX = P([" My order is {order_id} and my email is {email}.", " Order {order_id}, email {email}.",
+                   " ({order_id}, {email})", " - order number {order_id}, registered email {email}"],
+                  ["，订单号{order_id}，邮箱{email}", "。订单{order_id}，邮箱是{email}", "（{order_id}，{email}）"])  # fmt: skip
+
+
+def open_order_request(t: Turns, rng: random.Random, intent: str, phrasings: dict[str, list[str]], order: dict,
+                       **slots: str) -> None:  # fmt: skip
+    """The request; some customers put the order number and e-mail in the same message, the rest are asked."""
+    if rng.random() < 0.2:
+        with_details = {t.language: [p + rng.choice(DETAILS_SUFFIX[t.language]) for p in phrasings[t.language]]}
+        t.customer(intent, with_details, order_id=order["id"], email=order["email"], **slots)
+        return
+    t.customer(intent, phrasings, **{k: v for k, v in slots.items()}, order_id=order["id"])
+    ask_verification(t, rng)
+    verify(t, rng, order)
+
+
 def passage_text(pid: str, language: str) -> str:
     return PASSAGE[f"{pid}-{language}"]["text"]
 
@@ -436,13 +453,7 @@ def finish(t: Turns, rng: random.Random) -> str:
 
 def s_order_status(t: Turns, rng: random.Random) -> str:
     order = order_for(t.rng, t.language)
-    if rng.random() < 0.3:
-        t.customer("order_status", ORDER_STATUS_WITH_ID, order_id=order["id"])
-        ask_verification(t, rng)
-    else:
-        t.customer("order_status", ORDER_STATUS)
-        ask_verification(t, rng)
-    verify(t, rng, order)
+    open_order_request(t, rng, "order_status", ORDER_STATUS_WITH_ID if rng.random() < 0.3 else ORDER_STATUS, order)
     t.agent("lookup_order", {lang: order_facts(order, lang) for lang in ("en", "zh")}, order_id=order["id"])
     if order["status"] in ("placed", "shipped") and rng.random() < 0.7:
         country = order["shipping_address"]["country"]
@@ -460,10 +471,8 @@ def s_order_status(t: Turns, rng: random.Random) -> str:
 def s_return(t: Turns, rng: random.Random) -> str:
     order = order_for(t.rng, t.language, ("delivered", "shipped", "placed"))
     product = first_item(order)
-    t.customer("return_request", RETURN_REQUEST, product_type=product["product_type"][t.language],
-               colour=product["attributes"]["colour"] if t.language == "en" else COLOUR_ZH[product["attributes"]["colour"]])  # fmt: skip
-    ask_verification(t, rng)
-    verify(t, rng, order)
+    open_order_request(t, rng, "return_request", RETURN_REQUEST, order, product_type=product["product_type"][t.language],
+                       colour=product["attributes"]["colour"] if t.language == "en" else COLOUR_ZH[product["attributes"]["colour"]])  # fmt: skip
     category = product["category"][0]
     window = int(PASSAGE[f"KB-RET-{category.upper()}-en"]["facts"]["window_days"])
     if order["status"] != "delivered":
@@ -503,9 +512,7 @@ def s_return(t: Turns, rng: random.Random) -> str:
 
 def s_cancel(t: Turns, rng: random.Random) -> str:
     order = order_for(t.rng, t.language, ("placed", "shipped") if rng.random() < 0.85 else None)
-    t.customer("cancel_order", CANCEL, order_id=order["id"])
-    ask_verification(t, rng)
-    verify(t, rng, order)
+    open_order_request(t, rng, "cancel_order", CANCEL, order)
     if order["status"] == "placed":
         t.agent("confirm_cancel", {
             "en": f"Order {order['id']} hasn't shipped yet, so I can cancel it. The total of ${order['total']:.2f} will be "
@@ -539,9 +546,7 @@ def s_cancel(t: Turns, rng: random.Random) -> str:
 
 def s_change_address(t: Turns, rng: random.Random) -> str:
     order = order_for(t.rng, t.language, ("placed", "shipped"))
-    t.customer("change_address", CHANGE_ADDRESS)
-    ask_verification(t, rng)
-    verify(t, rng, order)
+    open_order_request(t, rng, "change_address", CHANGE_ADDRESS, order)
     if order["status"] == "placed":
         t.agent("request_address", {"en": "Your order hasn't shipped yet, so the address can still change. What's the new address?",
                                     "zh": "订单尚未发货，可以修改地址。请提供新的收货地址。"}, order_id=order["id"])  # fmt: skip
@@ -563,9 +568,7 @@ def s_change_address(t: Turns, rng: random.Random) -> str:
 
 def s_refund_status(t: Turns, rng: random.Random) -> str:
     order = order_for(t.rng, t.language, ("returned", "refunded", "cancelled"))
-    t.customer("refund_status", REFUND_STATUS)
-    ask_verification(t, rng)
-    verify(t, rng, order)
+    open_order_request(t, rng, "refund_status", REFUND_STATUS, order)
     if order["status"] == "returned":
         text = {"en": f"We received your return for order {order['id']} on {order['returned_at']}. Refunds are issued within "
                       "2 business days of the return reaching our warehouse, then take 5-7 business days to reach a card.",
@@ -820,9 +823,7 @@ def s_privacy(t: Turns, rng: random.Random) -> str:
 def s_damaged(t: Turns, rng: random.Random) -> str:
     order = order_for(t.rng, t.language, ("delivered",))
     product = first_item(order)
-    t.customer("damaged_item", DAMAGED, product_type=product["product_type"][t.language])
-    ask_verification(t, rng)
-    verify(t, rng, order)
+    open_order_request(t, rng, "damaged_item", DAMAGED, order, product_type=product["product_type"][t.language])
     t.agent("start_replacement", {
         "en": f"I'm sorry it arrived like that. I've arranged a free replacement for {product['title']['en']} from order "
               f"{order['id']}; it ships within 1 business day, and you don't need to send the damaged one back.",

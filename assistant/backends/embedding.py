@@ -133,6 +133,8 @@ class HashingEmbedder:
             lowered = text.lower()
             features = _TOKEN.findall(lowered)
             features += [lowered[i : i + 3] for i in range(max(len(lowered) - 2, 0))]
+            cjk = [ch for ch in lowered if "\u4e00" <= ch <= "\u9fff"]
+            features += cjk + ["".join(cjk[i : i + 2]) for i in range(max(len(cjk) - 1, 0))]
             for feature in features:
                 digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
                 index = int.from_bytes(digest[:4], "little") % self._dimension

@@ -10,7 +10,8 @@ from assistant.privacy import EMAIL
 
 ORDER_ID = re.compile(r"(?<![A-Za-z0-9])LL-?\s?(\d{6})(?!\d)", re.IGNORECASE)
 POSTCODE = re.compile(
-    r"(?<![\w-])([A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|D\d{2} ?[A-Z\d]{4}|\d{3,6})(?![\w-])",
+    r"(?<![A-Za-z0-9-])([A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|D\d{2} ?[A-Z\d]{4}|\d{3,6})"
+    r"(?![A-Za-z0-9-])",
     re.IGNORECASE,
 )
 PRICE_MAX = re.compile(

@@ -38,9 +38,8 @@ class Understander:
         order = probabilities.argsort()[::-1]
         top = tuple((self.head.labels[i], round(float(probabilities[i]), 4)) for i in order[:3])
         intent, confidence = top[0]
-        # A message that is mostly an order number with an e-mail or postcode answers our question.
-        has_details = "order_id" in slots and ("email" in slots or "postcode" in slots)
-        if (expecting or has_details) and ("email" in slots or "postcode" in slots or "order_id" in slots):
+        # When we asked for details, a message that is mostly an order number, e-mail or postcode answers it.
+        if expecting and ("email" in slots or "postcode" in slots or "order_id" in slots):
             leftover = len(text) - sum(len(v) for v in slots.values())
             if leftover < 40 and intent != DETAILS_INTENT and confidence < 0.9:
                 intent, confidence = DETAILS_INTENT, max(confidence, 0.9)
