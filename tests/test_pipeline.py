@@ -40,7 +40,9 @@ def run(assistant: Assistant, conversation_id: str, messages: list[str]):
 
 def test_order_status_needs_verification_en(assistant: Assistant) -> None:
     order = order_with("shipped")
-    first, second = run(assistant, "c-en-status", ["Where is my order?", f"{order['id']}, email {order['email']}"])
+    first, second = run(
+        assistant, "c-en-status", ["Where is my order?", f"{order['id']}, email {order['email']}"]
+    )
     assert first.trace.decision.action == "request_verification"
     assert order["tracking_number"] not in first.text
     assert second.trace.decision.action == "lookup_order"
@@ -57,7 +59,9 @@ def test_order_status_by_postcode_zh(assistant: Assistant) -> None:
     customers = {json.loads(x)["id"]: json.loads(x) for x in (Path(__file__).parent.parent / "dialogue_data" / "store"
                                                                 / "customers.jsonl").open(encoding="utf-8")}  # fmt: skip
     postcode = customers[order["customer_id"]]["address"]["postcode"]
-    first, second = run(assistant, "c-zh-status", ["我的订单到哪了？", f"订单号{order['id']}，邮编{postcode}"])
+    first, second = run(
+        assistant, "c-zh-status", ["我的订单到哪了？", f"订单号{order['id']}，邮编{postcode}"]
+    )
     assert first.language == "zh" and "订单号" in first.text
     assert second.trace.decision.action == "lookup_order"
     assert "已签收" in second.text and order["delivered_at"] in second.text
@@ -94,7 +98,9 @@ def test_verified_customer_cannot_read_another_order(assistant: Assistant) -> No
     mine = order_with("delivered")
     theirs = next(o for o in __import__("assistant_fixtures").orders() if o["customer_id"] != mine["customer_id"]
                   and o["status"] == "shipped")  # fmt: skip
-    replies = run(assistant, "c-two", [f"status of {mine['id']}, email {mine['email']}", f"and order {theirs['id']}?"])
+    replies = run(
+        assistant, "c-two", [f"status of {mine['id']}, email {mine['email']}", f"and order {theirs['id']}?"]
+    )
     assert replies[0].trace.action.status == "done"
     assert theirs["tracking_number"] not in replies[1].text
     assert replies[1].trace.action is None or replies[1].trace.action.status != "done" or (
@@ -115,7 +121,9 @@ def test_return_within_window_en(assistant: Assistant) -> None:
 
 def test_cancel_flow_zh(assistant: Assistant) -> None:
     order = order_with("placed", "zh")
-    replies = run(assistant, "c-cancel", ["我要取消订单", f"订单号{order['id']}，邮箱{order['email']}", "确认取消"])
+    replies = run(
+        assistant, "c-cancel", ["我要取消订单", f"订单号{order['id']}，邮箱{order['email']}", "确认取消"]
+    )
     assert replies[1].trace.decision.action == "confirm_cancel"
     assert f"${order['total']:.2f}" in replies[1].text
     assert replies[2].trace.decision.action == "cancel_order"
@@ -126,7 +134,9 @@ def test_cancel_flow_zh(assistant: Assistant) -> None:
 
 def test_recommendation_with_refinement(assistant: Assistant) -> None:
     first, cheaper, detail = run(
-        assistant, "c-reco", ["Can you recommend a backpack under $150?", "anything cheaper?", "tell me about the first one"]
+        assistant,
+        "c-reco",
+        ["Can you recommend a backpack under $150?", "anything cheaper?", "tell me about the first one"],
     )
     assert first.trace.decision.action == "recommend_products"
     assert first.cards and all(c.price <= 150 and c.in_stock for c in first.cards)
@@ -171,14 +181,21 @@ def test_handoff_then_bot_stays_quiet(assistant: Assistant) -> None:
 
 
 def test_complaint_offers_then_hands_off(assistant: Assistant) -> None:
-    first, second = run(assistant, "c-complaint", ["This is ridiculous, my order is late again!", "yes please"])
+    first, second = run(
+        assistant, "c-complaint", ["This is ridiculous, my order is late again!", "yes please"]
+    )
     assert first.trace.decision.action in ("apologize", "handoff")
     assert second.handoff
 
 
 @pytest.mark.parametrize(
     ("message", "action"),
-    [("", "clarify_input"), ("   \n\t ", "clarify_input"), ("\x00\x01\x02", "clarify_input"), ("🎉🔥👟", "clarify_words")],
+    [
+        ("", "clarify_input"),
+        ("   \n\t ", "clarify_input"),
+        ("\x00\x01\x02", "clarify_input"),
+        ("🎉🔥👟", "clarify_words"),
+    ],
 )
 def test_bad_input_gets_a_clear_reply(assistant: Assistant, message: str, action: str) -> None:
     reply = assistant.respond("c-bad", message)
@@ -247,7 +264,9 @@ def test_generated_draft_is_replaced_when_ungrounded(tmp_path: Path, parts) -> N
 
 def test_good_generated_draft_is_used_and_streamed(tmp_path: Path, parts) -> None:
     embedder, store, head = parts
-    honest = ScriptedTextGenerator(["Good news: shoes can be returned within 30 days of delivery if unworn."] * 2)
+    honest = ScriptedTextGenerator(
+        ["Good news: shoes can be returned within 30 days of delivery if unworn."] * 2
+    )
     assistant = build_test_assistant(tmp_path, embedder=embedder, store=store, identifier=ScriptLanguageIdentifier(),
                                      head=head, sentiment=KeywordSentimentScorer(), generator=honest, index=False)  # fmt: skip
     reply = assistant.respond("c-honest", "What is your return policy for shoes?")

@@ -16,7 +16,8 @@ _jieba_ready = False
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased Latin words (light plural stemming) and jieba words for Chinese runs."""
+    """Lower-cased Latin words (light plural stemming); for Chinese, jieba words plus character bigrams
+    (bigrams keep recall when jieba segments ambiguously, e.g. 退货运费 -> 退 / 货运费)."""
     global _jieba_ready
     lowered = text.lower()
     tokens = [
@@ -33,6 +34,7 @@ def tokenize(text: str) -> list[str]:
             _jieba_ready = True
         for run in runs:
             tokens += [w for w in jieba.lcut_for_search(run) if w.strip()]
+            tokens += [run[i : i + 2] for i in range(len(run) - 1)]
     return tokens
 
 

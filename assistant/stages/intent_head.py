@@ -69,9 +69,9 @@ def fit_softmax_regression(
     targets: np.ndarray,
     n_classes: int,
     *,
-    epochs: int = 300,
-    learning_rate: float = 0.05,
-    l2: float = 1e-4,
+    epochs: int = 800,
+    learning_rate: float = 0.1,
+    l2: float = 1e-5,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Full-batch Adam on cross-entropy with class-balanced weights; returns (weights, bias)."""

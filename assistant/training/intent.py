@@ -82,7 +82,7 @@ def train_intent_model(
     embedder_reference: str,
     settings_toml: str = "",
     run_id: str | None = None,
-    epochs: int = 300,
+    epochs: int = 800,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Path:
     """Train, calibrate, evaluate on dev and write `artifacts/intent/<run_id>/`; returns that folder."""
@@ -104,8 +104,10 @@ def train_intent_model(
     probabilities = head.probabilities(x_dev)
     predicted = probabilities.argmax(axis=1)
     correct_confidence = probabilities.max(axis=1)[predicted == y_dev]
-    # Out-of-scope threshold: below it lie the 2 % least confident of the correct dev answers.
-    head.threshold = float(np.quantile(correct_confidence, 0.02)) if len(correct_confidence) else 0.0
+    # Out-of-scope threshold: below it lie the 2 % least confident of the correct dev answers, capped at 0.5
+    # (under it the best guess is less likely than not), so unusual but clear messages are not all "unsure".
+    quantile = float(np.quantile(correct_confidence, 0.02)) if len(correct_confidence) else 0.0
+    head.threshold = min(0.5, quantile)
     gold_names = [labels[i] for i in y_dev]
     predicted_names = [labels[i] for i in predicted]
     metrics: dict[str, object] = {

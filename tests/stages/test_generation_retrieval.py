@@ -1,0 +1,165 @@
+"""Groundedness checks, templates, BM25 + dense fusion, metadata filters and recommendation ranking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.backends.embedding import HashingEmbedder
+from assistant.backends.vector_store import InMemoryVectorStore, matches
+from assistant.catalog import ShopKnowledge
+from assistant.indexing.lexical import BM25Index, tokenize
+from assistant.schema import ActionResult, Decision, DialogueState, Hit
+from assistant.stages.generation import (
+    Evidence,
+    ReplyGenerator,
+    facts_in,
+    quality_problems,
+    render,
+    ungrounded_facts,
+)
+from assistant.stages.recommendation import Recommender, product_filters
+from assistant.stages.retrieval import Retriever
+
+
+def test_facts_in_text() -> None:
+    text = "Returns within 30 days; label $4.95. Order LL-123456 shipped on 2026-11-07, 3-5 business days."
+    found = facts_in(text)
+    assert {"30", "$4.95", "2026-11-07", "3-5", "shipped"} <= found
+
+
+def test_ungrounded_facts() -> None:
+    evidence = "Shoes can be returned within 30 days. A return label costs $4.95."
+    assert ungrounded_facts("You have 30 days and the label is $4.95.", evidence) == ()
+    assert ungrounded_facts("You have 90 days and the label is $4.95.", evidence) == ("90",)
+    assert ungrounded_facts("Your order was delivered yesterday.", evidence) == ("delivered",)
+
+
+def test_quality_problems() -> None:
+    required = "Order LL-1 is shipped with tracking 1Z999."
+    assert quality_problems("Your order LL-1 is on its way, tracking 1Z999.", required) == (
+        "missing shipped",
+    )
+    assert quality_problems("Good news: order LL-1 has shipped (tracking 1Z999).", required) == ()
+    assert "boilerplate" in quality_problems("As an AI I cannot assist. 1Z999 shipped", required)
+    assert "repetition" in quality_problems(
+        "I'm happy to help you. I'm happy to help you. shipped 1Z999", required
+    )
+    assert quality_problems("", required) == ("empty",)
+
+
+def test_render_refusals_never_use_success_wording() -> None:
+    facts = {"order_id": "LL-1", "status": "shipped", "status_zh": "已发货"}
+    assert "Done" not in render("start_return:details_mismatch", "en", facts)
+    assert "don't match" in render("start_return:details_mismatch", "en", facts)
+    assert (
+        render("cancel_order:already_shipped", "en", facts)
+        == "Order LL-1 is already shipped, so I can't do that any more."
+    )
+    assert "已发货" in render("cancel_order:already_shipped", "zh", facts)
+    assert render(
+        "lookup_order", "en", dict(facts, shipped_at="2026-01-02", carrier="UPS", tracking_number="1Z9")
+    ).startswith("Order LL-1 is shipped")
+
+
+def test_missing_template_fact_falls_back_safely() -> None:
+    assert render("cancel_order", "en", {}) == render("no_answer", "en", {})
+
+
+PRODUCTS = {
+    f"P{i}": {"id": f"P{i}", "title": {"en": f"Shoe {i}", "zh": f"鞋{i}"}, "brand": brand, "price": price,
+              "rating": rating, "review_count": 10, "stock": stock, "bought_together": [], "currency": "USD",
+              "attributes": {"colour": colour}, "category": ["shoes", "sneakers"], "image": None}
+    for i, (brand, price, rating, stock, colour) in enumerate([
+        ("A", 50.0, 4.8, 5, "black"), ("A", 40.0, 4.7, 5, "black"), ("B", 60.0, 4.0, 5, "red"), ("C", 30.0, 3.5, 0, "black"),
+    ])
+}  # fmt: skip
+
+
+def test_recommender_diversifies_brands_and_skips_out_of_stock() -> None:
+    recommender = Recommender(ShopKnowledge(PRODUCTS, {}), top_k=2)
+    hits = tuple(
+        Hit("product", f"P{i}:en", "", 1 / (61 + i), metadata={"product_id": f"P{i}"}) for i in range(4)
+    )
+    cards = recommender.recommend(hits, slots={"colour": "black"}, state=DialogueState("c"), language="en")
+    assert [c.product_id for c in cards] == ["P0", "P2"]  # one per brand first; P3 is out of stock
+    assert "in black" in cards[0].reason and "in black" not in cards[1].reason
+    zh = recommender.recommend(hits, slots={}, state=DialogueState("c"), language="zh")
+    assert "评分" in zh[0].reason
+
+
+def test_product_filters() -> None:
+    where = product_filters({"category": "shoes", "colour": "black"}, "en", max_price=45.0)
+    assert matches(
+        {"language": "en", "in_stock": True, "category": "shoes", "colour": "black", "price": 40.0}, where
+    )
+    assert not matches(
+        {"language": "en", "in_stock": True, "category": "shoes", "colour": "black", "price": 50.0}, where
+    )
+    assert not matches(
+        {"language": "zh", "in_stock": True, "category": "shoes", "colour": "black", "price": 40.0}, where
+    )
+
+
+def test_bm25_and_tokenize() -> None:
+    assert tokenize("Returns of Shoes!") == ["return", "shoe"]
+    assert "退货" in tokenize("可以退货吗")
+    index = BM25Index(["free returns within 30 days", "express shipping to Canada", "退货运费说明"])
+    assert max(index.scores("returns").items(), key=lambda kv: kv[1])[0] == 0
+    assert set(index.scores("退货")) == {2}  # found through the bigram although jieba splits 退/货运费
+    assert index.scores("nothing matches") == {}
+
+
+def test_retriever_fuses_and_filters() -> None:
+    embedder = HashingEmbedder(64)
+    store = InMemoryVectorStore()
+    texts = [
+        "Shipping to Canada takes 5-8 days",
+        "Returns of shoes within 30 days",
+        "寄往加拿大需5-8个工作日",
+    ]
+    metas = [{"language": "en", "topic": "shipping"}, {"language": "en", "topic": "returns"},
+             {"language": "zh", "topic": "shipping"}]  # fmt: skip
+    store.upsert("knowledge", ["a", "b", "c"], embedder.embed_passages(texts), texts, metas)
+    retriever = Retriever(store)
+    query = "how long is shipping to Canada"
+    hits = retriever.search(
+        "knowledge", query, embedder.embed_queries([query])[0], top_k=2, where={"language": "en"}
+    )
+    assert hits[0].id == "a" and all(h.metadata["language"] == "en" for h in hits)
+    assert hits[0].score > hits[-1].score
+
+
+def test_retriever_reports_an_empty_index() -> None:
+    from assistant.errors import IndexNotBuiltError
+
+    with pytest.raises(IndexNotBuiltError, match="assistant index"):
+        Retriever(InMemoryVectorStore()).search("knowledge", "x", np.zeros(4), top_k=1)
+
+
+def test_template_answer_prefers_matching_reply_memory() -> None:
+    shop = ShopKnowledge({}, {})
+    writer = ReplyGenerator(shop, None)
+    passage = Hit("knowledge", "KB-RET-FEE-en", "Return shipping fee. A return label costs $4.95.", 0.1)
+    memory = Hit(
+        "reply",
+        "CV-1:3",
+        "is it free?",
+        0.1,
+        metadata={"reply": "A label costs $4.95.", "passages": "KB-RET-FEE-en"},
+    )
+    wrong = Hit(
+        "reply",
+        "CV-2:3",
+        "is it free?",
+        0.2,
+        metadata={"reply": "A label costs $9.", "passages": "KB-RET-FEE-en"},
+    )
+    evidence = Evidence(None, (passage,), (), (), "is the return free?")
+    draft = writer.template(Decision("answer_policy", "r"), evidence, "en", (wrong, memory))
+    assert (draft.source, draft.text) == ("reply_memory", "A label costs $4.95.")
+    no_memory = writer.template(Decision("answer_policy", "r"), evidence, "en", ())
+    assert (no_memory.source, no_memory.text) == ("knowledge", "A return label costs $4.95.")
+    refused = Evidence(ActionResult("start_return", "refused", {"order_id": "LL-1", "status": "placed", "status_zh": "已下单"},
+                                    "LL-1", "not_delivered"), (), (), (), "")  # fmt: skip
+    assert "hasn't been delivered" in writer.template(Decision("start_return", "r"), refused, "en").text

@@ -1,0 +1,94 @@
+"""Slots from patterns and the catalog vocabulary; the policy's decision table."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.schema import DialogueState, GuardResult, Understanding
+from assistant.stages.policy import PolicyMaker
+from assistant.stages.slots import SlotExtractor, Vocabulary
+
+PRODUCTS = [
+    {"id": "P1", "brand": "Stride", "category": ["shoes", "sneakers"],
+     "product_type": {"en": "running shoes", "zh": "跑步鞋"}},
+    {"id": "P2", "brand": "Satchel & Sons", "category": ["bags", "backpacks"],
+     "product_type": {"en": "backpack", "zh": "双肩包"}},
+]  # fmt: skip
+PASSAGES = [{"id": "KB-PROMO-WELCOME10-en", "facts": {"code": "WELCOME10"}}]
+
+
+@pytest.fixture
+def slots() -> SlotExtractor:
+    return SlotExtractor(Vocabulary.from_catalog(PRODUCTS, PASSAGES))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("where is LL-123456?", {"order_id": "LL-123456"}),
+        ("订单号LL-123456，邮箱Ann@Example.com", {"order_id": "LL-123456", "email": "ann@example.com"}),
+        ("black running shoes under $80 in size 42",
+         {"colour": "black", "product_type": "running shoes", "category": "shoes", "price_max": "80", "size": "42"}),
+        ("预算100块以内的黑色双肩包", {"colour": "black", "product_type": "backpack", "category": "bags", "price_max": "100"}),
+        ("anything from satchel & sons? cheaper ones", {"brand": "Satchel & Sons", "cheaper": "yes"}),
+        ("tell me about the second one", {"ordinal": "2"}),
+        ("第三个有货吗", {"ordinal": "3"}),
+        ("my chest is 96 cm", {"measure": "96"}),
+        ("how long to ship to Japan?", {"region": "JP"}),
+        ("code welcome10 fails", {"code": "WELCOME10"}),
+        ("I'm fine", {}),
+        ("", {}),
+        ("🎉", {}),
+    ],
+)  # fmt: skip
+def test_slot_extraction(slots: SlotExtractor, text: str, expected: dict) -> None:
+    assert slots.extract(text) == expected
+
+
+def test_postcode_only_when_details_are_expected(slots: SlotExtractor) -> None:
+    assert "postcode" not in slots.extract("LL-123456 97205")
+    assert slots.extract("LL-123456 97205", expecting_details=True)["postcode"] == "97205"
+    assert slots.extract("LL-123456，邮编SW1A 1AA", expecting_details=True)["postcode"] == "SW1A 1AA"
+
+
+def decide(intent: str, *, slots: dict | None = None, state: DialogueState | None = None, confidence: float = 0.99,
+           guard: GuardResult | None = None, sentiment: float = 0.0, out_of_scope: bool = False) -> str:  # fmt: skip
+    understanding = Understanding(intent, confidence, out_of_scope, slots or {}, sentiment)
+    return (
+        PolicyMaker().decide(guard or GuardResult("text"), understanding, state or DialogueState("c")).action
+    )
+
+
+VERIFIED = DialogueState("c", verified_customer_id="C1", verified_order_ids=("LL-1",))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "action"),
+    [
+        ({"intent": "order_status"}, "request_verification"),
+        ({"intent": "order_status", "slots": {"order_id": "LL-123456"}}, "request_verification"),
+        ({"intent": "order_status", "slots": {"order_id": "LL-123456", "email": "a@b.c"}}, "lookup_order"),
+        ({"intent": "order_status", "state": VERIFIED}, "lookup_order"),
+        ({"intent": "cancel_order", "state": VERIFIED}, "confirm_cancel"),
+        ({"intent": "confirm", "state": DialogueState("c", pending_action="confirm_cancel")}, "cancel_order"),
+        ({"intent": "deny", "state": DialogueState("c", pending_action="confirm_cancel")}, "keep_order"),
+        ({"intent": "confirm"}, "acknowledge"),
+        ({"intent": "provide_details", "slots": {"order_id": "LL-1", "email": "a@b.c"},
+          "state": DialogueState("c", pending_action="verify:start_return")}, "start_return"),
+        ({"intent": "ask_human"}, "handoff"),
+        ({"intent": "greeting", "state": DialogueState("c", handoff=True)}, "wait_for_human"),
+        ({"intent": "complaint"}, "apologize"),
+        ({"intent": "complaint", "sentiment": -0.9}, "handoff"),
+        ({"intent": "confirm", "state": DialogueState("c", pending_action="offer_handoff")}, "handoff"),
+        ({"intent": "recommendation"}, "recommend_products"),
+        ({"intent": "shipping_policy"}, "answer_policy"),
+        ({"intent": "out_of_scope", "out_of_scope": True}, "decline_out_of_scope"),
+        ({"intent": "warranty", "confidence": 0.2, "out_of_scope": True}, "clarify"),
+        ({"intent": "warranty", "confidence": 0.2, "out_of_scope": True,
+          "state": DialogueState("c", low_confidence_streak=1)}, "handoff"),
+        ({"intent": "order_status", "guard": GuardResult("x", is_injection_attempt=True)}, "refuse_unverified"),
+        ({"intent": "greeting", "guard": GuardResult("", problem="empty")}, "clarify_input"),
+    ],
+)  # fmt: skip
+def test_decision_table(kwargs: dict, action: str) -> None:
+    assert decide(**kwargs) == action
