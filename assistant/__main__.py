@@ -95,6 +95,32 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--conversation", default=None, help="conversation id (default: a new one)")
     ask.add_argument("--json", action="store_true", help="print the reply and its trace as JSON")
 
+    evaluate = commands.add_parser(
+        "eval", help="offline evaluation: replay held-out conversations, or a suite"
+    )
+    evaluate.add_argument("suite", nargs="?", default="replay", choices=["replay", "intents", "retrieval"])
+    evaluate.add_argument(
+        "--split", default="test", choices=["train", "dev", "test"], help="replay: which split"
+    )
+    evaluate.add_argument("--limit", type=int, default=None, help="replay: only the first N conversations")
+    evaluate.add_argument(
+        "--generation", choices=["model", "templates"], help="replay: override generation.mode"
+    )
+    evaluate.add_argument(
+        "--baseline", type=Path, help="fail (exit 1) if a headline metric drops below this baseline"
+    )
+    evaluate.add_argument("--run-id", help="name of the results folder (default: time and suite)")
+    evaluate.add_argument("--out", type=Path, default=Path("evals/results"), help="where run folders go")
+    evaluate.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"), help="compare two run folders")
+    evaluate.add_argument("--data", type=Path, help="intents: text,label CSV/JSONL or CLINC150 JSON")
+    evaluate.add_argument(
+        "--test-share", type=float, default=0.1, help="intents: held-out share when the data has no split"
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="intents: split seed")
+    evaluate.add_argument("--corpus", type=Path, help="retrieval: documents (id,text) CSV/TSV/JSONL")
+    evaluate.add_argument("--queries", type=Path, help="retrieval: queries (id,text)")
+    evaluate.add_argument("--qrels", type=Path, help="retrieval: query_id,doc_id,relevance")
+
     settings_cmd = commands.add_parser("settings", help="show the resolved settings")
     settings_cmd.add_argument("action", choices=["show"], help="show: print them as TOML")
     return parser
@@ -126,6 +152,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _data(args)
     if args.command == "index":
         return _index(settings)
+    if args.command == "eval":
+        from assistant.evaluation.cli import run_eval
+
+        return run_eval(settings, args)
     if args.command == "train":
         return _train(settings, args)
     if args.command == "chat":

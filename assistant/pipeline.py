@@ -350,8 +350,9 @@ class Assistant:
         products: tuple[Hit, ...] = ()
         replies: tuple[Hit, ...] = ()
         try:
-            if decision.action in KNOWLEDGE_ACTIONS:
-                knowledge = self._search_knowledge(guard.text, vector, understanding, language)
+            # Knowledge is searched on every turn: the evidence for policy answers, and for the trace (the
+            # agent console shows it; the evals score it) whatever the action.
+            knowledge = self._search_knowledge(guard.text, vector, understanding, language)
             if decision.action in ("recommend_products", "answer_product", "check_stock"):
                 products = self._search_products(guard.text, vector, decision, understanding.slots, state)
             replies = self.retriever.search(

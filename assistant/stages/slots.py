@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from assistant.privacy import EMAIL
 
-ORDER_ID = re.compile(r"(?<![A-Za-z0-9])LL-?\s?(\d{6})(?!\d)", re.IGNORECASE)
+# "orderLL-123456" happens (code-switching without spaces), so only a digit may not precede.
+ORDER_ID = re.compile(r"(?<!\d)LL-?\s?(\d{6})(?!\d)", re.IGNORECASE)
 POSTCODE = re.compile(
     r"(?<![A-Za-z0-9-])([A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|D\d{2} ?[A-Z\d]{4}|\d{3,6})"
     r"(?![A-Za-z0-9-])",
@@ -51,7 +52,7 @@ CATEGORY_WORDS = {
 # Letter sizes only with context ("size M", "in an M", "M码"): a bare "m" is usually a word ("I'm").
 SIZES = re.compile(
     r"(?:\b[Ss]ize\s*|\bin (?:an? )?|尺码\s*|穿\s*)(XXL|XL|XS|S|M|L)\b|\b(XXL|XL|XS)\b|(XXL|XL|XS|S|M|L)\s*码"
-    r"|(?:\b[Ss]ize|\bEU|欧码)\s*(\d{2})\b"
+    r"|(?:\b[Ss]ize|\bEU|欧码)\s*(\d{2})\b|(?<!\d)(\d{2})\s*码"
 )
 
 

@@ -61,6 +61,20 @@ class ConversationStore:
             session.commit()
             return message.id
 
+    def replace_last_message(self, conversation_id: str, role: str, text: str) -> None:
+        """Overwrite the text of the conversation's latest message of `role` (replays put the logged
+        agent reply in place of the assistant's, so later turns see the real history)."""
+        with self.db.session() as session:
+            message = session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation_id, Message.role == role)
+                .order_by(Message.id.desc())
+                .limit(1)
+            ).first()
+            if message is not None:
+                message.text = redact(text)
+                session.commit()
+
     def history(self, conversation_id: str, *, limit: int = 20) -> list[tuple[str, str]]:
         """The last `limit` (role, text) pairs, oldest first."""
         with self.db.session() as session:

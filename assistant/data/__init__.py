@@ -1,0 +1,1 @@
+"""Shop data: the log format, validation of a shop folder, and importers for shop exports."""

@@ -1,0 +1,71 @@
+"""`python -m assistant eval`: run a suite, print the headline table, check a baseline, compare runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from assistant.errors import DataError
+from assistant.evaluation.report import HEADLINE, check_baseline, compare
+from assistant.settings import Settings
+
+
+def _load(folder: Path) -> dict:
+    path = folder / "metrics.json" if folder.is_dir() else folder
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"no eval run at {folder} (expected a folder with metrics.json)") from None
+
+
+def run_eval(settings: Settings, args: argparse.Namespace) -> int:
+    if args.compare:
+        a, b = (_load(p) for p in args.compare)
+        print(f"{'metric':<26} {'A':>10} {'B':>10}  change")
+        for name, va, vb, verdict in compare(a, b):
+            marker = {"better": "↑ better", "worse": "↓ worse", "same": "="}[verdict]
+            print(f"{name:<26} {va:>10.4f} {vb:>10.4f}  {vb - va:+.4f} {marker}")
+        return 0
+    from tqdm import tqdm
+
+    from assistant.evaluation import suites
+
+    if args.suite == "replay":
+        if args.generation:
+            settings = replace(settings, generation=replace(settings.generation, mode=args.generation))
+        bar = tqdm(total=None, unit="conv", desc=f"replay {args.split}")
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        folder, payload = suites.run_replay_suite(settings, split=args.split, limit=args.limit, out_root=args.out,
+                                                  progress=progress, run_id=args.run_id)  # fmt: skip
+        bar.close()
+    elif args.suite == "intents":
+        if args.data is None:
+            raise DataError("eval intents needs --data FILE")
+        folder, payload = suites.run_intent_suite(settings, data=args.data, test_share=args.test_share, seed=args.seed,
+                                                  out_root=args.out, progress=lambda line: print(line, flush=True))  # fmt: skip
+    else:
+        if not (args.corpus and args.queries and args.qrels):
+            raise DataError("eval retrieval needs --corpus, --queries and --qrels")
+        folder, payload = suites.run_retrieval_suite(settings, corpus=args.corpus, queries=args.queries, qrels=args.qrels,
+                                                     out_root=args.out, progress=lambda line: print(line, flush=True))  # fmt: skip
+    aggregate = payload["aggregate"]
+    print(f"\nrun {payload['run']['run_id']} ({payload['run']['seconds']} s) -> {folder}")
+    names = [k for k in HEADLINE if k in aggregate] or [
+        k for k, v in aggregate.items() if isinstance(v, int | float)
+    ]
+    for name in names:
+        print(f"  {name:<24} {aggregate[name]}")
+    if args.baseline:
+        failures = check_baseline(aggregate, _load(args.baseline))
+        for failure in failures:
+            print(f"  BELOW BASELINE: {failure}")
+        if failures:
+            return 1
+        print(f"  all headline metrics within tolerance of {args.baseline}")
+    return 0

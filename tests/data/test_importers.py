@@ -1,0 +1,177 @@
+"""Importers on small exports written here, and (integration) on the public datasets in ../shared/data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.__main__ import main
+from assistant.data.importers import import_logs
+from assistant.data.validation import Issue, read_jsonl
+from assistant.errors import DataError
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def read(path: Path) -> list[dict]:
+    return [record for _, record in read_jsonl(path, [], "out")]
+
+
+def test_messages_jsonl(tmp_path: Path) -> None:
+    source = tmp_path / "chats.jsonl"
+    lines = [
+        {"id": "a1", "messages": [{"role": "system", "content": "be nice"}, {"role": "user", "content": "hi, refund?"},
+                                  {"role": "assistant", "content": "Sure."}], "metadata": {"intent": "refund_status"}},
+        "not json at all",
+        {"messages": [{"role": "wizard", "content": "x"}]},
+        {"messages": [{"role": "user", "content": "   "}]},
+        {"messages": []},
+        {"messages": [{"role": "user", "content": "我的订单到哪了"}]},
+    ]  # fmt: skip
+    source.write_text("\n".join(x if isinstance(x, str) else json.dumps(x, ensure_ascii=False) for x in lines))
+    report = import_logs("messages-jsonl", source, tmp_path / "out.jsonl")
+    assert (report.rows_in, report.conversations_out, len(report.rejected)) == (6, 2, 4)
+    assert [r.where for r in report.rejected] == ["line 2", "line 3", "line 4", "line 5"]
+    assert "unknown role 'wizard'" in report.rejected[1].reason
+    first, second = read(tmp_path / "out.jsonl")
+    assert first["id"] == "a1" and first["turns"][0] == {
+        "role": "customer", "text": "hi, refund?", "intent": "refund_status", "slots": {}
+    }  # fmt: skip
+    assert first["turns"][1]["role"] == "agent"
+    assert second["language"] == "zh" and second["id"] == "chat-000006"
+
+
+def test_reject_mode_writes_nothing(tmp_path: Path) -> None:
+    source = tmp_path / "chats.jsonl"
+    source.write_text('{"messages": [{"role": "user", "content": "ok"}]}\n{broken\n')
+    with pytest.raises(DataError, match="line 2"):
+        import_logs("messages-jsonl", source, tmp_path / "out.jsonl", on_error="reject")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_ticket_csv_orders_turns_by_time(tmp_path: Path) -> None:
+    source = tmp_path / "tickets.csv"
+    source.write_text(
+        "conversation_id,role,text,timestamp,intent\n"
+        "T1,agent,Your parcel ships today.,2026-05-01T10:05:00,\n"
+        "T1,customer,where is my parcel?,2026-05-01T10:00:00Z,order_status\n"
+        "T1,customer,thanks,2026-05-01T10:06:00,\n"
+        "T2,robot,hello,2026-05-01T11:00:00,\n"
+        "T2,customer,hello,yesterday,\n"
+        ",customer,orphan,2026-05-01T11:00:00,\n"
+        'T3,customer,"multi\nline, with comma",2026-05-02T09:00:00,complaint\n'
+    )
+    report = import_logs("ticket-csv", source, tmp_path / "out.jsonl")
+    assert {r.where: r.reason for r in report.rejected} == {
+        "line 5": "unknown role 'robot'",
+        "line 6": "timestamp 'yesterday' is not ISO 8601",
+        "line 7": "missing conversation_id",
+    }
+    t1, t3 = read(tmp_path / "out.jsonl")
+    assert [t["text"] for t in t1["turns"]] == ["where is my parcel?", "Your parcel ships today.", "thanks"]
+    assert t1["turns"][0]["intent"] == "order_status"
+    assert t3["turns"][0]["text"] == "multi\nline, with comma"
+
+
+def test_ticket_csv_missing_columns(tmp_path: Path) -> None:
+    source = tmp_path / "t.csv"
+    source.write_text("id,who,message\n1,customer,hi\n")
+    with pytest.raises(DataError, match="lacks columns conversation_id, role, text, timestamp"):
+        import_logs("ticket-csv", source, tmp_path / "out.jsonl")
+
+
+def test_bitext_rows_and_slots(tmp_path: Path) -> None:
+    source = tmp_path / "bitext.csv"
+    source.write_text(
+        "instruction,intent,category,entity_type,entity_value,response\n"
+        "cancel order 123456 please,cancel_order,ORDER,order_id,123456,I can help cancel {{Order Number}}.\n"
+        ",track_order,ORDER,,,Tracking info\n"
+        "where is my stuff,,ORDER,,,x\n"
+    )
+    report = import_logs("bitext", source, tmp_path / "out.jsonl")
+    assert [r.reason for r in report.rejected] == ["empty text", "missing intent"]
+    (conversation,) = read(tmp_path / "out.jsonl")
+    assert conversation["turns"][0]["slots"] == {"order_id": "123456"}
+    assert conversation["turns"][0]["intent"] == "cancel_order"
+
+
+def test_abcd_actions_attach_to_agent_turns_and_redaction(tmp_path: Path) -> None:
+    source = tmp_path / "abcd.json"
+    source.write_text(json.dumps([
+        {"convo_id": 7, "scenario": {"personal": {"customer_name": "jo park", "username": "jpark1"},
+                                     "flow": "storewide_query", "subflow": "shipping_cost"},
+         "original": [["agent", "Hi!"], ["customer", "Hi, I'm Jo Park, my email is jo@mail.com"],
+                      ["customer", "call me at (555) 123-4567"], ["action", "Account has been pulled up for Jo Park."],
+                      ["agent", "Thanks Jo Park, shipping is free over $50."]]},
+        {"convo_id": 8, "original": [["narrator", "??"]]},
+        "not a conversation",
+    ]))  # fmt: skip
+    report = import_logs("abcd", source, tmp_path / "out.jsonl", redact=True)
+    assert len(report.rejected) == 2
+    (conversation,) = read(tmp_path / "out.jsonl")
+    customer, agent = conversation["turns"][1], conversation["turns"][2]
+    assert customer["text"] == "Hi, I'm [NAME], my email is [EMAIL]\ncall me at [PHONE]"
+    assert customer["intent"] == "shipping_cost"
+    assert agent["action"] == "Account has been pulled up for [NAME]."
+    assert "[NAME]" in agent["text"]
+    assert "Jo Park" not in json.dumps(conversation)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"\x00\x01\x02binary", "looks binary"), ("é,à\n".encode("latin-1"), "not UTF-8")],
+)
+def test_binary_and_wrong_encoding(tmp_path: Path, content: bytes, message: str) -> None:
+    source = tmp_path / "x.csv"
+    source.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        import_logs("ticket-csv", source, tmp_path / "out.jsonl")
+
+
+def test_unknown_format_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="choose one of"):
+        import_logs("xml", tmp_path / "a", tmp_path / "b")
+    with pytest.raises(DataError, match="does not exist"):
+        import_logs("abcd", tmp_path / "absent.json", tmp_path / "b")
+
+
+def test_cli_reports_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "c.jsonl"
+    source.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n[]\n')
+    assert main(["data", "import", "--format", "messages-jsonl", str(source), str(tmp_path / "o.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "2 rows in, 1 conversations" in out and "rejected line 2" in out
+    assert main(["data", "import", "--format", "messages-jsonl", "--on-error", "reject", str(source),
+                 str(tmp_path / "o2.jsonl")]) == 2  # fmt: skip
+
+
+requires_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not beside this checkout")
+
+
+@pytest.mark.integration
+@requires_shared
+def test_real_bitext(tmp_path: Path) -> None:
+    report = import_logs("bitext", SHARED / "bitext" / "bitext_train.csv", tmp_path / "b.jsonl", redact=True)
+    assert report.rows_in == 3612
+    assert report.conversations_out + len(report.rejected) == report.rows_in
+    conversations = read(tmp_path / "b.jsonl")
+    assert len({c["turns"][0]["intent"] for c in conversations}) == 27
+
+
+@pytest.mark.integration
+@requires_shared
+@pytest.mark.parametrize("name", ["abcd_sample.json", "dialogstudio_original_examples.json"])
+def test_real_abcd(tmp_path: Path, name: str) -> None:
+    report = import_logs("abcd", SHARED / "abcd" / name, tmp_path / "a.jsonl", redact=True)
+    assert report.rejected == []
+    conversations = read(tmp_path / "a.jsonl")
+    assert len(conversations) == report.rows_in >= 3
+    assert all(c["turns"][0]["role"] in ("agent", "customer") for c in conversations)
+    assert any(t.get("action") for c in conversations for t in c["turns"] if t["role"] == "agent")
+    assert "@email.com" not in (tmp_path / "a.jsonl").read_text()
+
+
+def test_issue_str() -> None:
+    assert str(Issue("a.jsonl", 3, "bad")) == "a.jsonl:3: bad"
