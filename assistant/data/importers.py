@@ -107,7 +107,12 @@ def _decode(raw: bytes, report: ImportReport) -> str:
 
 def _turn(role: str, text: str, **labels: Any) -> dict:
     if role == "customer":
-        return {"role": "customer", "text": text, "intent": labels.get("intent"), "slots": labels.get("slots", {})}
+        return {
+            "role": "customer",
+            "text": text,
+            "intent": labels.get("intent"),
+            "slots": labels.get("slots", {}),
+        }
     return {"role": "agent", "text": text, "action": labels.get("action"), "products": [], "passages": []}
 
 
@@ -310,7 +315,10 @@ def _read_abcd(raw: bytes, report: ImportReport) -> Iterator[dict]:
             flow=scenario.get("flow"),
             subflow=subflow,
         )
-        conversation["_names"] = [str(personal.get("customer_name") or ""), str(personal.get("username") or "")]
+        conversation["_names"] = [
+            str(personal.get("customer_name") or ""),
+            str(personal.get("username") or ""),
+        ]
         yield conversation
 
 

@@ -141,7 +141,9 @@ def _unique(issues: list[Issue], file: str, seen: dict[str, int], line: int, rec
         seen[record_id] = line
 
 
-def _load(root: Path, name: str, issues: list[Issue], check: Callable[[_Checker], None]) -> dict[str, tuple[int, dict]]:
+def _load(
+    root: Path, name: str, issues: list[Issue], check: Callable[[_Checker], None]
+) -> dict[str, tuple[int, dict]]:
     label = str(FILES[name])
     out: dict[str, tuple[int, dict]] = {}
     seen: dict[str, int] = {}
@@ -293,7 +295,9 @@ def validate_shop(root: Path) -> Report:
                 if pid not in passages:
                     issues.append(Issue(label, line, f"turns[{index}] uses unknown passage {pid!r}"))
             if turn.get("order_id") is not None and turn["order_id"] not in orders:
-                issues.append(Issue(label, line, f"turns[{index}] acts on unknown order {turn['order_id']!r}"))
+                issues.append(
+                    Issue(label, line, f"turns[{index}] acts on unknown order {turn['order_id']!r}")
+                )
     _check_splits(root, set(conversations), issues, report.counts)
     return report
 
@@ -311,7 +315,9 @@ def read_splits(root: Path) -> dict[str, list[str]]:
     return out
 
 
-def _check_splits(root: Path, conversation_ids: set[str], issues: list[Issue], counts: dict[str, int]) -> None:
+def _check_splits(
+    root: Path, conversation_ids: set[str], issues: list[Issue], counts: dict[str, int]
+) -> None:
     first_seen: dict[str, str] = {}
     for name in SPLITS:
         path = root / "splits" / f"{name}.txt"
@@ -333,7 +339,9 @@ def _check_splits(root: Path, conversation_ids: set[str], issues: list[Issue], c
             if cid not in conversation_ids:
                 issues.append(Issue(label, number, f"unknown conversation {cid!r}"))
             if cid in first_seen:
-                issues.append(Issue(label, number, f"conversation {cid!r} is already in the {first_seen[cid]} split"))
+                issues.append(
+                    Issue(label, number, f"conversation {cid!r} is already in the {first_seen[cid]} split")
+                )
             else:
                 first_seen[cid] = name
     missing = sorted(conversation_ids - set(first_seen))

@@ -179,9 +179,10 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, float, floa
 
 def check_baseline(aggregate: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
     """Headline metrics that fell more than the baseline's tolerance below it."""
-    tolerance = baseline.get("tolerance", 0.02)
+    default = baseline.get("tolerance", 0.02)
     failures = []
     for name, reference in baseline["metrics"].items():
+        tolerance = baseline.get("tolerances", {}).get(name, default)
         value = aggregate.get(name)
         if value is None:
             failures.append(f"{name}: missing from this run")

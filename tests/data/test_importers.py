@@ -30,7 +30,9 @@ def test_messages_jsonl(tmp_path: Path) -> None:
         {"messages": []},
         {"messages": [{"role": "user", "content": "我的订单到哪了"}]},
     ]  # fmt: skip
-    source.write_text("\n".join(x if isinstance(x, str) else json.dumps(x, ensure_ascii=False) for x in lines))
+    source.write_text(
+        "\n".join(x if isinstance(x, str) else json.dumps(x, ensure_ascii=False) for x in lines)
+    )
     report = import_logs("messages-jsonl", source, tmp_path / "out.jsonl")
     assert (report.rows_in, report.conversations_out, len(report.rejected)) == (6, 2, 4)
     assert [r.where for r in report.rejected] == ["line 2", "line 3", "line 4", "line 5"]

@@ -45,7 +45,9 @@ def write_shop(root: Path, **overrides: list) -> Path:
     for relative, records in files.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(r if isinstance(r, str) else json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        path.write_text(
+            "".join(r if isinstance(r, str) else json.dumps(r) + "\n" for r in records), encoding="utf-8"
+        )
     (root / "splits").mkdir(exist_ok=True)
     (root / "splits" / "train.txt").write_text("CV-1\n")
     (root / "splits" / "dev.txt").write_text("")
@@ -78,8 +80,13 @@ def test_schema_errors(tmp_path: Path) -> None:
 
 def test_cross_references(tmp_path: Path) -> None:
     order = dict(ORDER, items=[{"product_id": "P404", "quantity": 1, "unit_price": 1.0}], customer_id="C9")
-    turns = [CONVERSATION["turns"][0], dict(CONVERSATION["turns"][1], passages=["KB-9-en"], order_id="LL-999999")]
-    write_shop(tmp_path, store__orders_jsonl=[order], logs__conversations_jsonl=[dict(CONVERSATION, turns=turns)])
+    turns = [
+        CONVERSATION["turns"][0],
+        dict(CONVERSATION["turns"][1], passages=["KB-9-en"], order_id="LL-999999"),
+    ]
+    write_shop(
+        tmp_path, store__orders_jsonl=[order], logs__conversations_jsonl=[dict(CONVERSATION, turns=turns)]
+    )
     found = messages(tmp_path)
     assert "store/orders.jsonl:1: unknown customer 'C9'" in found
     assert "store/orders.jsonl:1: unknown product 'P404'" in found
@@ -93,7 +100,9 @@ def test_duplicate_ids_and_slot_not_in_text(tmp_path: Path) -> None:
     write_shop(tmp_path, logs__conversations_jsonl=[conversation, conversation])
     found = messages(tmp_path)
     assert "logs/conversations.jsonl:2: duplicate id 'CV-1' (first on line 1)" in found
-    assert "logs/conversations.jsonl:1: turns[0].slot order_id='LL-123456' does not occur in the text" in found
+    assert (
+        "logs/conversations.jsonl:1: turns[0].slot order_id='LL-123456' does not occur in the text" in found
+    )
 
 
 def test_conversation_in_two_splits(tmp_path: Path) -> None:
