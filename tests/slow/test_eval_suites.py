@@ -36,4 +36,5 @@ def test_intent_and_retrieval_suites(tmp_path: Path) -> None:
     (tmp_path / "qrels.tsv").write_text("query_id\tdoc_id\trelevance\nq1\td1\t2\nq2\td3\t1\n")
     _, payload = run_retrieval_suite(settings, corpus=tmp_path / "corpus.jsonl", queries=tmp_path / "queries.jsonl",
                                      qrels=tmp_path / "qrels.tsv", out_root=tmp_path, progress=lambda _: None)  # fmt: skip
-    assert payload["aggregate"]["queries"] == 2 and payload["aggregate"]["mrr"] == 1.0
+    assert payload["aggregate"]["queries"] == 2 and payload["aggregate"]["recall@5"] == 1.0
+    assert payload["aggregate"]["mrr"] >= 0.5
