@@ -62,6 +62,7 @@ INTENT_TOPICS = {
     "shipping_policy": ["shipping", "orders"], "return_policy": ["returns"], "warranty": ["warranty", "returns"],
     "promotion": ["promotions", "payment"], "account_help": ["account"], "privacy_request": ["privacy", "account"],
     "payment_problem": ["payment"], "size_advice": ["sizing", "returns"], "damaged_item": ["returns"],
+    "product_question": ["care"],
 }  # fmt: skip
 
 

@@ -147,7 +147,7 @@ def score_turn(conversation: dict, position: int, turn: dict, gold_agent: dict |
         "gold_action": gold_agent.get("action") if gold_agent else None,
         "predicted_action": comparable_action(reply),
         "decision_rule": trace.decision.rule,
-        "predicted_handoff": trace.decision.action == "handoff",
+        "predicted_handoff": reply.handoff,  # handed off now or earlier: a human has the conversation
         "gold_passages": list(gold_agent.get("passages", [])) if gold_agent else [],
         "retrieved_passages": knowledge_ranked,
         "gold_products": list(gold_agent.get("products", [])) if gold_agent else [],

@@ -136,6 +136,11 @@ RULES: list[tuple[str, Callable[[Turn], bool], str | Callable[[Turn], str]]] = [
     ("confirm or deny with nothing pending", lambda t: t.intent in ("confirm", "deny"), "acknowledge"),
     ("wants suggestions", lambda t: t.intent == "recommendation", "recommend_products"),
     ("asks about stock", lambda t: t.intent == "availability", "check_stock"),
+    (
+        "asks how to care for something",
+        lambda t: t.intent == "product_question" and "care" in t.slots,
+        "answer_policy",
+    ),
     ("asks about a product", lambda t: t.intent == "product_question", "answer_product"),
     ("policy question", lambda t: t.intent in KNOWLEDGE_INTENTS, "answer_policy"),
 ]

@@ -28,6 +28,9 @@ ORDINALS = {
     "first": "1", "1st": "1", "second": "2", "2nd": "2", "third": "3", "3rd": "3", "last": "-1",
     "第一": "1", "第二": "2", "第三": "3", "最后": "-1",
 }  # fmt: skip
+CARE = re.compile(
+    r"\b(?:wash|washing|clean|care|iron|dry clean|machine washable)\b|洗|保养|护理|清洁", re.IGNORECASE
+)
 CHEAPER = re.compile(
     r"cheaper|less expensive|lower price|too (?:pricey|expensive)|便宜|太贵|预算低", re.IGNORECASE
 )
@@ -149,6 +152,8 @@ class SlotExtractor:
             slots["price_min"] = next(g for g in m.groups() if g)
         if CHEAPER.search(text):
             slots["cheaper"] = "yes"
+        if CARE.search(text):
+            slots["care"] = "yes"
         if m := MEASURE.search(text):
             slots["measure"] = m.group(1)
         if m := SIZES.search(text):
