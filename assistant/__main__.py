@@ -121,6 +121,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--queries", type=Path, help="retrieval: queries (id,text)")
     evaluate.add_argument("--qrels", type=Path, help="retrieval: query_id,doc_id,relevance")
 
+    serve = commands.add_parser(
+        "serve", help="run the web server: shopper chat, agent console, JSON API and widget"
+    )
+    serve.add_argument("--host", help="interface to listen on (default: web.host)")
+    serve.add_argument("--port", type=int, help="port (default: web.port)")
+    agents = commands.add_parser("agents", help="support agents' accounts for the console and the API")
+    agents_commands = agents.add_subparsers(dest="agents_command", metavar="ACTION", required=True)
+    add = agents_commands.add_parser("add", help="create an account (password from stdin or a prompt)")
+    add.add_argument("username")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.add_argument(
+        "--generate-password",
+        type=Path,
+        metavar="FILE",
+        help="make a random password and write it to FILE (mode 600) instead of asking",
+    )
+    add.add_argument("--if-missing", action="store_true", help="do nothing when the account exists")
+    add.add_argument("--replace", action="store_true", help="set a new password on an existing account")
+    agents_commands.add_parser("list", help="list the accounts")
+    remove = agents_commands.add_parser("remove", help="delete an account and end its sessions")
+    remove.add_argument("username")
+    agents_commands.add_parser(
+        "hash-password", help="print a password hash for web.agent_accounts (password from stdin or a prompt)"
+    )
+
     settings_cmd = commands.add_parser("settings", help="show the resolved settings")
     settings_cmd.add_argument("action", choices=["show"], help="show: print them as TOML")
     return parser
@@ -158,6 +183,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return run_eval(settings, args)
     if args.command == "train":
         return _train(settings, args)
+    if args.command == "serve":
+        from ui.app import serve
+
+        return serve(settings, host=args.host, port=args.port)
+    if args.command == "agents":
+        return _agents(settings, args)
     if args.command == "chat":
         from assistant.cli_chat import run_chat
 
@@ -211,6 +242,56 @@ def _data(args: argparse.Namespace) -> int:
         print(f"  rejected {rejection.where}: {rejection.reason}")
     if len(imported.rejected) > 50:
         print(f"  ... and {len(imported.rejected) - 50} more")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise AssistantError("the passwords differ; nothing was changed")
+    return first
+
+
+def _agents(settings: Settings, args: argparse.Namespace) -> int:
+    import os
+    import secrets
+
+    from assistant.accounts import AgentAccounts, hash_password
+    from assistant.factory import database_url
+    from assistant.store.database import Database
+
+    if args.agents_command == "hash-password":
+        print(hash_password(_read_password(not sys.stdin.isatty())))
+        return 0
+    accounts = AgentAccounts(Database(database_url(settings)), configured=settings.web.agent_accounts)
+    if args.agents_command == "list":
+        for name in accounts.usernames():
+            print(name)
+        return 0
+    if args.agents_command == "remove":
+        if not accounts.remove(args.username):
+            print(f"no account {args.username!r}", file=sys.stderr)
+            return 1
+        print(f"removed {args.username}")
+        return 0
+    if args.if_missing and args.username in accounts.usernames():
+        print(f"agent {args.username} exists")
+        return 0
+    if args.generate_password:
+        password = secrets.token_urlsafe(12)
+        args.generate_password.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(args.generate_password, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(password + "\n")
+    else:
+        password = _read_password(args.password_stdin)
+    accounts.add(args.username, password, replace=args.replace)
+    where = f" (password in {args.generate_password})" if args.generate_password else ""
+    print(f"agent {args.username} can sign in at /agent/login{where}")
     return 0
 
 

@@ -40,3 +40,23 @@ class BackendError(AssistantError):
 
 class IndexNotBuiltError(AssistantError):
     """The search index is empty: run `python -m assistant index`."""
+
+
+class InputError(AssistantError):
+    """A request or message is malformed, empty or too large; the message says what is allowed."""
+
+
+class NotFoundError(AssistantError):
+    """No such conversation for this session (unknown ids and foreign ids read the same)."""
+
+
+class AuthError(AssistantError):
+    """Missing or wrong credentials, or an expired agent session: sign in again."""
+
+
+class RateLimitedError(AssistantError):
+    """Too many requests from one client; retry after `retry_after_s` seconds."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"too many requests: try again in {max(1, round(retry_after_s))} s")
+        self.retry_after_s = retry_after_s

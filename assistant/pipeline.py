@@ -7,6 +7,7 @@ degrade here, in one place: the trace records what degraded and the shopper gets
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -19,6 +20,7 @@ import numpy as np
 from assistant.backends.embedding import Embedder
 from assistant.catalog import ShopKnowledge
 from assistant.errors import AssistantError
+from assistant.privacy import redact
 from assistant.schema import (
     ChatMessage,
     Decision,
@@ -237,6 +239,22 @@ class Assistant:
                     yield StreamEvent("delta", piece)
         yield StreamEvent("reply", reply=self._finish(turn, drafts))
 
+    def hand_off(self, conversation_id: str, language: Language | None = None) -> Reply:
+        """The shopper pressed "talk to a human": hand the conversation to the team, whatever the models
+        would have decided. The reply says so in the conversation's language."""
+        state = self.conversations.load_state(conversation_id)
+        language = language or state.language
+        message = "转人工" if language == "zh" else "I'd like to talk to a human."
+        try:
+            turn = self._prepare(
+                conversation_id, message, forced=Decision("handoff", "shopper pressed talk to a human")
+            )
+            return self._finish(turn, self._drafts(turn))
+        except Exception:
+            logger.exception("hand-off failed in conversation %s", conversation_id)
+            self.conversations.save_state(replace(state, handoff=True))
+            return self._failure_reply(conversation_id)
+
     def suggest_replies(self, conversation_id: str, k: int = 3) -> list[SuggestedReply]:
         """Ranked reply candidates for an agent: the assistant's own draft and past agent replies."""
         history = self.conversations.history(conversation_id, limit=50)
@@ -267,7 +285,7 @@ class Assistant:
 
     # ------------------------------------------------------------------------------ the stages
     def _prepare(self, conversation_id: str, message: str, *, state: DialogueState | None = None,
-                 dry_run: bool = False) -> _Turn:  # fmt: skip
+                 dry_run: bool = False, forced: Decision | None = None) -> _Turn:  # fmt: skip
         timer, degraded = StageTimer(), list[str]()
         state_before = state or self.conversations.load_state(conversation_id)
         with timer("guard"):
@@ -285,7 +303,7 @@ class Assistant:
             slots = resolve_references(state, understanding.slots, self.shop, guard.text)
             understanding = replace(understanding, slots=slots)
         with timer("policy"):
-            decision = self.policy.decide(guard, understanding, state)
+            decision = forced or self.policy.decide(guard, understanding, state)
         with timer("retrieval"):
             knowledge, products, replies = self._retrieve(
                 guard, decision, understanding, state, vector, degraded
@@ -438,8 +456,7 @@ class Assistant:
         self.conversations.append_message(
             turn.conversation_id, "customer", turn.guard.text or "(unreadable message)"
         )
-        self.conversations.append_message(turn.conversation_id, "assistant", reply.text,
-                                          {"intent": turn.understanding.intent, "action": turn.decision.action})  # fmt: skip
+        self.conversations.append_message(turn.conversation_id, "assistant", reply.text, reply_record(reply))
         self.conversations.save_state(state)
         logger.debug(
             "turn %s: %s -> %s", turn.conversation_id, turn.understanding.intent, turn.decision.action
@@ -469,6 +486,35 @@ class Assistant:
         trace = TurnTrace(empty, LanguageResult(state.language, "kept", 0.0), Understanding("unknown", 0.0, True, {}, 0.0),
                           state, Decision("apologize", "internal error"), degraded=("turn",))  # fmt: skip
         return Reply(text, state.language, (), (), DEFAULT_QUICK_REPLIES[1 if zh else 0], 0.0, False, trace)
+
+
+def reply_record(reply: Reply) -> dict:
+    """What is stored with an assistant message: what the shopper saw (cards, sources, quick replies),
+    so a reloaded page shows it again, and a summary of the trace for the agent console."""
+    trace = reply.trace
+    action = trace.action
+    return {
+        "intent": trace.understanding.intent,
+        "action": trace.decision.action,
+        "rule": trace.decision.rule,
+        "confidence": reply.confidence,
+        "intent_confidence": round(trace.understanding.confidence, 3),
+        "language": reply.language,
+        "slots": {k: redact(str(v)) for k, v in trace.understanding.slots.items()},
+        "facts": {k: redact(str(v)) for k, v in (action.facts.items() if action else ())},
+        "action_status": action.status if action else "",
+        "knowledge": [h.id for h in trace.knowledge[:3]],
+        "drafts": [{"source": d.source, "grounded": d.is_grounded} for d in trace.drafts],
+        "fallback_reason": trace.fallback_reason,
+        "degraded": list(trace.degraded),
+        "handoff": reply.handoff,
+        "cards": [dataclasses.asdict(c) for c in reply.cards],
+        "sources": [
+            {"id": s.id, "title": s.title, "kind": s.kind, "text": redact(s.text)[:1200]}
+            for s in reply.sources
+        ],
+        "suggestions": list(reply.suggestions),
+    }
 
 
 # ------------------------------------------------------------------------------ state helpers

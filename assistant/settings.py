@@ -110,6 +110,23 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """The web server: shopper chat, agent console, JSON API and widget."""
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    rate_limit_per_minute: int = 30  # per client address and per conversation; 0 turns limits off
+    rate_limit_burst: int = 10
+    max_body_bytes: int = 65536
+    agent_accounts: str = "none"  # "none", or "name:<hash>,..." (hashes from `agents hash-password`)
+    agent_session_hours: float = 12.0
+    allowed_origins: str = (
+        "none"  # "none" (same origin only) or comma-separated origins allowed to embed the widget
+    )
+    public_url: str = "auto"  # the URL shoppers reach this server at ("auto": http://host:port)
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     """Log verbosity; customer text is only ever logged at DEBUG."""
 
@@ -126,6 +143,7 @@ class Settings:
     assistant: AssistantSettings = field(default_factory=AssistantSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
 

@@ -4,14 +4,41 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from assistant.privacy import redact
-from assistant.schema import DialogueState
+from assistant.schema import DialogueState, Language
 from assistant.store.database import Database
-from assistant.store.models import Conversation, Feedback, Message
+from assistant.store.models import Conversation, Feedback, Message, utcnow
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One stored message (redacted), with what was shown alongside it."""
+
+    id: int
+    role: str  # customer | assistant | agent | system
+    text: str
+    created_at: datetime
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """A row of the agent queue."""
+
+    id: str
+    language: str
+    handoff: bool
+    assigned_agent: str | None
+    channel: str
+    updated_at: datetime
+    message_count: int
+    last_message: str
 
 
 def new_conversation_id() -> str:
@@ -33,6 +60,15 @@ class ConversationStore:
                 return DialogueState(conversation_id=conversation_id)
             return state_from_dict(conversation_id, row.state)
 
+    def feedback(self, conversation_id: str) -> list[Feedback]:
+        """Every stored decision on a conversation, oldest first."""
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(Feedback).where(Feedback.conversation_id == conversation_id).order_by(Feedback.id)
+                )
+            )
+
     def save_state(self, state: DialogueState) -> None:
         with self.db.session() as session:
             row = session.get(Conversation, state.conversation_id)
@@ -43,6 +79,84 @@ class ConversationStore:
             row.language = state.language
             row.handoff = state.handoff
             session.commit()
+
+    def create(
+        self, conversation_id: str, *, owner_hash: str | None, channel: str, language: Language = "en"
+    ) -> None:
+        """A new conversation bound to the holder of a session token (its sha256 is kept)."""
+        with self.db.session() as session:
+            session.add(Conversation(id=conversation_id, owner_hash=owner_hash, channel=channel, language=language,
+                                     state=state_to_dict(DialogueState(conversation_id, language=language))))  # fmt: skip
+            session.commit()
+
+    def owner_hash(self, conversation_id: str) -> str | None:
+        """The sha256 of the owning session token, or None (unknown conversation, or one with no owner)."""
+        with self.db.session() as session:
+            row = session.get(Conversation, conversation_id)
+            return row.owner_hash if row is not None else None
+
+    def assigned_agent(self, conversation_id: str) -> str | None:
+        """The agent who has taken the conversation over, if any."""
+        with self.db.session() as session:
+            row = session.get(Conversation, conversation_id)
+            return row.assigned_agent if row is not None else None
+
+    def assign(self, conversation_id: str, agent: str | None) -> None:
+        """Give the conversation to an agent (the bot stops replying), or release it (None)."""
+        with self.db.session() as session:
+            row = session.get(Conversation, conversation_id)
+            if row is None:
+                return
+            row.assigned_agent = agent
+            row.updated_at = utcnow()
+            session.commit()
+
+    def messages(self, conversation_id: str, *, after_id: int = 0, limit: int = 200) -> list[StoredMessage]:
+        """Messages with id > `after_id`, oldest first (at most `limit`, the latest ones)."""
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation_id, Message.id > after_id)
+                .order_by(Message.id.desc())
+                .limit(limit)
+            ).all()
+            return [
+                StoredMessage(m.id, m.role, m.text, m.created_at, dict(m.meta or {})) for m in reversed(rows)
+            ]
+
+    def queue(self, *, limit: int = 50) -> list[ConversationSummary]:
+        """Conversations for the agent console: handed-off ones first, then the most recent."""
+        with self.db.session() as session:
+            counts = (
+                select(
+                    Message.conversation_id,
+                    func.count(Message.id).label("n"),
+                    func.max(Message.id).label("last"),
+                )
+                .group_by(Message.conversation_id)
+                .subquery()
+            )
+            rows = session.execute(
+                select(Conversation, counts.c.n, Message.text)
+                .join(counts, counts.c.conversation_id == Conversation.id)
+                .join(Message, Message.id == counts.c.last)
+                .where(Conversation.channel != "eval")
+                .order_by(Conversation.handoff.desc(), Conversation.updated_at.desc())
+                .limit(limit)
+            ).all()
+            return [
+                ConversationSummary(
+                    c.id,
+                    c.language,
+                    bool(c.handoff),
+                    c.assigned_agent,
+                    c.channel or "",
+                    c.updated_at,
+                    int(n),
+                    text[:120],
+                )
+                for c, n, text in rows
+            ]
 
     def exists(self, conversation_id: str) -> bool:
         with self.db.session() as session:
@@ -58,6 +172,9 @@ class ConversationStore:
                 session.flush()
             message = Message(conversation_id=conversation_id, role=role, text=redact(text), meta=meta or {})
             session.add(message)
+            conversation = session.get(Conversation, conversation_id)
+            if conversation is not None:
+                conversation.updated_at = utcnow()
             session.commit()
             return message.id
 
@@ -94,11 +211,15 @@ class ConversationStore:
         value: str = "",
         comment: str = "",
         message_id: int | None = None,
+        author: str = "shopper",
+        suggestion: str = "",
+        meta: dict[str, Any] | None = None,
     ) -> int:
+        """Store one decision (thumbs, accepted/edited/rejected suggestion...), redacted; returns its id."""
         with self.db.session() as session:
             row = Feedback(
                 conversation_id=conversation_id, kind=kind, value=redact(value), comment=redact(comment),
-                message_id=message_id,
+                message_id=message_id, author=author, suggestion=redact(suggestion), meta=meta or {},
             )  # fmt: skip
             session.add(row)
             session.commit()

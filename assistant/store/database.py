@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy import Engine, create_engine, delete, event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.errors import DataError
@@ -30,11 +30,40 @@ class Database:
         if is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:
         """A new session; use as a context manager."""
         return self.sessions()
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add columns that newer versions defined to tables an older version created (additive only)."""
+    inspector = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        existing = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in existing:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = (
+                getattr(column.default, "arg", None)
+                if column.default is not None and column.default.is_scalar
+                else None
+            )
+            clause = (
+                ""
+                if default is None
+                else f" DEFAULT {default!r}"
+                if isinstance(default, str)
+                else f" DEFAULT {int(default)}"
+            )
+            with engine.begin() as connection:
+                connection.execute(
+                    text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}')
+                )
+            logger.info("database: added column %s.%s", table.name, column.name)
 
 
 def _sqlite_pragmas(connection, _record) -> None:

@@ -68,6 +68,10 @@ class Conversation(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     handoff: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     state: Mapped[dict] = mapped_column(JSON, default=dict)
+    # sha256 of the shopper's session token: only its holder reads or writes this conversation.
+    owner_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    channel: Mapped[str] = mapped_column(String(16), default="cli")  # web | api | widget | cli | eval
+    assigned_agent: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a human has taken over
 
 
 class Message(Base):
@@ -85,10 +89,31 @@ class Feedback(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
     message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    kind: Mapped[str] = mapped_column(String(16))  # thumbs | accepted | edited | rejected
-    value: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(16))  # thumbs | accepted | edited | rejected | resolved
+    value: Mapped[str] = mapped_column(Text, default="")  # "up"/"down", or the text the agent sent
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    author: Mapped[str] = mapped_column(String(64), default="shopper")  # "shopper" or the agent's username
+    suggestion: Mapped[str] = mapped_column(Text, default="")  # the suggested reply the agent started from
+    meta: Mapped[dict] = mapped_column(JSON, default=dict)  # origin, confidence, rank of the suggestion
+
+
+class Agent(Base):
+    """A support agent's account; the password is stored only as a salted scrypt hash."""
+
+    __tablename__ = "agents"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AgentSession(Base):
+    """A signed-in agent: the sha256 of the bearer token, never the token itself."""
+
+    __tablename__ = "agent_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class StoreMeta(Base):

@@ -1,0 +1,286 @@
+"""Every /api/v1 endpoint over HTTP (FastAPI's TestClient): happy paths, auth failures, malformed
+bodies, limits, server-sent events, and the agent pages' sign-in guard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from assistant_fixtures import order_with
+from fastapi.testclient import TestClient
+from web_fixtures import fake_assistant, web_settings
+
+from ui.app import create_app
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
+    tmp = tmp_path_factory.mktemp("api")
+    app = create_app(web_settings(tmp, "web.max_body_bytes=20000"), fake_assistant(tmp))
+    app.state.accounts.add("alice", "correct horse")
+    app.state.accounts.add("bob", "battery staple")
+    return TestClient(app)
+
+
+def start(client: TestClient, **body) -> tuple[str, dict[str, str]]:
+    r = client.post("/api/v1/conversations", json=body or None)
+    assert r.status_code == 201, r.text
+    return r.json()["conversation_id"], {"X-Session-Token": r.json()["session_token"]}
+
+
+def agent(client: TestClient, username: str = "alice", password: str = "correct horse") -> dict[str, str]:
+    r = client.post("/api/v1/agent/sessions", json={"username": username, "password": password})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def sse(text: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def test_health_and_openapi(client: TestClient) -> None:
+    assert client.get("/api/v1/health").json() == {"status": "ok"}
+    schema = client.get("/api/v1/openapi.json").json()
+    paths = set(schema["paths"])
+    for path in ("/api/v1/conversations", "/api/v1/conversations/{conversation_id}/messages",
+                 "/api/v1/conversations/{conversation_id}/handoff", "/api/v1/conversations/{conversation_id}/feedback",
+                 "/api/v1/agent/sessions", "/api/v1/agent/queue", "/api/v1/agent/conversations/{conversation_id}",
+                 "/api/v1/agent/conversations/{conversation_id}/suggestions",
+                 "/api/v1/agent/conversations/{conversation_id}/takeover",
+                 "/api/v1/agent/conversations/{conversation_id}/release",
+                 "/api/v1/agent/conversations/{conversation_id}/messages",
+                 "/api/v1/agent/conversations/{conversation_id}/rejections"):  # fmt: skip
+        assert path in paths
+    assert all(
+        op.get("description") or op.get("summary") for p in schema["paths"].values() for op in p.values()
+    )
+    assert client.get("/api/docs").status_code == 200
+
+
+def test_conversation_round_trip(client: TestClient) -> None:
+    cid, token = start(client, language="en", channel="api")
+    r = client.post(f"/api/v1/conversations/{cid}/messages", json={"message": "How long does shipping to Canada take?"},
+                    headers=token)  # fmt: skip
+    assert r.status_code == 200
+    body = r.json()
+    assert "5-8 business days" in body["reply"]["text"] and not body["waiting_for_agent"]
+    assert body["reply"]["sources"][0]["kind"] == "knowledge" and body["reply"]["sources"][0]["text"]
+    assert "trace" not in body["reply"] and "intent" not in body["reply"]
+    history = client.get(f"/api/v1/conversations/{cid}/messages", headers=token).json()["messages"]
+    assert [m["role"] for m in history] == ["customer", "assistant"]
+    assert history[1]["id"] == body["reply_message_id"] and "slots" not in history[1]
+    later = client.get(
+        f"/api/v1/conversations/{cid}/messages?after_id={history[1]['id']}", headers=token
+    ).json()
+    assert later["messages"] == []
+
+
+def test_products_and_order_status(client: TestClient) -> None:
+    cid, token = start(client)
+    cards = client.post(f"/api/v1/conversations/{cid}/messages", json={"message": "I need running shoes under 100"},
+                        headers=token).json()["reply"]["cards"]  # fmt: skip
+    assert cards and all(c["price"] <= 100 and c["title"] and c["reason"] for c in cards)
+    order = order_with("shipped")
+    client.post(
+        f"/api/v1/conversations/{cid}/messages", json={"message": "Where is my order?"}, headers=token
+    )
+    reply = client.post(f"/api/v1/conversations/{cid}/messages",
+                        json={"message": f"{order['id']}, email {order['email']}"}, headers=token).json()["reply"]  # fmt: skip
+    assert order["tracking_number"] in reply["text"]
+
+
+def test_streaming_events(client: TestClient) -> None:
+    cid, token = start(client)
+    r = client.post(f"/api/v1/conversations/{cid}/messages?stream=true",
+                    json={"message": "How long does shipping to Canada take?"}, headers=token)  # fmt: skip
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = sse(r.text)
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "reply" and set(kinds[:-1]) <= {"delta", "replace"} and len(kinds) > 3
+    streamed = "".join(data["text"] for kind, data in events if kind == "delta")
+    assert streamed.strip() == events[-1][1]["reply"]["text"].strip()
+    # The Accept header asks for a stream too.
+    r = client.post(f"/api/v1/conversations/{cid}/messages", json={"message": "and to Germany?"},
+                    headers={**token, "Accept": "text/event-stream"})  # fmt: skip
+    assert sse(r.text)[-1][0] == "reply"
+
+
+def test_stream_errors_keep_their_status(client: TestClient) -> None:
+    cid, token = start(client)
+    r = client.post(f"/api/v1/conversations/{cid}/messages?stream=true", json={"message": ""}, headers=token)
+    assert r.status_code == 422 and "empty" in r.json()["error"]["message"]
+    r = client.post(f"/api/v1/conversations/{cid}/messages?stream=true", json={"message": "hi"},
+                    headers={"X-Session-Token": "nope"})  # fmt: skip
+    assert r.status_code == 404
+
+
+def test_handoff_and_feedback(client: TestClient) -> None:
+    cid, token = start(client, language="zh")
+    r = client.post(f"/api/v1/conversations/{cid}/handoff", headers=token)
+    assert r.status_code == 200 and r.json()["reply"]["handoff"] and r.json()["reply"]["language"] == "zh"
+    reply_id = r.json()["reply_message_id"]
+    r = client.post(f"/api/v1/conversations/{cid}/feedback", json={"message_id": reply_id, "helpful": True,
+                                                                   "comment": "快"}, headers=token)  # fmt: skip
+    assert r.status_code == 201 and r.json()["feedback_id"] > 0
+    r = client.post(f"/api/v1/conversations/{cid}/feedback", json={"message_id": reply_id + 999, "helpful": True},
+                    headers=token)  # fmt: skip
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "needle"),
+    [
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "not valid JSON"),
+        ({"content": b"\xff\xfe\x00", "headers": {"content-type": "application/json"}}, 400, "UTF-8"),
+        ({"json": {"text": "wrong field"}}, 422, "message"),
+        ({"json": {"message": 42}}, 422, "message"),
+        ({"json": {"message": "hi", "extra": 1}}, 422, "extra"),
+        ({"json": {"message": "x" * 2001}}, 422, "limit is 2000"),
+        ({"json": {"message": "x" * 30000}}, 413, "over 20000 bytes"),
+        ({"json": {"message": "   "}}, 422, "empty"),
+    ],
+)
+def test_malformed_messages(client: TestClient, kwargs, status: int, needle: str) -> None:
+    cid, token = start(client)
+    kwargs = dict(kwargs)
+    headers = {**token, **kwargs.pop("headers", {})}
+    r = client.post(f"/api/v1/conversations/{cid}/messages", headers=headers, **kwargs)
+    assert r.status_code == status, r.text
+    assert needle in r.json()["error"]["message"]
+    assert client.get(f"/api/v1/conversations/{cid}/messages", headers=token).json()["messages"] == []
+
+
+def test_bad_conversation_options(client: TestClient) -> None:
+    assert client.post("/api/v1/conversations", json={"language": "fr"}).status_code == 422
+    assert client.post("/api/v1/conversations", json={"channel": "agent"}).status_code == 422
+
+
+def test_shoppers_cannot_cross_conversations(client: TestClient) -> None:
+    mine, my_token = start(client)
+    theirs, their_token = start(client)
+    client.post(
+        f"/api/v1/conversations/{theirs}/messages", json={"message": "secret stuff"}, headers=their_token
+    )
+    for method, path, body in [("GET", f"/api/v1/conversations/{theirs}/messages", None),
+                               ("POST", f"/api/v1/conversations/{theirs}/messages", {"message": "hi"}),
+                               ("POST", f"/api/v1/conversations/{theirs}/handoff", None),
+                               ("POST", f"/api/v1/conversations/{theirs}/feedback", {"message_id": 1, "helpful": True})]:  # fmt: skip
+        for headers in (my_token, {}, {"X-Session-Token": ""}):
+            r = client.request(method, path, json=body, headers=headers)
+            assert r.status_code == 404, (path, headers, r.text)
+            assert "secret" not in r.text
+    assert mine != theirs
+
+
+def test_agent_endpoints_need_an_agent(client: TestClient) -> None:
+    cid, token = start(client)
+    shopper_bearer = {"Authorization": f"Bearer {token['X-Session-Token']}"}
+    for headers in (
+        {},
+        token,
+        shopper_bearer,
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "Basic YWxpY2U6eA=="},
+    ):
+        for method, path in [("GET", "/api/v1/agent/queue"), ("GET", f"/api/v1/agent/conversations/{cid}"),
+                             ("GET", f"/api/v1/agent/conversations/{cid}/suggestions"),
+                             ("POST", f"/api/v1/agent/conversations/{cid}/takeover"),
+                             ("POST", f"/api/v1/agent/conversations/{cid}/release"),
+                             ("POST", f"/api/v1/agent/conversations/{cid}/messages"),
+                             ("POST", f"/api/v1/agent/conversations/{cid}/rejections"),
+                             ("DELETE", "/api/v1/agent/sessions")]:  # fmt: skip
+            r = client.request(
+                method, path, headers=headers, json={"text": "hi"} if method == "POST" else None
+            )
+            assert r.status_code == 401, (method, path, headers, r.text)
+    r = client.post("/api/v1/agent/sessions", json={"username": "alice", "password": "wrong horse"})
+    assert r.status_code == 401 and r.json()["error"]["message"] == "wrong username or password"
+    assert client.post("/api/v1/agent/sessions", json={"username": "alice"}).status_code == 422
+
+
+def test_agent_flow(client: TestClient) -> None:
+    cid, token = start(client)
+    client.post(
+        f"/api/v1/conversations/{cid}/messages", json={"message": "Where is my order?"}, headers=token
+    )
+    client.post(f"/api/v1/conversations/{cid}/handoff", headers=token)
+    alice, bob = agent(client), agent(client, "bob", "battery staple")
+    queue = client.get("/api/v1/agent/queue", headers=alice).json()["conversations"]
+    assert queue[0]["id"] == cid and queue[0]["handoff"]
+    view = client.get(f"/api/v1/agent/conversations/{cid}", headers=alice).json()
+    bot_turn = next(m for m in view["messages"] if m["role"] == "assistant")
+    assert {"intent", "slots", "action", "rule", "facts", "sources"} <= set(bot_turn)
+    suggestions = client.get(f"/api/v1/agent/conversations/{cid}/suggestions?k=2", headers=alice).json()[
+        "suggestions"
+    ]
+    assert 1 <= len(suggestions) <= 2 and all(
+        {"text", "confidence", "origin", "sources"} <= set(s) for s in suggestions
+    )
+    assert client.post(f"/api/v1/agent/conversations/{cid}/takeover", headers=alice).status_code == 200
+    r = client.post(f"/api/v1/agent/conversations/{cid}/takeover", headers=bob)
+    assert r.status_code == 422 and "alice" in r.json()["error"]["message"]
+    edited = suggestions[0]["text"] + " Thanks for waiting!"
+    r = client.post(f"/api/v1/agent/conversations/{cid}/messages", headers=alice,
+                    json={"text": edited, "suggestion": suggestions[0], "rank": 1})  # fmt: skip
+    assert r.status_code == 201
+    r = client.post(f"/api/v1/agent/conversations/{cid}/rejections", headers=alice,
+                    json={"suggestion": suggestions[-1], "reason": "not relevant"})  # fmt: skip
+    assert r.status_code == 201
+    # The shopper sees the agent's message; the bot stays quiet while the agent holds the conversation.
+    history = client.get(f"/api/v1/conversations/{cid}/messages", headers=token).json()["messages"]
+    assert history[-1]["role"] == "agent" and history[-1]["text"] == edited
+    quiet = client.post(
+        f"/api/v1/conversations/{cid}/messages", json={"message": "thanks!"}, headers=token
+    ).json()
+    assert quiet["waiting_for_agent"] and quiet["reply"] is None
+    assert client.post(f"/api/v1/agent/conversations/{cid}/release", headers=alice,
+                       json={"resolved": True}).status_code == 200  # fmt: skip
+    back = client.post(f"/api/v1/conversations/{cid}/messages", json={"message": "How long does shipping to Canada take?"},
+                       headers=token).json()  # fmt: skip
+    assert back["reply"] and not back["waiting_for_agent"]
+    assert client.get("/api/v1/agent/conversations/c_nope", headers=alice).status_code == 404
+    assert client.delete("/api/v1/agent/sessions", headers=bob).status_code == 204
+    assert client.get("/api/v1/agent/queue", headers=bob).status_code == 401
+
+
+def test_agent_pages_need_sign_in(client: TestClient) -> None:
+    r = client.get("/agent/", headers={"accept": "text/html"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/agent/login"
+    assert client.get("/agent/config", follow_redirects=False).status_code == 401
+    assert client.post("/agent/gradio_api/queue/join", json={}, follow_redirects=False).status_code == 401
+    r = client.post("/agent/login", data={"username": "alice", "password": "nope"})
+    assert r.status_code == 401 and "wrong username or password" in r.text
+    r = client.post(
+        "/agent/login", data={"username": "alice", "password": "correct horse"}, follow_redirects=False
+    )
+    assert r.status_code == 303 and "agent_token" in r.cookies
+    cookie = r.cookies["agent_token"]
+    assert client.get("/agent/", cookies={"agent_token": cookie}).status_code == 200
+    client.get("/agent/logout", cookies={"agent_token": cookie}, follow_redirects=False)
+    assert client.get("/agent/config", cookies={"agent_token": cookie}).status_code == 401
+
+
+def test_rate_limit(tmp_path: Path) -> None:
+    app = create_app(web_settings(tmp_path, "web.rate_limit_per_minute=6", "web.rate_limit_burst=3"),
+                     fake_assistant(tmp_path))  # fmt: skip
+    client = TestClient(app)
+    statuses = [client.post("/api/v1/conversations").status_code for _ in range(5)]
+    assert statuses[:3] == [201, 201, 201] and statuses[-1] == 429
+    r = client.post("/api/v1/conversations")
+    assert int(r.headers["Retry-After"]) >= 1 and "try again" in r.json()["error"]["message"]
+
+
+def test_widget_and_demo_page(client: TestClient) -> None:
+    js = client.get("/widget.js")
+    assert js.status_code == 200 and "application/javascript" in js.headers["content-type"]
+    assert "/api/v1" in js.text and "innerHTML" not in js.text
+    page = client.get("/demo", follow_redirects=True)
+    assert page.status_code == 200 and '<script src="/widget.js"' in page.text
+    assert client.get("/demo/products/NOPE").status_code == 404

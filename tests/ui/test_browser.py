@@ -1,0 +1,225 @@
+"""The shopper chat, the agent console and the widget, driven in headless Debian Chromium through
+Playwright against a live server on 127.0.0.1. Screenshots go to artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from assistant_fixtures import order_with
+from web_fixtures import CHROMIUM_FLAGS, chromium_path, fake_assistant, live_server, screenshot, web_settings
+
+from ui.app import create_app
+
+pytestmark = pytest.mark.integration
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
+    tmp = tmp_path_factory.mktemp("web")
+    app = create_app(web_settings(tmp), fake_assistant(tmp))
+    app.state.accounts.add("alice", "correct horse")
+    with live_server(app) as base:
+        yield base, app
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    path = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def new_page(browser, locale: str = "en-US"):
+    context = browser.new_context(locale=locale, viewport={"width": 1200, "height": 950})
+    context.set_default_timeout(TIMEOUT_MS)
+    return context.new_page()
+
+
+def ask(page, message: str) -> None:
+    """Type into the shopper chat, send, and wait for the finished reply (or the note that an agent has it)."""
+    finished = "#sa-chat .sa-reply, #sa-chat .sa-note"
+    before = page.locator(finished).count()
+    page.fill("#sa-input textarea", message)
+    page.click("#sa-send")
+    page.wait_for_function("([s, n]) => document.querySelectorAll(s).length > n", arg=[finished, before])
+
+
+def chat_text(page) -> str:
+    return page.inner_text("#sa-chat")
+
+
+def start_shopper(browser, base: str, locale: str = "en-US"):
+    page = new_page(browser, locale)
+    page.goto(base + "/")
+    page.wait_for_selector("#sa-input textarea")
+    page.wait_for_function("() => document.querySelector('#sa-chat')?.innerText.length > 5")  # the greeting
+    return page
+
+
+def test_shopper_chat(server, browser) -> None:
+    base, app = server
+    page = start_shopper(browser, base)
+    assert "Shop assistant" in page.inner_text("#sa-title")
+
+    ask(page, "How long does shipping to Canada take?")
+    page.wait_for_selector("#sa-chat .sa-sources details summary")
+    assert "5-8 business days" in chat_text(page)
+    page.click("#sa-chat .sa-sources details summary >> nth=-1")
+    source = page.locator("#sa-chat .sa-source-text").last
+    source.wait_for(state="visible")
+    assert "Canada" in source.inner_text()
+    screenshot(page, "shopper-policy-source")
+
+    ask(page, "I'm looking for running shoes under 100")
+    cards = page.locator("#sa-chat .sa-card")
+    cards.first.wait_for()
+    assert cards.count() >= 1
+    first = cards.first.inner_text()
+    assert "USD" in first and ("In stock" in first or "Out of stock" in first)
+    assert page.locator(".sa-quick-reply:visible").count() >= 1
+    screenshot(page, "shopper-product-cards")
+
+    order = order_with("shipped")
+    ask(page, "Where is my order?")
+    assert order["tracking_number"] not in chat_text(page)
+    ask(page, f"{order['id']}, email {order['email']}")
+    page.wait_for_function(
+        "(t) => document.querySelector('#sa-chat')?.innerText.includes(t)", arg=order["tracking_number"]
+    )
+    screenshot(page, "shopper-order-status")
+
+    page.reload()  # the conversation survives a reload
+    page.wait_for_function(
+        "(t) => document.querySelector('#sa-chat')?.innerText.includes(t)", arg=order["tracking_number"]
+    )
+    page.wait_for_selector("#sa-chat .sa-card")
+
+    page.fill("#sa-comment textarea", "clear and quick")
+    page.click("#sa-up")
+    page.wait_for_function("() => document.querySelector('#sa-comment textarea').value === ''")
+
+    page.click("#sa-human")
+    page.wait_for_function(
+        "() => /team|agent/i.test(document.querySelector('#sa-chat')?.innerText.slice(-400) ?? '')"
+    )
+    screenshot(page, "shopper-handoff")
+    conversation = app.state.desk.queue()[0]
+    assert conversation.handoff
+    feedback = app.state.desk.conversations.feedback(conversation.id)
+    assert any(f.kind == "thumbs" and f.value == "up" and f.comment == "clear and quick" for f in feedback)
+    page.context.close()
+
+
+def test_chinese_shopper(server, browser) -> None:
+    base, _ = server
+    page = start_shopper(browser, base, locale="zh-CN")
+    assert "购物助手" in page.inner_text("#sa-title")
+    assert "转人工" in page.inner_text("#sa-human")
+    ask(page, "寄到加拿大要多久？")
+    assert re.search(r"[\u4e00-\u9fff]", page.locator("#sa-chat .sa-text").last.inner_text())
+    screenshot(page, "shopper-chinese")
+    page.context.close()
+
+
+def test_agent_takes_over_and_the_shopper_sees_the_edited_suggestion(server, browser) -> None:
+    base, app = server
+    shopper = start_shopper(browser, base)
+    ask(shopper, "Where is my order?")
+    shopper.click("#sa-human")
+    shopper.wait_for_function(
+        "() => /team|agent/i.test(document.querySelector('#sa-chat')?.innerText.slice(-400) ?? '')"
+    )
+    conversation_id = app.state.desk.queue()[0].id
+
+    agent = new_page(browser)
+    agent.goto(base + "/agent/")
+    agent.wait_for_url(re.compile(r".*/agent/login$"))
+    agent.fill("#username", "alice")
+    agent.fill("#password", "wrong horse")
+    agent.click("#sign-in")
+    assert "wrong username or password" in agent.inner_text("#login-error")
+    agent.fill("#username", "alice")
+    agent.fill("#password", "correct horse")
+    agent.click("#sign-in")
+    agent.wait_for_selector("#agent-queue label")
+    agent.wait_for_function("() => document.querySelector('#agent-who')?.innerText.includes('alice')")
+    first = agent.locator("#agent-queue label").first
+    assert conversation_id[:10] in first.inner_text() and "🔴" in first.inner_text()
+    first.click()
+    agent.wait_for_function(
+        "(id) => document.querySelector('#agent-status')?.innerText.includes(id)", arg=conversation_id
+    )
+    agent.wait_for_function(
+        "() => document.querySelector('#agent-suggestion-1')?.innerText.includes('confidence')"
+    )
+    assert "intent" in agent.inner_text("#agent-trace")
+    agent.click("#agent-take-over")
+    agent.wait_for_function(
+        "() => document.querySelector('#agent-status')?.innerText.includes('taken over by alice')"
+    )
+    agent.click("#agent-use-1")
+    agent.wait_for_function("() => document.querySelector('#agent-editor textarea').value.length > 0")
+    suggestion = agent.input_value("#agent-editor textarea")
+    agent.fill("#agent-editor textarea", suggestion + " — Alice from the support team")
+    agent.click("#agent-send")
+    agent.wait_for_function("() => document.querySelector('#agent-editor textarea').value === ''")
+    screenshot(agent, "agent-console")
+
+    shopper.wait_for_function(
+        "() => document.querySelector('#sa-chat')?.innerText.includes('Alice from the support team')",
+        timeout=20_000,
+    )
+    screenshot(shopper, "shopper-sees-agent")
+    decisions = [f for f in app.state.desk.conversations.feedback(conversation_id) if f.kind == "edited"]
+    assert decisions and decisions[0].author == "alice" and decisions[0].suggestion == suggestion
+
+    ask(shopper, "are you still there?")  # the bot stays quiet while alice holds the conversation
+    assert (
+        "A member of our team has this conversation" in shopper.locator("#sa-chat .sa-note").last.inner_text()
+    )
+    for page in (shopper, agent):
+        page.context.close()
+
+
+def test_shopper_cannot_open_the_console(server, browser) -> None:
+    base, _ = server
+    page = new_page(browser)
+    page.goto(base + "/agent/")
+    page.wait_for_url(re.compile(r".*/agent/login$"))
+    response = page.request.get(base + "/agent/config")
+    assert response.status == 401
+    page.context.close()
+
+
+def test_widget_on_the_demo_page(server, browser) -> None:
+    base, _ = server
+    page = new_page(browser)
+    page.goto(base + "/demo")
+    page.wait_for_selector("#product-title")
+    page.click("#sa-w-bubble")
+    page.wait_for_selector("#sa-w-panel.sa-open")
+    page.wait_for_function("() => document.querySelector('#sa-w-log')?.innerText.includes('How can I help')")
+    page.fill("#sa-w-input", "How long does shipping to Canada take?")
+    page.press("#sa-w-input", "Enter")
+    page.wait_for_selector("#sa-w-log .sa-w-source summary")
+    assert "5-8 business days" in page.inner_text("#sa-w-log")
+    page.click("#sa-w-log .sa-w-source summary >> nth=-1")
+    page.fill("#sa-w-input", "I'm looking for running shoes under 100")
+    page.click("#sa-w-send")
+    page.wait_for_selector("#sa-w-log .sa-w-card")
+    screenshot(page, "widget-demo-page")
+    page.reload()  # the widget restores its conversation from localStorage
+    page.click("#sa-w-bubble")
+    page.wait_for_selector("#sa-w-log .sa-w-card")
+    page.click("#sa-w-human")
+    page.wait_for_function(
+        "() => /team|agent/i.test(document.querySelector('#sa-w-log')?.innerText.slice(-300) ?? '')"
+    )
+    page.context.close()

@@ -1,0 +1,249 @@
+"""The agent console (Gradio, behind the sign-in at /agent/login): a thin adapter over `AgentDesk`."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+from typing import Any
+
+import gradio as gr
+
+from assistant.chat_service import AgentDesk, ConversationView
+from assistant.errors import AssistantError
+from assistant.schema import Source, SuggestedReply
+
+logger = logging.getLogger(__name__)
+SUGGESTION_SLOTS = 3
+TRACE_KEYS = ("intent", "intent_confidence", "slots", "action", "rule", "action_status", "facts", "knowledge",
+              "sources", "drafts", "fallback_reason", "degraded", "confidence", "handoff")  # fmt: skip
+
+
+def _agent(request: gr.Request | None) -> str:
+    name = getattr(request, "username", None) if request else None
+    if not name:  # the sign-in middleware makes this unreachable; refuse rather than act anonymously
+        raise AssistantError("not signed in: open /agent/login")
+    return str(name)
+
+
+def suggestion_to_dict(s: SuggestedReply) -> dict[str, Any]:
+    return {"text": s.text, "confidence": s.confidence, "origin": s.origin,
+            "sources": [{"id": x.id, "title": x.title, "kind": x.kind} for x in s.sources]}  # fmt: skip
+
+
+def suggestion_from_dict(d: dict[str, Any]) -> SuggestedReply:
+    sources = tuple(Source(str(x.get("id", "")), str(x.get("title", "")), x.get("kind", "knowledge"))
+                    for x in d.get("sources", []))  # fmt: skip
+    return SuggestedReply(
+        str(d.get("text", "")), float(d.get("confidence", 0.0)), d.get("origin", "template"), sources
+    )
+
+
+def _chat(view: ConversationView) -> list[dict[str, str]]:
+    out = []
+    for m in view.messages:
+        if m.role == "customer":
+            out.append({"role": "user", "content": escape(m.text)})
+        elif m.role == "assistant":
+            note = f" <small>({escape(str(m.meta.get('intent', '')))} → {escape(str(m.meta.get('action', '')))})</small>"
+            out.append({"role": "assistant", "content": "🤖 " + escape(m.text) + note})
+        elif m.role == "agent":
+            out.append({"role": "assistant", "content": f"👤 <b>{escape(str(m.meta.get('agent', '')))}</b>: "
+                                                        + escape(m.text)})  # fmt: skip
+    return out
+
+
+def _status(view: ConversationView) -> str:
+    holder = f"taken over by **{view.assigned_agent}**" if view.assigned_agent else "bot is replying"
+    flag = "🔴 handed off, waiting for a human" if view.handoff and not view.assigned_agent else ""
+    verified = f" · verified customer {view.verified_customer_id}" if view.verified_customer_id else ""
+    return f"`{view.id}` · {view.language} · {holder} {flag}{verified}"
+
+
+def _trace(view: ConversationView) -> dict[str, Any]:
+    last = next((m for m in reversed(view.messages) if m.role == "assistant"), None)
+    if last is None:
+        return {}
+    return {k: last.meta[k] for k in TRACE_KEYS if k in last.meta}
+
+
+def _suggestion_md(index: int, s: dict[str, Any] | None) -> str:
+    if not s:
+        return f"**#{index + 1}** —"
+    cited = ", ".join(f"{x['title']}" for x in s.get("sources", [])) or "none"
+    return (f"**#{index + 1}** · confidence {s['confidence']:.0%} · {s['origin']}\n\n> {s['text']}\n\n"
+            f"<small>sources: {escape(cited)}</small>")  # fmt: skip
+
+
+class AgentConsole:
+    """Builds the console Blocks; handlers call `AgentDesk`."""
+
+    def __init__(self, desk: AgentDesk) -> None:
+        self.desk = desk
+
+    def queue_choices(self) -> list[tuple[str, str]]:
+        choices = []
+        for c in self.desk.queue(limit=50):
+            flag = "🔴 " if c.handoff and not c.assigned_agent else "👤 " if c.assigned_agent else ""
+            choices.append(
+                (f"{flag}{c.id[:10]}… · {c.language} · {c.message_count} msgs · {c.last_message[:50]}", c.id)
+            )
+        return choices
+
+    def refresh(self, current: str | None) -> Any:
+        choices = self.queue_choices()
+        return gr.update(choices=choices, value=current if current in {v for _, v in choices} else None)
+
+    def open(self, conversation_id: str | None) -> list[Any]:
+        """Chat, status, trace and fresh suggestions for the picked conversation."""
+        blank: list[Any] = [[], "", {}, conversation_id, [], None, ""]
+        if not conversation_id:
+            return blank + self._suggestion_updates([])
+        try:
+            view = self.desk.open(conversation_id)
+            suggestions = [
+                suggestion_to_dict(s) for s in self.desk.suggestions(conversation_id, k=SUGGESTION_SLOTS)
+            ]
+        except AssistantError as exc:
+            gr.Warning(str(exc))
+            return blank + self._suggestion_updates([])
+        updates = self._suggestion_updates(suggestions)
+        return [_chat(view), _status(view), _trace(view), conversation_id, suggestions, None, "", *updates]
+
+    def _suggestion_updates(self, suggestions: list[dict[str, Any]]) -> list[Any]:
+        padded = suggestions + [None] * (SUGGESTION_SLOTS - len(suggestions))
+        return [gr.update(value=_suggestion_md(i, s)) for i, s in enumerate(padded[:SUGGESTION_SLOTS])]
+
+    def reload(self, conversation_id: str | None) -> list[Any]:
+        """Refresh chat, status and trace only (a poll; suggestions stay as the agent left them)."""
+        if not conversation_id:
+            return [gr.update(), gr.update(), gr.update()]
+        try:
+            view = self.desk.open(conversation_id)
+        except AssistantError:
+            return [gr.update(), gr.update(), gr.update()]
+        return [_chat(view), _status(view), _trace(view)]
+
+    def take_over(self, conversation_id: str | None, request: gr.Request) -> list[Any]:
+        try:
+            if not conversation_id:
+                raise AssistantError("pick a conversation in the queue first")
+            self.desk.take_over(conversation_id, _agent(request))
+            gr.Info("You have this conversation; the bot is quiet until you release it.")
+        except AssistantError as exc:
+            gr.Warning(str(exc))
+        return self.reload(conversation_id)
+
+    def release(self, conversation_id: str | None, request: gr.Request) -> list[Any]:
+        try:
+            if not conversation_id:
+                raise AssistantError("pick a conversation in the queue first")
+            self.desk.release(conversation_id, _agent(request))
+            gr.Info("Released: the bot answers this conversation again.")
+        except AssistantError as exc:
+            gr.Warning(str(exc))
+        return self.reload(conversation_id)
+
+    def use(self, index: int):
+        def handler(suggestions: list[dict[str, Any]]) -> list[Any]:
+            if index >= len(suggestions or []):
+                gr.Warning("There is no suggestion in that slot.")
+                return [gr.update(), gr.update()]
+            return [suggestions[index]["text"], index]
+
+        return handler
+
+    def reject(self, index: int):
+        def handler(conversation_id: str | None, suggestions: list[dict[str, Any]], reason: str,
+                    request: gr.Request) -> Any:  # fmt: skip
+            if not conversation_id or index >= len(suggestions or []):
+                gr.Warning("There is no suggestion in that slot.")
+                return gr.update()
+            try:
+                self.desk.reject(conversation_id, _agent(request), suggestion_from_dict(suggestions[index]),
+                                 reason=reason or "", rank=index + 1)  # fmt: skip
+                gr.Info(f"Suggestion #{index + 1} marked as wrong.")
+            except AssistantError as exc:
+                gr.Warning(str(exc))
+                return gr.update()
+            return ""
+
+        return handler
+
+    def send(self, conversation_id: str | None, text: str, suggestions: list[dict[str, Any]],
+             selected: int | None, request: gr.Request) -> list[Any]:  # fmt: skip
+        try:
+            if not conversation_id:
+                raise AssistantError("pick a conversation in the queue first")
+            suggestion = None
+            if selected is not None and selected < len(suggestions or []):
+                suggestion = suggestion_from_dict(suggestions[selected])
+            self.desk.send(conversation_id, _agent(request), text or "", suggestion=suggestion,
+                           rank=None if selected is None else selected + 1)  # fmt: skip
+            gr.Info("Sent to the shopper.")
+        except AssistantError as exc:
+            gr.Warning(str(exc))
+            return [gr.update(), gr.update(), *self.reload(conversation_id)]
+        return ["", None, *self.reload(conversation_id)]
+
+    def whoami(self, request: gr.Request) -> str:
+        try:
+            return f"Signed in as **{_agent(request)}** · [Sign out](/agent/logout)"
+        except AssistantError:
+            return "Not signed in: [sign in](/agent/login)"
+
+    def build(self) -> gr.Blocks:
+        with gr.Blocks(title="Agent console") as page:
+            current = gr.State(None)
+            suggestions = gr.State([])
+            selected = gr.State(None)
+            with gr.Row():
+                gr.Markdown("### 🎧 Agent console")
+                who = gr.Markdown(elem_id="agent-who")
+            with gr.Row():
+                with gr.Column(scale=1):
+                    queue = gr.Radio([], label="Queue (handed-off first)", elem_id="agent-queue")
+                    refresh = gr.Button("Refresh queue", size="sm", elem_id="agent-refresh")
+                with gr.Column(scale=2):
+                    status = gr.Markdown(elem_id="agent-status")
+                    chat = gr.Chatbot(height=380, show_label=False, elem_id="agent-chat", feedback_options=None,
+                                      group_consecutive_messages=False)  # fmt: skip
+                    with gr.Row():
+                        take = gr.Button("Take over", elem_id="agent-take-over")
+                        release = gr.Button("Release to bot", elem_id="agent-release")
+                    with gr.Accordion("Trace of the last bot turn (intent, slots, facts used)", open=True):
+                        trace = gr.JSON(elem_id="agent-trace")
+                with gr.Column(scale=2):
+                    gr.Markdown("#### Suggested replies")
+                    slots, uses, rejects = [], [], []
+                    for i in range(SUGGESTION_SLOTS):
+                        with gr.Group():
+                            slots.append(
+                                gr.Markdown(_suggestion_md(i, None), elem_id=f"agent-suggestion-{i + 1}")
+                            )
+                            with gr.Row():
+                                uses.append(
+                                    gr.Button(f"Use #{i + 1}", size="sm", elem_id=f"agent-use-{i + 1}")
+                                )
+                                rejects.append(
+                                    gr.Button(f"Reject #{i + 1}", size="sm", elem_id=f"agent-reject-{i + 1}")
+                                )
+                    editor = gr.Textbox(label="Reply to send (edit freely)", lines=4, elem_id="agent-editor")
+                    reason = gr.Textbox(
+                        label="Why a suggestion was rejected (optional)", elem_id="agent-reason"
+                    )
+                    send = gr.Button("Send to shopper", variant="primary", elem_id="agent-send")
+            view_out = [chat, status, trace]
+            page.load(self.whoami, None, [who])
+            page.load(self.refresh, [current], [queue])
+            refresh.click(self.refresh, [current], [queue])
+            queue.input(self.open, [queue], [*view_out, current, suggestions, selected, editor, *slots])
+            take.click(self.take_over, [current], view_out)
+            release.click(self.release, [current], view_out)
+            for i in range(SUGGESTION_SLOTS):
+                uses[i].click(self.use(i), [suggestions], [editor, selected])
+                rejects[i].click(self.reject(i), [current, suggestions, reason], [reason])
+            send.click(self.send, [current, editor, suggestions, selected], [editor, selected, *view_out])
+            timer = gr.Timer(4.0)
+            timer.tick(self.reload, [current], view_out, show_progress="hidden")
+            timer.tick(self.refresh, [current], [queue], show_progress="hidden")
+        return page

@@ -1,0 +1,246 @@
+"""One server: the shopper chat at `/`, the agent console at `/agent`, the JSON API at `/api/v1`,
+the embeddable widget at `/widget.js` and a demo shop page at `/demo`.
+
+`create_app(settings, assistant)` wires the services to the adapters; `serve()` runs it with uvicorn.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from fastapi import FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from assistant.accounts import AgentAccounts
+from assistant.chat_service import AgentDesk, ShopperChat
+from assistant.errors import AssistantError, AuthError, InputError, NotFoundError, RateLimitedError
+from assistant.pipeline import Assistant
+from assistant.rate_limit import RateLimiter
+from assistant.settings import Settings
+from ui.agent_console import AgentConsole
+from ui.api import build_api
+from ui.render import CSS
+from ui.shopper_page import ShopperPage
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+AGENT_COOKIE = "agent_token"
+# error type -> (HTTP status, code in the JSON body)
+STATUS = {InputError: (422, "invalid_input"), NotFoundError: (404, "not_found"), AuthError: (401, "unauthorized"),
+          RateLimitedError: (429, "rate_limited")}  # fmt: skip
+
+
+def web_secret(data_dir: Path) -> str:
+    """The key that encrypts the shopper's saved session in their browser; kept in the data folder."""
+    path = data_dir / "web_secret"
+    if path.is_file() and path.read_text().strip():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccounts | None = None) -> FastAPI:
+    """The whole web server for one assistant."""
+    web = settings.web
+    chat = ShopperChat(assistant, max_message_chars=settings.assistant.max_message_chars)
+    desk = AgentDesk(assistant)
+    accounts = accounts or AgentAccounts(assistant.conversations.db, configured=web.agent_accounts,
+                                         session_hours=web.agent_session_hours)  # fmt: skip
+    limiter = RateLimiter(web.rate_limit_per_minute, burst=web.rate_limit_burst)
+    sign_in_limiter = RateLimiter(10 if web.rate_limit_per_minute else 0, burst=5)
+    app = FastAPI(title="Shop assistant API", version="1", docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/v1/openapi.json",
+                  description="Shopper chat, agent assist and feedback. Errors are JSON: "
+                              '{"error": {"code", "message"}}.')  # fmt: skip
+    app.state.chat, app.state.desk, app.state.accounts, app.state.limiter = chat, desk, accounts, limiter
+
+    origins = [o.strip() for o in web.allowed_origins.split(",") if o.strip() and o.strip() != "none"]
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type", "X-Session-Token"])  # fmt: skip
+
+    @app.exception_handler(AssistantError)
+    async def assistant_error(_request: Request, exc: AssistantError) -> JSONResponse:
+        status, code = next(
+            (pair for kind, pair in STATUS.items() if isinstance(exc, kind)), (400, "bad_request")
+        )
+        headers = (
+            {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+            if isinstance(exc, RateLimitedError)
+            else None
+        )
+        return JSONResponse(error_body(code, str(exc)), status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            "the body is not valid JSON" if e.get("type") == "json_invalid"
+            else f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg', '')}"
+            for e in exc.errors()[:5]
+        ]  # fmt: skip
+        return JSONResponse(error_body("invalid_request", "; ".join(problems) or "malformed request",
+                                       problems=problems), status_code=422)  # fmt: skip
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 400 and "parsing the body" in message:
+            message = "the body could not be read: send UTF-8 encoded JSON"
+        return JSONResponse(error_body("bad_request" if exc.status_code == 400 else "http_error", message),
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))  # fmt: skip
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Body size limit for everything; a signed-in agent for everything under /agent."""
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > web.max_body_bytes:
+            return JSONResponse(error_body("too_large", f"the request body is over {web.max_body_bytes} bytes"),
+                                status_code=413)  # fmt: skip
+        path = request.url.path
+        is_agent_page = (path == "/agent" or path.startswith("/agent/")) and path not in (
+            "/agent/login",
+            "/agent/logout",
+        )
+        if is_agent_page and accounts.identify(request.cookies.get(AGENT_COOKIE)) is None:
+            if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+                return RedirectResponse("/agent/login", status_code=303)
+            return JSONResponse(error_body("unauthorized", "sign in at /agent/login"), status_code=401)
+        try:
+            return await call_next(request)
+        except Exception:  # never a traceback to a browser
+            logger.exception("request failed: %s %s", request.method, path)
+            return JSONResponse(error_body("internal", "something went wrong on our side; please try again"),
+                                status_code=500)  # fmt: skip
+
+    app.include_router(build_api(chat, desk, accounts, limiter, sign_in_limiter))
+
+    @app.get("/agent/login", include_in_schema=False)
+    def login_page(error: str = "") -> HTMLResponse:
+        return HTMLResponse(_login_html(error))
+
+    @app.post("/agent/login", include_in_schema=False)
+    def login(request: Request, username: str = Form(""), password: str = Form("")) -> Response:
+        try:
+            sign_in_limiter.check(f"sign-in:{request.client.host if request.client else 'unknown'}")
+            token = accounts.sign_in(username.strip(), password)
+        except (AuthError, RateLimitedError) as exc:
+            return HTMLResponse(_login_html(str(exc)), status_code=401 if isinstance(exc, AuthError) else 429)
+        response = RedirectResponse("/agent/", status_code=303)
+        response.set_cookie(AGENT_COOKIE, token, httponly=True, samesite="strict", path="/",
+                            max_age=int(web.agent_session_hours * 3600),
+                            secure=web.public_url.startswith("https://"))  # fmt: skip
+        return response
+
+    @app.get("/agent/logout", include_in_schema=False)
+    def logout(request: Request) -> Response:
+        accounts.sign_out(request.cookies.get(AGENT_COOKIE))
+        response = RedirectResponse("/agent/login", status_code=303)
+        response.delete_cookie(AGENT_COOKIE, path="/")
+        return response
+
+    @app.get("/widget.js", include_in_schema=False)
+    def widget() -> FileResponse:
+        return FileResponse(STATIC / "widget.js", media_type="application/javascript",
+                            headers={"Cache-Control": "public, max-age=300"})  # fmt: skip
+
+    @app.get("/demo", include_in_schema=False)
+    def demo() -> Response:
+        first = next(iter(sorted(assistant.shop.products)), None)
+        return RedirectResponse(f"/demo/products/{first}" if first else "/", status_code=303)
+
+    @app.get("/demo/products/{product_id}", include_in_schema=False)
+    def demo_product(product_id: str) -> HTMLResponse:
+        product = assistant.shop.products.get(product_id)
+        if product is None:
+            return HTMLResponse(_page("Not found", "<p>No such product.</p>"), status_code=404)
+        return HTMLResponse(_product_html(product))
+
+    def agent_name(request: Request) -> str | None:
+        return accounts.identify(request.cookies.get(AGENT_COOKIE))
+
+    secret = web_secret(settings.paths.data_dir)
+    app = gr.mount_gradio_app(app, AgentConsole(desk).build(), path="/agent", auth_dependency=agent_name,
+                              show_error=False, css=CSS, footer_links=[], run_history=False)  # fmt: skip
+    app = gr.mount_gradio_app(app, ShopperPage(chat, limiter, secret=secret).build(), path="/", css=CSS,
+                              show_error=False, footer_links=[], run_history=False)  # fmt: skip
+    return app
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<style>body{font-family:system-ui,sans-serif;max-width:820px;margin:40px auto;padding:0 16px;color:#222}'
+            'input{display:block;margin:6px 0 12px;padding:8px;width:260px}button{padding:8px 16px}'
+            '.error{color:#b91c1c}.product{display:flex;gap:24px}.ph{width:260px;height:260px;background:#eef2ff;'
+            'display:flex;align-items:center;justify-content:center;font-size:96px;color:#4338ca;border-radius:12px}'
+            '</style></head>'
+            f"<body>{body}</body></html>")  # fmt: skip
+
+
+def _login_html(error: str) -> str:
+    note = f'<p class="error" id="login-error">{escape(error)}</p>' if error else ""
+    return _page(
+        "Agent sign-in",
+        f"""<h2>Agent console: sign in</h2>{note}
+<form method="post" action="/agent/login">
+<label>Username <input name="username" id="username" autocomplete="username" required maxlength="64"></label>
+<label>Password <input name="password" id="password" type="password" autocomplete="current-password" required></label>
+<button type="submit" id="sign-in">Sign in</button></form>""",
+    )
+
+
+def _product_html(product: dict[str, Any]) -> str:
+    title = (
+        product["title"]["en"] if isinstance(product.get("title"), dict) else str(product.get("title", ""))
+    )
+    description = product.get("description", "")
+    if isinstance(description, dict):
+        description = description.get("en", "")
+    price = f"{float(product.get('price', 0)):.2f} {product.get('currency', 'USD')}"
+    stock = "In stock" if int(product.get("stock", 0) or 0) > 0 else "Out of stock"
+    body = f"""<p><a href="/demo">Demo shop</a> · this page is a mock product page with the chat widget on it</p>
+<div class="product"><div class="ph">{escape(title[:1])}</div><div>
+<h1 id="product-title">{escape(title)}</h1><p><b>{escape(price)}</b> · {stock}</p>
+<p>{escape(str(description))}</p><button>Add to cart</button></div></div>
+<script src="/widget.js" defer></script>"""
+    return _page(title, body)
+
+
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> int:
+    """Build the assistant, warm its models, print the URLs and serve until interrupted."""
+    import uvicorn
+
+    from assistant.factory import build_assistant
+
+    host = host or settings.web.host
+    port = port or settings.web.port
+    assistant = build_assistant(settings)
+    assistant.warm_up()
+    app = create_app(settings, assistant)
+    base = settings.web.public_url if settings.web.public_url != "auto" else f"http://{host}:{port}"
+    agents = app.state.accounts.usernames()
+    print(f"shopper chat:   {base}/", flush=True)
+    print(f"agent console:  {base}/agent  ({len(agents)} account(s): {', '.join(agents) or 'none'}"
+          f"{'' if agents else '; add one with `python -m assistant agents add NAME`'})", flush=True)  # fmt: skip
+    print(
+        f'widget demo:    {base}/demo   (embed: <script src="{base}/widget.js" defer></script>)', flush=True
+    )
+    print(f"API docs:       {base}/api/docs   (OpenAPI: {base}/api/v1/openapi.json)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0
