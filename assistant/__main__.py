@@ -121,6 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--queries", type=Path, help="retrieval: queries (id,text)")
     evaluate.add_argument("--qrels", type=Path, help="retrieval: query_id,doc_id,relevance")
 
+    promote = commands.add_parser(
+        "promote", help="make a training run active if it beats the active one on the dev split"
+    )
+    promote.add_argument("component", choices=["intent", "retriever", "reranker", "generator"])
+    promote.add_argument("run_id")
+    promote.add_argument("--force", action="store_true", help="activate even if it is not better")
+    runs_list = commands.add_parser(
+        "list", help="a component's training runs, their dev metrics, the active one"
+    )
+    runs_list.add_argument("component", choices=["intent", "retriever", "reranker", "generator"])
+    back = commands.add_parser("rollback", help="re-activate the run that was active before the current one")
+    back.add_argument("component", choices=["intent", "retriever", "reranker", "generator"])
+
     serve = commands.add_parser(
         "serve", help="run the web server: shopper chat, agent console, JSON API and widget"
     )
@@ -189,6 +202,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return serve(settings, host=args.host, port=args.port)
     if args.command == "agents":
         return _agents(settings, args)
+    if args.command in ("promote", "list", "rollback"):
+        return _runs(settings, args)
     if args.command == "chat":
         from assistant.cli_chat import run_chat
 
@@ -242,6 +257,27 @@ def _data(args: argparse.Namespace) -> int:
         print(f"  rejected {rejection.where}: {rejection.reason}")
     if len(imported.rejected) > 50:
         print(f"  ... and {len(imported.rejected) - 50} more")
+    return 0
+
+
+def _runs(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.training.registry import HEADLINE_METRICS, list_runs, promote, rollback
+
+    artifacts = settings.paths.artifacts_dir
+    if args.command == "promote":
+        result = promote(artifacts, args.component, args.run_id, force=args.force)
+        print(("promoted: " if result.is_promoted else "not promoted: ") + result.reason)
+        return 0 if result.is_promoted or result.previous == args.run_id else 1
+    if args.command == "rollback":
+        print(f"{args.component}: {rollback(artifacts, args.component)} is active again")
+        return 0
+    metric = HEADLINE_METRICS[args.component]
+    runs = list_runs(artifacts, args.component)
+    if not runs:
+        print(f"no {args.component} runs under {artifacts / args.component}")
+    for run in runs:
+        value = "-" if run.headline is None else f"{run.headline:.4f}"
+        print(f"{'*' if run.is_active else ' '} {run.run_id:24s} {metric} {value}")
     return 0
 
 
@@ -340,6 +376,12 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
     )
     print(f"wrote {folder} in {time.perf_counter() - started:.0f} s")
     print((folder / "metrics.json").read_text(encoding="utf-8"))
+    if active_run(settings.paths.artifacts_dir, COMPONENT) == folder.name:
+        print(f"{folder.name} is the active intent model (the first run)")
+    else:
+        print(
+            f"not active yet: `python -m assistant promote intent {folder.name}` activates it if it is better"
+        )
     return 0
 
 

@@ -21,6 +21,7 @@ from assistant.data.validation import read_splits
 from assistant.errors import DataError, ModelNotPreparedError
 from assistant.evaluation.metrics import accuracy, macro_f1
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression, fit_temperature
+from assistant.training.registry import active_run, set_active
 
 logger = logging.getLogger(__name__)
 COMPONENT = "intent"
@@ -147,24 +148,6 @@ def train_intent_model(
         f"intent model {run_id}: dev accuracy {metrics['dev_accuracy']}, macro-F1 {metrics['dev_macro_f1']}"
     )
     return folder
-
-
-def active_run(artifacts_dir: Path, component: str) -> str | None:
-    """The active run id of `component`, or None."""
-    pointer = artifacts_dir / component / "ACTIVE"
-    try:
-        run_id = pointer.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    return run_id if run_id and (artifacts_dir / component / run_id).is_dir() else None
-
-
-def set_active(artifacts_dir: Path, component: str, run_id: str) -> None:
-    pointer = artifacts_dir / component / "ACTIVE"
-    pointer.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pointer.with_suffix(".tmp")
-    tmp.write_text(run_id + "\n", encoding="utf-8")
-    tmp.replace(pointer)
 
 
 def load_active_intent_head(artifacts_dir: Path) -> IntentHead:

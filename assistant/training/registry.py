@@ -1,0 +1,154 @@
+"""Training runs on disk and which one is active: `artifacts/<component>/<run_id>/` plus an `ACTIVE`
+pointer and a `HISTORY` of activations (for rollback).
+
+A run becomes active only through `promote`, which compares the run's dev-split headline metric
+(written by its trainer into `metrics.json`) with the active run's; `force` overrides. The first run
+of a component becomes active by itself. The pointer is replaced atomically, so a crash or a failed
+run never leaves the pipeline without a model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.errors import ConfigError, DataError
+
+# The dev-split metric that decides whether a run is better, per component (higher is better).
+HEADLINE_METRICS = {
+    "intent": "dev_macro_f1",
+    "retriever": "dev_ndcg@10",
+    "reranker": "dev_ndcg@10",
+    "generator": "dev_chrf",
+}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One training run of a component."""
+
+    component: str
+    run_id: str
+    path: Path
+    metrics: dict[str, float]
+    is_active: bool
+
+    @property
+    def headline(self) -> float | None:
+        value = self.metrics.get(HEADLINE_METRICS[self.component])
+        return float(value) if isinstance(value, int | float) else None
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What `promote` did and why."""
+
+    component: str
+    run_id: str
+    previous: str | None
+    is_promoted: bool
+    reason: str
+
+
+def _component(component: str) -> str:
+    if component not in HEADLINE_METRICS:
+        raise ConfigError(f"unknown component {component!r}; choose one of: {', '.join(HEADLINE_METRICS)}")
+    return component
+
+
+def active_run(artifacts_dir: Path, component: str) -> str | None:
+    """The active run id of `component`, or None."""
+    pointer = artifacts_dir / component / "ACTIVE"
+    try:
+        run_id = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return run_id if run_id and (artifacts_dir / component / run_id).is_dir() else None
+
+
+def set_active(artifacts_dir: Path, component: str, run_id: str, *, action: str = "promote") -> None:
+    """Point `ACTIVE` at `run_id` (atomically) and record the change in `HISTORY`."""
+    folder = artifacts_dir / component
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "ACTIVE.tmp"
+    tmp.write_text(run_id + "\n", encoding="utf-8")
+    tmp.replace(folder / "ACTIVE")
+    with (folder / "HISTORY").open("a", encoding="utf-8") as history:
+        history.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{run_id}\t{action}\n")
+
+
+def _activation_stack(artifacts_dir: Path, component: str) -> list[str]:
+    """Run ids in activation order, with rolled-back activations popped off."""
+    stack: list[str] = []
+    try:
+        lines = (artifacts_dir / component / "HISTORY").read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return stack
+    for line in lines:
+        fields = line.split("\t")
+        if len(fields) >= 2 and fields[-1] == "rollback":
+            if stack:
+                stack.pop()
+        elif len(fields) >= 2:
+            stack.append(fields[1])
+    return stack
+
+
+def list_runs(artifacts_dir: Path, component: str) -> list[RunInfo]:
+    """Every run folder of `component` (oldest first by name), with its dev metrics."""
+    folder = artifacts_dir / _component(component)
+    active = active_run(artifacts_dir, component)
+    runs = []
+    for path in sorted(p for p in folder.glob("*") if p.is_dir()):
+        try:
+            metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            metrics = {}
+        numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+        runs.append(RunInfo(component, path.name, path, numbers, path.name == active))
+    return runs
+
+
+def promote(artifacts_dir: Path, component: str, run_id: str, *, force: bool = False) -> Promotion:
+    """Make `run_id` active if its dev headline metric beats the active run's (or `force`)."""
+    runs = {r.run_id: r for r in list_runs(artifacts_dir, component)}
+    if run_id not in runs:
+        raise DataError(
+            f"no run {run_id!r} under {artifacts_dir / component}; `python -m assistant list {component}`"
+        )
+    candidate = runs[run_id]
+    metric = HEADLINE_METRICS[component]
+    active_id = active_run(artifacts_dir, component)
+    if active_id == run_id:
+        return Promotion(component, run_id, active_id, False, f"{run_id} is already active")
+    if candidate.headline is None and not force:
+        return Promotion(component, run_id, active_id, False,
+                         f"{run_id} has no {metric} in metrics.json (an unfinished run?); not promoted")  # fmt: skip
+    current = runs[active_id].headline if active_id in runs else None
+    if not force and current is not None and candidate.headline is not None and candidate.headline <= current:
+        return Promotion(component, run_id, active_id, False,
+                         f"{metric} {candidate.headline:.4f} does not beat the active {active_id} ({current:.4f})")  # fmt: skip
+    set_active(artifacts_dir, component, run_id)
+    why = (
+        "forced"
+        if force
+        else f"{metric} {candidate.headline} vs {current if current is not None else 'none'}"
+    )
+    return Promotion(component, run_id, active_id, True, why)
+
+
+def rollback(artifacts_dir: Path, component: str) -> str:
+    """Re-activate the run that was active before the current one; returns its id."""
+    _component(component)
+    stack = [
+        r for r in _activation_stack(artifacts_dir, component) if (artifacts_dir / component / r).is_dir()
+    ]
+    current = active_run(artifacts_dir, component)
+    while stack and stack[-1] == current:
+        stack.pop()
+    if not stack:
+        raise DataError(f"nothing to roll back to: {component} has no earlier active run")
+    set_active(artifacts_dir, component, stack[-1], action="rollback")
+    return stack[-1]
