@@ -89,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("component", choices=["intent"], help="what to train")
     train.add_argument("--run-id", help="name of the run folder (default: a timestamp)")
     train.add_argument("--if-missing", action="store_true", help="do nothing when an active model exists")
+    train.add_argument(
+        "--fine-tune-encoder",
+        action="store_true",
+        help="intent: fine-tune the encoder with the head, not only the head",
+    )
+    train.add_argument(
+        "--quick", action="store_true", help="a small preset that finishes in minutes on a CPU"
+    )
+    train.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], help="training device (default: models.device)"
+    )
     commands.add_parser("chat", help="talk to the assistant in the terminal")
     ask = commands.add_parser("ask", help="one turn: print the reply (and with --json, the whole trace)")
     ask.add_argument("message")
@@ -373,6 +384,9 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
         settings_toml=settings_to_toml(settings),
         run_id=args.run_id,
         progress=lambda line: print(line, flush=True),
+        fine_tune_encoder=args.fine_tune_encoder,
+        quick=args.quick,
+        device=args.device or settings.models.device,
     )
     print(f"wrote {folder} in {time.perf_counter() - started:.0f} s")
     print((folder / "metrics.json").read_text(encoding="utf-8"))

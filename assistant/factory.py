@@ -51,6 +51,7 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
     """The whole assistant from settings; pass backends to override (tests, benchmarks)."""
     from datetime import date
 
+    from assistant.backends.embedding import SentenceTransformerEmbedder
     from assistant.backends.language_detection import LangdetectIdentifier
     from assistant.backends.sentiment import LexiconSentimentScorer
     from assistant.catalog import load_shop_knowledge
@@ -67,7 +68,7 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
     from assistant.store.conversations import ConversationStore
     from assistant.store.database import Database, seed_store
     from assistant.store.orders import OrderRepository
-    from assistant.training.intent import load_active_intent_head
+    from assistant.training.intent import active_intent_encoder, load_active_intent_head
 
     a = settings.assistant
     shop = load_shop_knowledge(settings.paths.shop_dir)
@@ -77,6 +78,17 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
     db = Database(database_url(settings))
     seed_store(db, settings.paths.shop_dir)
     vocabulary = Vocabulary.from_catalog(shop.products.values(), shop.passages.values())
+    # An intent run with a fine-tuned encoder embeds messages for intent with that encoder.
+    intent_encoder = active_intent_encoder(settings.paths.artifacts_dir)
+    intent_embedder = (
+        embedder
+        if intent_encoder is None
+        else SentenceTransformerEmbedder(
+            str(intent_encoder),
+            device=settings.models.device,
+            batch_size=settings.models.embedding_batch_size,
+        )
+    )
     return Assistant(
         shop=shop,
         embedder=embedder,
@@ -88,7 +100,7 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
             min_chars=a.min_detect_chars,
         ),
         understander=Understander(
-            embedder,
+            intent_embedder,
             load_active_intent_head(settings.paths.artifacts_dir),
             SlotExtractor(vocabulary),
             LexiconSentimentScorer(),

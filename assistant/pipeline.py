@@ -188,7 +188,7 @@ class Assistant:
 
     def warm_up(self) -> None:
         """Load models and indexes now rather than on the first message."""
-        for part in (self.embedder, self.retriever, self.writer.generator):
+        for part in (self.embedder, self.understander.embedder, self.retriever, self.writer.generator):
             warm = getattr(part, "warm_up", None)
             if callable(warm):
                 warm()
@@ -358,7 +358,9 @@ class Assistant:
                     vector: np.ndarray) -> Understanding:  # fmt: skip
         if guard.problem in ("empty", "binary", "no_words"):
             return Understanding("unreadable", 0.0, False, {}, 0.0)
-        return self.understander.parse(guard.text, language=language.language, state=state, vector=vector)
+        shared = self.understander.embedder is self.embedder  # else intent has its own fine-tuned encoder
+        return self.understander.parse(guard.text, language=language.language, state=state,
+                                       vector=vector if shared else None)  # fmt: skip
 
     def _retrieve(self, guard: GuardResult, decision: Decision, understanding: Understanding, state: DialogueState,
                   vector: np.ndarray, degraded: list[str]) -> tuple[tuple[Hit, ...], tuple[Hit, ...], tuple[Hit, ...]]:  # fmt: skip

@@ -259,6 +259,8 @@ class ShopperPage:
             up.click(self.rate(True), [comment, saved, language, view], [comment])
             down.click(self.rate(False), [comment, saved, language, view], [comment])
             new.click(self.new_chat, [language], [chatbot, saved, view, *quick])
+            # The chatbot's own trash icon means the same: start over (a cleared view alone would come back on reload).
+            chatbot.clear(self.new_chat, [language], [chatbot, saved, view, *quick])
             picker.input(lambda choice: [choice, *self.relabel(choice)], [picker],
                          [language, title, box, send, human, up, down, comment, new])  # fmt: skip
             gr.Timer(POLL_S).tick(self.poll, [chatbot, saved, language, view], [chatbot, view],

@@ -1,7 +1,9 @@
-"""Train the intent model: a calibrated softmax head over the multilingual embedder.
+"""Train the intent model: a calibrated softmax head over the multilingual embedder, and with
+`fine_tune_encoder` the encoder itself fine-tuned with that head (saved in the run's `encoder/`).
 
 Examples are the labelled customer turns of the training split; the dev split calibrates the
-temperature, sets the out-of-scope threshold and gives the metrics written beside the model.
+temperature, sets the out-of-scope threshold and gives the metrics written beside the model
+(a fine-tuned run also records the frozen starting point's dev metrics, `base_dev_*`).
 """
 
 from __future__ import annotations
@@ -85,8 +87,18 @@ def train_intent_model(
     run_id: str | None = None,
     epochs: int = 800,
     progress: Callable[[str], None] = lambda _: None,
+    fine_tune_encoder: bool = False,
+    quick: bool = False,
+    device: str = "auto",
+    stop_after_steps: int | None = None,
 ) -> Path:
-    """Train, calibrate, evaluate on dev and write `artifacts/intent/<run_id>/`; returns that folder."""
+    """Train, calibrate, evaluate on dev and write `artifacts/intent/<run_id>/`; returns that folder.
+
+    With `fine_tune_encoder`, `embedder_reference` (a folder or hub id) is fine-tuned; `quick` uses
+    1,200 training turns for one epoch (minutes on a CPU). Re-running with the same `run_id` resumes
+    an interrupted fine-tuning from its last checkpoint. The run becomes active only if no intent
+    model is active yet; otherwise `promote` decides.
+    """
     train = intent_examples(shop_dir, "train")
     dev = intent_examples(shop_dir, "dev")
     if not train or not dev:
@@ -101,6 +113,42 @@ def train_intent_model(
     progress(f"fitting the head on {len(train)} examples, {len(labels)} intents")
     weights, bias = fit_softmax_regression(x_train, y_train, len(labels), epochs=epochs)
     head = IntentHead(weights, bias, labels)
+    run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
+    folder = artifacts_dir / COMPONENT / run_id
+    base_metrics: dict[str, object] = {}
+    training_figures: dict[str, object] = {}
+    if fine_tune_encoder:
+        from assistant.backends.embedding import SentenceTransformerEmbedder
+        from assistant.backends.encoder_training import fine_tune_encoder_classifier
+
+        base_predicted = head.probabilities(x_dev, calibrated=False).argmax(axis=1)
+        gold = [labels[i] for i in y_dev]
+        base_metrics = {"base_dev_accuracy": round(accuracy(gold, [labels[i] for i in base_predicted]), 4),
+                        "base_dev_macro_f1": round(macro_f1(gold, [labels[i] for i in base_predicted]), 4)}  # fmt: skip
+        chosen = list(range(len(train)))
+        if quick:  # a deterministic spread over the whole split, not its first conversations
+            chosen = chosen[:: max(1, len(train) // 1200)][:1200]
+        started = time.perf_counter()
+
+        def report(step: int, total: int, loss: float) -> None:
+            if step == 1 or step % 10 == 0 or step == total:
+                rate = step / max(time.perf_counter() - started, 1e-6)
+                progress(
+                    f"fine-tuning the encoder: step {step}/{total}, loss {loss:.3f}, ~{(total - step) / rate:.0f} s left"
+                )
+
+        result = fine_tune_encoder_classifier(
+            embedder_reference, [train[i].text for i in chosen], [int(y_train[i]) for i in chosen],
+            init_weights=weights, init_bias=bias, work_dir=folder, epochs=1.0 if quick else 2.0, device=device,
+            stop_after_steps=stop_after_steps, progress=report,
+        )  # fmt: skip
+        training_figures = {"fine_tune_steps": result.steps, "fine_tune_examples": len(chosen),
+                            "fine_tune_samples_per_s": round(result.samples_per_s, 2),
+                            "fine_tune_seconds": round(time.perf_counter() - started, 1),
+                            "fine_tune_device": result.device, "fine_tune_final_loss": round(result.final_loss, 4)}  # fmt: skip
+        tuned = SentenceTransformerEmbedder(str(result.encoder_dir), device=device)
+        x_dev = embed_texts(tuned, [e.text for e in dev], progress=progress, label="dev (fine-tuned encoder)")
+        head = IntentHead(result.weights, result.bias, labels)
     head.temperature = fit_temperature(head.logits(x_dev), y_dev)
     probabilities = head.probabilities(x_dev)
     predicted = probabilities.argmax(axis=1)
@@ -118,6 +166,9 @@ def train_intent_model(
         "threshold": round(head.threshold, 4),
         "train_examples": len(train),
         "dev_examples": len(dev),
+        "encoder": "fine-tuned" if fine_tune_encoder else "frozen",
+        **base_metrics,
+        **training_figures,
     }
     for language in sorted({e.language for e in dev}):
         chosen = [i for i, e in enumerate(dev) if e.language == language]
@@ -127,8 +178,6 @@ def train_intent_model(
         metrics[f"dev_macro_f1_{language}"] = round(
             macro_f1([gold_names[i] for i in chosen], [predicted_names[i] for i in chosen]), 4
         )
-    run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
-    folder = artifacts_dir / COMPONENT / run_id
     head.save(folder)
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     (folder / "settings.toml").write_text(settings_toml, encoding="utf-8")
@@ -148,6 +197,13 @@ def train_intent_model(
         f"intent model {run_id}: dev accuracy {metrics['dev_accuracy']}, macro-F1 {metrics['dev_macro_f1']}"
     )
     return folder
+
+
+def active_intent_encoder(artifacts_dir: Path) -> Path | None:
+    """The fine-tuned encoder folder of the active intent run, or None (it uses the shared embedder)."""
+    run_id = active_run(artifacts_dir, COMPONENT)
+    folder = artifacts_dir / COMPONENT / run_id / "encoder" if run_id else None
+    return folder if folder is not None and folder.is_dir() else None
 
 
 def load_active_intent_head(artifacts_dir: Path) -> IntentHead:

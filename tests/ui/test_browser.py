@@ -120,8 +120,8 @@ def test_shopper_chat(server, browser) -> None:
 def test_chinese_shopper(server, browser) -> None:
     base, _ = server
     page = start_shopper(browser, base, locale="zh-CN")
-    assert "购物助手" in page.inner_text("#sa-title")
-    assert "转人工" in page.inner_text("#sa-human")
+    page.wait_for_function("() => document.querySelector('#sa-title')?.innerText.includes('购物助手')")
+    page.wait_for_function("() => document.querySelector('#sa-human')?.innerText.includes('转人工')")
     ask(page, "寄到加拿大要多久？")
     assert re.search(r"[\u4e00-\u9fff]", page.locator("#sa-chat .sa-text").last.inner_text())
     screenshot(page, "shopper-chinese")

@@ -1,0 +1,155 @@
+"""Fine-tuning a sentence-transformers encoder together with a linear classification head (torch).
+
+Used by `assistant.training.intent` for `train intent --fine-tune-encoder`. The head starts from the
+frozen-encoder softmax regression (so training starts from the model in use, not from chance), the
+token embedding matrix stays frozen (most of e5-small's parameters; rare tokens would only be
+overwritten by noise), and everything above it learns. Checkpoints every `checkpoint_every` steps
+into `work_dir`; a later call with the same `work_dir` resumes from the last one. bf16 autocast on CUDA.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import BackendError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EncoderTrainingResult:
+    """Where the fine-tuned encoder was saved, the trained head, and what the run did."""
+
+    encoder_dir: Path
+    weights: np.ndarray  # (dim, classes), as `IntentHead` stores it
+    bias: np.ndarray
+    steps: int
+    resumed_from_step: int
+    final_loss: float
+    samples_per_s: float
+    device: str
+
+
+def fine_tune_encoder_classifier(
+    model_reference: str,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    *,
+    init_weights: np.ndarray,
+    init_bias: np.ndarray,
+    work_dir: Path,
+    epochs: float = 1.0,
+    batch_size: int = 32,
+    learning_rate: float = 3e-5,
+    head_learning_rate: float = 1e-3,
+    max_seq_length: int = 64,
+    device: str = "auto",
+    seed: int = 0,
+    checkpoint_every: int = 50,
+    stop_after_steps: int | None = None,
+    progress: Callable[[int, int, float], None] = lambda step, total, loss: None,
+) -> EncoderTrainingResult:
+    """Train and save to `work_dir/encoder`; returns the head too. `stop_after_steps` stops early
+    (as an interrupted run would) after writing a checkpoint, for tests of resuming."""
+    import time
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from assistant.backends.device import resolve_device
+
+    if len(texts) != len(labels) or not texts:
+        raise BackendError("fine-tuning needs as many labels as texts, and at least one of each")
+    resolved = resolve_device(device)
+    torch.manual_seed(seed)
+    try:
+        model = SentenceTransformer(model_reference, device=resolved)
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"could not load encoder {model_reference!r}: {exc}") from exc
+    model.max_seq_length = max_seq_length
+    prompt = (getattr(model, "prompts", {}) or {}).get("query", "")
+    head = torch.nn.Linear(init_weights.shape[0], init_weights.shape[1]).to(resolved)
+    with torch.no_grad():
+        head.weight.copy_(torch.from_numpy(np.asarray(init_weights, dtype=np.float32).T))
+        head.bias.copy_(torch.from_numpy(np.asarray(init_bias, dtype=np.float32)))
+    for name, parameter in model.named_parameters():
+        if "word_embeddings" in name:
+            parameter.requires_grad_(False)
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for p in model.parameters() if p.requires_grad], "lr": learning_rate},
+         {"params": head.parameters(), "lr": head_learning_rate}],
+        weight_decay=0.01,
+    )  # fmt: skip
+    steps_per_epoch = math.ceil(len(texts) / batch_size)
+    total = max(1, round(epochs * steps_per_epoch))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / total))
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = work_dir / "checkpoint.pt"
+    step = 0
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=resolved, weights_only=False)
+        if state.get("total") == total and state.get("n") == len(texts):
+            model.load_state_dict(state["model"])
+            head.load_state_dict(state["head"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            step = int(state["step"])
+            logger.info("resuming encoder fine-tuning at step %d of %d", step, total)
+        else:
+            logger.warning("ignoring a checkpoint from a different run setup in %s", work_dir)
+    resumed_from = step
+
+    def save_checkpoint() -> None:
+        tmp = checkpoint.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "step": step, "total": total, "n": len(texts)}, tmp)  # fmt: skip
+        tmp.replace(checkpoint)
+
+    targets = torch.tensor(list(labels), dtype=torch.long)
+    use_bf16 = resolved.startswith("cuda")
+    model.train()
+    loss_value = float("nan")
+    started = time.perf_counter()
+    while step < total:
+        start = (step % steps_per_epoch) * batch_size
+        batch = order[start : start + batch_size]
+        prepare = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers 6 renamed it
+        features = prepare([prompt + texts[i] for i in batch])
+        features = {k: v.to(resolved) if hasattr(v, "to") else v for k, v in features.items()}
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+            embeddings = model(features)["sentence_embedding"]
+            logits = head(embeddings.float())
+        loss = torch.nn.functional.cross_entropy(logits, targets[batch].to(resolved))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(head.parameters()), 1.0)
+        optimizer.step()
+        schedule.step()
+        step += 1
+        loss_value = float(loss.detach())
+        progress(step, total, loss_value)
+        if step % checkpoint_every == 0 or step == total:
+            save_checkpoint()
+        if stop_after_steps is not None and step - resumed_from >= stop_after_steps and step < total:
+            save_checkpoint()
+            raise KeyboardInterrupt(f"stopped after {step} of {total} steps (checkpoint saved)")
+    seconds = time.perf_counter() - started
+    model.eval()
+    encoder_dir = work_dir / "encoder"
+    model.save(str(encoder_dir))
+    checkpoint.unlink(missing_ok=True)
+    weights = head.weight.detach().float().cpu().numpy().T.copy()
+    bias = head.bias.detach().float().cpu().numpy().copy()
+    done = (step - resumed_from) * batch_size
+    return EncoderTrainingResult(encoder_dir, weights, bias, step, resumed_from, loss_value,
+                                 done / seconds if seconds > 0 else 0.0, resolved)  # fmt: skip
