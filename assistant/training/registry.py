@@ -72,6 +72,12 @@ def set_active(artifacts_dir: Path, component: str, run_id: str, *, action: str 
     """Point `ACTIVE` at `run_id` (atomically) and record the change in `HISTORY`."""
     folder = artifacts_dir / component
     folder.mkdir(parents=True, exist_ok=True)
+    previous = active_run(artifacts_dir, component)
+    if previous and previous != run_id and not (folder / "HISTORY").exists():
+        # An ACTIVE pointer older than the history file: record it, so a rollback can return to it.
+        (folder / "HISTORY").write_text(
+            f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{previous}\tpromote\n", encoding="utf-8"
+        )
     tmp = folder / "ACTIVE.tmp"
     tmp.write_text(run_id + "\n", encoding="utf-8")
     tmp.replace(folder / "ACTIVE")

@@ -71,3 +71,11 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "* b" in capsys.readouterr().out
     assert main([*common, "rollback", "intent"]) == 0
     assert active_run(tmp_path, "intent") == "a"
+
+
+def test_rollback_reaches_a_pointer_older_than_the_history(tmp_path: Path) -> None:
+    make_run(tmp_path, "legacy", 0.7)
+    make_run(tmp_path, "new", 0.9)
+    (tmp_path / "intent" / "ACTIVE").write_text("legacy\n")  # written before HISTORY existed
+    assert promote(tmp_path, "intent", "new").is_promoted
+    assert rollback(tmp_path, "intent") == "legacy"
