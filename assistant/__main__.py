@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("index", help="build or update the search index of the shop (incremental)")
     train = commands.add_parser("train", help="learn from the shop's support logs")
-    train.add_argument("component", choices=["intent"], help="what to train")
+    train.add_argument("component", choices=["intent", "retriever"], help="what to train")
     train.add_argument("--run-id", help="name of the run folder (default: a timestamp)")
     train.add_argument("--if-missing", action="store_true", help="do nothing when an active model exists")
     train.add_argument(
@@ -271,6 +271,33 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_retriever(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.backends.embedding import SentenceTransformerEmbedder
+    from assistant.catalog import load_shop_knowledge
+    from assistant.model_preparation import require_model
+    from assistant.training.retriever import train_retriever
+
+    device = args.device or settings.models.device
+    started = time.perf_counter()
+    folder = train_retriever(
+        settings.paths.shop_dir,
+        load_shop_knowledge(settings.paths.shop_dir),
+        settings.paths.artifacts_dir,
+        embedder_reference=require_model(ModelRole.EMBEDDER, settings.paths, settings.models),
+        make_embedder=lambda ref: SentenceTransformerEmbedder(ref, device=device),
+        settings_toml=settings_to_toml(settings),
+        run_id=args.run_id,
+        quick=args.quick,
+        device=device,
+        progress=lambda line: print(line, flush=True),
+    )
+    print(f"wrote {folder} in {time.perf_counter() - started:.0f} s")
+    print((folder / "metrics.json").read_text(encoding="utf-8"))
+    print(f"`python -m assistant promote retriever {folder.name}` activates it if it is better, then "
+          "`python -m assistant index` re-embeds the shop with it")  # fmt: skip
+    return 0
+
+
 def _runs(settings: Settings, args: argparse.Namespace) -> int:
     from assistant.training.registry import HEADLINE_METRICS, list_runs, promote, rollback
 
@@ -278,6 +305,8 @@ def _runs(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "promote":
         result = promote(artifacts, args.component, args.run_id, force=args.force)
         print(("promoted: " if result.is_promoted else "not promoted: ") + result.reason)
+        if result.is_promoted and args.component == "retriever":
+            print("now run `python -m assistant index`: the shop is re-embedded with the new retriever")
         return 0 if result.is_promoted or result.previous == args.run_id else 1
     if args.command == "rollback":
         print(f"{args.component}: {rollback(artifacts, args.component)} is active again")
@@ -372,6 +401,8 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
     from assistant.model_preparation import resolve_model
     from assistant.training.intent import COMPONENT, active_run, train_intent_model
 
+    if args.component == "retriever":
+        return _train_retriever(settings, args)
     if args.if_missing and active_run(settings.paths.artifacts_dir, COMPONENT):
         print(f"intent model {active_run(settings.paths.artifacts_dir, COMPONENT)} is active; nothing to do")
         return 0

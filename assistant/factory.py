@@ -14,13 +14,19 @@ from assistant.settings import Settings
 def build_embedder(settings: Settings, role: ModelRole = ModelRole.EMBEDDER):  # -> Embedder
     """The sentence-transformers embedder for `role` (multilingual by default)."""
     from assistant.backends.embedding import SentenceTransformerEmbedder
+    from assistant.training.registry import active_run
+    from assistant.training.retriever import active_retriever_encoder
 
-    reference = require_model(role, settings.paths, settings.models)
-    return SentenceTransformerEmbedder(
+    tuned = active_retriever_encoder(settings.paths.artifacts_dir) if role == ModelRole.EMBEDDER else None
+    reference = str(tuned) if tuned else require_model(role, settings.paths, settings.models)
+    embedder = SentenceTransformerEmbedder(
         reference,
         device=settings.models.device,
         batch_size=settings.models.embedding_batch_size,
     )
+    if tuned:  # a promoted retriever run: the index re-embeds everything for it (`python -m assistant index`)
+        embedder.index_tag = f"retriever:{active_run(settings.paths.artifacts_dir, 'retriever')}"
+    return embedder
 
 
 def build_generator(settings: Settings):  # -> TextGenerator

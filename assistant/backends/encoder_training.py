@@ -73,7 +73,9 @@ def fine_tune_encoder_classifier(
         model = SentenceTransformer(model_reference, device=resolved)
     except (OSError, ValueError) as exc:
         raise BackendError(f"could not load encoder {model_reference!r}: {exc}") from exc
-    model.max_seq_length = max_seq_length
+    model.max_seq_length = min(
+        max_seq_length, model.max_seq_length or max_seq_length
+    )  # never past the model's own limit
     prompt = (getattr(model, "prompts", {}) or {}).get("query", "")
     head = torch.nn.Linear(init_weights.shape[0], init_weights.shape[1]).to(resolved)
     with torch.no_grad():
@@ -153,3 +155,133 @@ def fine_tune_encoder_classifier(
     done = (step - resumed_from) * batch_size
     return EncoderTrainingResult(encoder_dir, weights, bias, step, resumed_from, loss_value,
                                  done / seconds if seconds > 0 else 0.0, resolved)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ContrastiveTrainingResult:
+    """Where the fine-tuned retriever encoder was saved, and what the run did."""
+
+    encoder_dir: Path
+    steps: int
+    resumed_from_step: int
+    final_loss: float
+    samples_per_s: float
+    device: str
+
+
+def fine_tune_encoder_contrastive(
+    model_reference: str,
+    queries: Sequence[str],
+    positives: Sequence[str],
+    negatives: Sequence[str],
+    *,
+    work_dir: Path,
+    epochs: float = 1.0,
+    batch_size: int = 16,
+    learning_rate: float = 2e-5,
+    scale: float = 20.0,
+    max_seq_length: int = 128,
+    device: str = "auto",
+    seed: int = 0,
+    checkpoint_every: int = 50,
+    stop_after_steps: int | None = None,
+    progress: Callable[[int, int, float], None] = lambda step, total, loss: None,
+) -> ContrastiveTrainingResult:
+    """Contrastive fine-tuning (multiple-negatives ranking loss): each query against its positive, the
+    other positives in the batch and every mined hard negative in the batch (one per query). Queries
+    and documents get the folder's "query"/"passage" prompts, as at search time. Saves to
+    `work_dir/encoder`; checkpoints and resumes like `fine_tune_encoder_classifier`."""
+    import time
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from assistant.backends.device import resolve_device
+
+    if not (len(queries) == len(positives) == len(negatives)) or not queries:
+        raise BackendError("contrastive fine-tuning needs one positive and one negative per query")
+    resolved = resolve_device(device)
+    torch.manual_seed(seed)
+    try:
+        model = SentenceTransformer(model_reference, device=resolved)
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"could not load encoder {model_reference!r}: {exc}") from exc
+    model.max_seq_length = min(
+        max_seq_length, model.max_seq_length or max_seq_length
+    )  # never past the model's own limit
+    prompts = getattr(model, "prompts", {}) or {}
+    query_prompt, passage_prompt = (
+        prompts.get("query", ""),
+        prompts.get("passage", prompts.get("document", "")),
+    )
+    for name, parameter in model.named_parameters():
+        if "word_embeddings" in name:
+            parameter.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=learning_rate,
+                                  weight_decay=0.01)  # fmt: skip
+    steps_per_epoch = math.ceil(len(queries) / batch_size)
+    total = max(1, round(epochs * steps_per_epoch))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / total))
+    order = list(range(len(queries)))
+    random.Random(seed).shuffle(order)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = work_dir / "checkpoint.pt"
+    step = 0
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=resolved, weights_only=False)
+        if state.get("total") == total and state.get("n") == len(queries):
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            step = int(state["step"])
+    resumed_from = step
+
+    def save_checkpoint() -> None:
+        tmp = checkpoint.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                    "step": step, "total": total, "n": len(queries)}, tmp)  # fmt: skip
+        tmp.replace(checkpoint)
+
+    prepare = getattr(model, "preprocess", None) or model.tokenize
+
+    def embed(texts: list[str]):  # (n, dim), normalised by the model's own modules
+        features = prepare(texts)
+        features = {k: v.to(resolved) if hasattr(v, "to") else v for k, v in features.items()}
+        return model(features)["sentence_embedding"].float()
+
+    use_bf16 = resolved.startswith("cuda")
+    model.train()
+    loss_value = float("nan")
+    started = time.perf_counter()
+    while step < total:
+        start = (step % steps_per_epoch) * batch_size
+        batch = order[start : start + batch_size]
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+            q = embed([query_prompt + queries[i] for i in batch])
+            docs = embed(
+                [passage_prompt + positives[i] for i in batch]
+                + [passage_prompt + negatives[i] for i in batch]
+            )
+        scores = scale * q @ docs.T  # (b, 2b): column i is query i's positive
+        loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(batch), device=scores.device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        step += 1
+        loss_value = float(loss.detach())
+        progress(step, total, loss_value)
+        if step % checkpoint_every == 0 or step == total:
+            save_checkpoint()
+        if stop_after_steps is not None and step - resumed_from >= stop_after_steps and step < total:
+            save_checkpoint()
+            raise KeyboardInterrupt(f"stopped after {step} of {total} steps (checkpoint saved)")
+    seconds = time.perf_counter() - started
+    model.eval()
+    encoder_dir = work_dir / "encoder"
+    model.save(str(encoder_dir))
+    checkpoint.unlink(missing_ok=True)
+    done = (step - resumed_from) * batch_size
+    return ContrastiveTrainingResult(encoder_dir, step, resumed_from, loss_value,
+                                     done / seconds if seconds > 0 else 0.0, resolved)  # fmt: skip

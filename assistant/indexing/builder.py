@@ -109,8 +109,10 @@ def reply_documents(shop_dir: Path, *, limit: int) -> list[Document]:
     return out
 
 
-def _hash(doc: Document) -> str:
-    payload = json.dumps([doc.text, doc.metadata], sort_keys=True, ensure_ascii=False)
+def _hash(doc: Document, embedder_tag: str = "") -> str:
+    # The tag names a fine-tuned embedder: documents embedded by another model count as changed.
+    parts: list[object] = [doc.text, doc.metadata, *([embedder_tag] if embedder_tag else [])]
+    payload = json.dumps(parts, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
 
@@ -126,7 +128,8 @@ def sync_collection(
     """Make `collection` hold exactly `documents`, embedding only new or changed ones."""
     started = time.perf_counter()
     existing = {d.id: d.metadata.get("content_hash") for d in store.get_all(collection)}
-    wanted = {doc.id: (doc, _hash(doc)) for doc in documents}
+    tag = str(getattr(embedder, "index_tag", "") or "")
+    wanted = {doc.id: (doc, _hash(doc, tag)) for doc in documents}
     todo = [(doc, h) for doc, h in wanted.values() if existing.get(doc.id) != h]
     stale = [doc_id for doc_id in existing if doc_id not in wanted]
     store.delete(collection, stale)

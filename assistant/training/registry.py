@@ -133,6 +133,9 @@ def promote(artifacts_dir: Path, component: str, run_id: str, *, force: bool = F
         return Promotion(component, run_id, active_id, False,
                          f"{run_id} has no {metric} in metrics.json (an unfinished run?); not promoted")  # fmt: skip
     current = runs[active_id].headline if active_id in runs else None
+    if active_id is None:  # nothing active: the run must beat its own untrained starting point, if recorded
+        base = candidate.metrics.get(f"base_{metric}")
+        current = float(base) if base is not None else None
     if not force and current is not None and candidate.headline is not None and candidate.headline <= current:
         return Promotion(component, run_id, active_id, False,
                          f"{metric} {candidate.headline:.4f} does not beat the active {active_id} ({current:.4f})")  # fmt: skip
