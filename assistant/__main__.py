@@ -409,7 +409,7 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     folder = train_intent_model(
         settings.paths.shop_dir,
-        build_embedder(settings),
+        build_embedder(settings, use_fine_tuned=False),  # intent heads are fit on the prepared embedder
         settings.paths.artifacts_dir,
         embedder_reference=resolve_model(ModelRole.EMBEDDER, settings.paths, settings.models).reference,
         settings_toml=settings_to_toml(settings),

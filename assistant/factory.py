@@ -11,13 +11,15 @@ from assistant.schema import ModelRole
 from assistant.settings import Settings
 
 
-def build_embedder(settings: Settings, role: ModelRole = ModelRole.EMBEDDER):  # -> Embedder
-    """The sentence-transformers embedder for `role` (multilingual by default)."""
+def build_embedder(settings: Settings, role: ModelRole = ModelRole.EMBEDDER, *, use_fine_tuned: bool = True):
+    """The sentence-transformers embedder for `role` (multilingual by default): the promoted retriever
+    run's encoder when there is one and `use_fine_tuned`, else the prepared model."""
     from assistant.backends.embedding import SentenceTransformerEmbedder
     from assistant.training.registry import active_run
     from assistant.training.retriever import active_retriever_encoder
 
     tuned = active_retriever_encoder(settings.paths.artifacts_dir) if role == ModelRole.EMBEDDER else None
+    tuned = tuned if use_fine_tuned else None
     reference = str(tuned) if tuned else require_model(role, settings.paths, settings.models)
     embedder = SentenceTransformerEmbedder(
         reference,
