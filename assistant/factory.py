@@ -86,17 +86,19 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
     db = Database(database_url(settings))
     seed_store(db, settings.paths.shop_dir)
     vocabulary = Vocabulary.from_catalog(shop.products.values(), shop.passages.values())
-    # An intent run with a fine-tuned encoder embeds messages for intent with that encoder.
+    # An intent run with a fine-tuned encoder embeds messages for intent with that encoder; a head-only run
+    # was fit on the prepared embedder, which a promoted retriever replaces for search only.
     intent_encoder = active_intent_encoder(settings.paths.artifacts_dir)
-    intent_embedder = (
-        embedder
-        if intent_encoder is None
-        else SentenceTransformerEmbedder(
+    if intent_encoder is not None:
+        intent_embedder = SentenceTransformerEmbedder(
             str(intent_encoder),
             device=settings.models.device,
             batch_size=settings.models.embedding_batch_size,
         )
-    )
+    elif getattr(embedder, "index_tag", ""):
+        intent_embedder = build_embedder(settings, use_fine_tuned=False)
+    else:
+        intent_embedder = embedder
     return Assistant(
         shop=shop,
         embedder=embedder,
