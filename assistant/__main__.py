@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("index", help="build or update the search index of the shop (incremental)")
     train = commands.add_parser("train", help="learn from the shop's support logs")
-    train.add_argument("component", choices=["intent", "retriever"], help="what to train")
+    train.add_argument("component", choices=["intent", "retriever", "reranker"], help="what to train")
     train.add_argument("--run-id", help="name of the run folder (default: a timestamp)")
     train.add_argument("--if-missing", action="store_true", help="do nothing when an active model exists")
     train.add_argument(
@@ -298,6 +298,34 @@ def _train_retriever(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_reranker(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.backends.reranking import TransformersCrossEncoder
+    from assistant.catalog import load_shop_knowledge
+    from assistant.factory import build_embedder
+    from assistant.model_preparation import require_model
+    from assistant.training.reranker import train_reranker
+
+    device = args.device or settings.models.device
+    started = time.perf_counter()
+    folder = train_reranker(
+        settings.paths.shop_dir,
+        load_shop_knowledge(settings.paths.shop_dir),
+        settings.paths.artifacts_dir,
+        base_reference=require_model(ModelRole.EMBEDDER, settings.paths, settings.models),
+        retriever=build_embedder(settings),  # the candidates come from the retriever in use
+        make_reranker=lambda ref: TransformersCrossEncoder(ref, device=device),
+        settings_toml=settings_to_toml(settings),
+        run_id=args.run_id,
+        quick=args.quick,
+        device=device,
+        progress=lambda line: print(line, flush=True),
+    )
+    print(f"wrote {folder} in {time.perf_counter() - started:.0f} s")
+    print((folder / "metrics.json").read_text(encoding="utf-8"))
+    print(f"`python -m assistant promote reranker {folder.name}` activates it if it is better")
+    return 0
+
+
 def _runs(settings: Settings, args: argparse.Namespace) -> int:
     from assistant.training.registry import HEADLINE_METRICS, list_runs, promote, rollback
 
@@ -403,6 +431,8 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.component == "retriever":
         return _train_retriever(settings, args)
+    if args.component == "reranker":
+        return _train_reranker(settings, args)
     if args.if_missing and active_run(settings.paths.artifacts_dir, COMPONENT):
         print(f"intent model {active_run(settings.paths.artifacts_dir, COMPONENT)} is active; nothing to do")
         return 0

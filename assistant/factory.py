@@ -39,6 +39,15 @@ def build_generator(settings: Settings):  # -> TextGenerator
     return TransformersTextGenerator(reference, device=settings.models.device)
 
 
+def build_reranker(settings: Settings):  # -> Reranker | None
+    """The promoted reranker run's cross-encoder, or None (fused retrieval order is kept)."""
+    from assistant.backends.reranking import TransformersCrossEncoder
+    from assistant.training.reranker import active_reranker
+
+    folder = active_reranker(settings.paths.artifacts_dir)
+    return TransformersCrossEncoder(str(folder), device=settings.models.device) if folder else None
+
+
 def database_url(settings: Settings) -> str:
     """The store's SQLAlchemy URL ("auto": SQLite in the data folder)."""
     if settings.store.database_url == "auto":
@@ -120,6 +129,8 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
             store or build_vector_store(settings),
             candidates=settings.retrieval.candidates,
             rrf_k=settings.retrieval.rrf_k,
+            reranker=build_reranker(settings),
+            rerank_candidates=settings.retrieval.rerank_candidates,
         ),
         recommender=Recommender(shop),
         actions=ActionRunner(OrderRepository(db), shop, today=shop.today or date.today()),

@@ -97,6 +97,7 @@ class RetrievalSettings:
     top_k: int = 5
     candidates: int = 30
     rrf_k: int = 60
+    rerank_candidates: int = 10  # fused knowledge passages a promoted reranker reorders
     max_reply_memory: int = 3000
     chroma_host: str = "embedded"  # "embedded" (PersistentClient in paths.data_dir) or a chroma server host
     chroma_port: int = 8000

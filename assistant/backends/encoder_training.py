@@ -285,3 +285,110 @@ def fine_tune_encoder_contrastive(
     done = (step - resumed_from) * batch_size
     return ContrastiveTrainingResult(encoder_dir, step, resumed_from, loss_value,
                                      done / seconds if seconds > 0 else 0.0, resolved)  # fmt: skip
+
+
+def fine_tune_cross_encoder(
+    model_reference: str,
+    queries: Sequence[str],
+    candidates: Sequence[Sequence[str]],
+    *,
+    work_dir: Path,
+    epochs: float = 1.0,
+    batch_size: int = 8,
+    learning_rate: float = 3e-5,
+    max_length: int = 192,
+    device: str = "auto",
+    seed: int = 0,
+    checkpoint_every: int = 50,
+    stop_after_steps: int | None = None,
+    progress: Callable[[int, int, float], None] = lambda step, total, loss: None,
+) -> ContrastiveTrainingResult:
+    """Train a cross-encoder from an encoder folder: for each query, `candidates[i][0]` is the relevant
+    document and the rest are hard negatives; a listwise softmax loss over the group. The classifier
+    head is new (one logit). Saves a transformers folder to `work_dir/encoder`; checkpoints and
+    resumes like the other trainers."""
+    import time
+
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from assistant.backends.device import resolve_device
+
+    if len(queries) != len(candidates) or not queries or any(len(c) < 2 for c in candidates):
+        raise BackendError("a cross-encoder needs, per query, a relevant document and at least one negative")
+    resolved = resolve_device(device)
+    torch.manual_seed(seed)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_reference)
+        model = AutoModelForSequenceClassification.from_pretrained(model_reference, num_labels=1).to(resolved)
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"could not load {model_reference!r} as a cross-encoder: {exc}") from exc
+    limit = getattr(model.config, "max_position_embeddings", max_length) or max_length
+    max_length = min(max_length, int(limit))
+    for name, parameter in model.named_parameters():
+        if "word_embeddings" in name:
+            parameter.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=learning_rate,
+                                  weight_decay=0.01)  # fmt: skip
+    steps_per_epoch = math.ceil(len(queries) / batch_size)
+    total = max(1, round(epochs * steps_per_epoch))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / total))
+    order = list(range(len(queries)))
+    random.Random(seed).shuffle(order)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = work_dir / "checkpoint.pt"
+    step = 0
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=resolved, weights_only=False)
+        if state.get("total") == total and state.get("n") == len(queries):
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            step = int(state["step"])
+    resumed_from = step
+
+    def save_checkpoint() -> None:
+        tmp = checkpoint.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                    "step": step, "total": total, "n": len(queries)}, tmp)  # fmt: skip
+        tmp.replace(checkpoint)
+
+    use_bf16 = resolved.startswith("cuda")
+    model.train()
+    loss_value = float("nan")
+    started = time.perf_counter()
+    while step < total:
+        start = (step % steps_per_epoch) * batch_size
+        batch = order[start : start + batch_size]
+        group = min(len(candidates[i]) for i in batch)
+        firsts = [queries[i] for i in batch for _ in range(group)]
+        seconds_ = [candidates[i][j] for i in batch for j in range(group)]
+        encoded = tokenizer(firsts, seconds_, truncation=True, max_length=max_length, padding=True,
+                            return_tensors="pt").to(resolved)  # fmt: skip
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+            logits = model(**encoded).logits[:, 0].float().view(len(batch), group)
+        loss = torch.nn.functional.cross_entropy(
+            logits, torch.zeros(len(batch), dtype=torch.long, device=logits.device)
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        step += 1
+        loss_value = float(loss.detach())
+        progress(step, total, loss_value)
+        if step % checkpoint_every == 0 or step == total:
+            save_checkpoint()
+        if stop_after_steps is not None and step - resumed_from >= stop_after_steps and step < total:
+            save_checkpoint()
+            raise KeyboardInterrupt(f"stopped after {step} of {total} steps (checkpoint saved)")
+    seconds = time.perf_counter() - started
+    model.eval()
+    encoder_dir = work_dir / "encoder"
+    model.save_pretrained(str(encoder_dir))
+    tokenizer.save_pretrained(str(encoder_dir))
+    checkpoint.unlink(missing_ok=True)
+    done = (step - resumed_from) * batch_size
+    return ContrastiveTrainingResult(encoder_dir, step, resumed_from, loss_value,
+                                     done / seconds if seconds > 0 else 0.0, resolved)  # fmt: skip

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from assistant.backends.reranking import Reranker
 from assistant.backends.vector_store import StoredDocument, VectorStore, matches
 from assistant.errors import IndexNotBuiltError
 from assistant.indexing.lexical import BM25Index
@@ -19,10 +20,13 @@ COLLECTION: dict[Kind, str] = {"product": "products", "knowledge": "knowledge", 
 class Retriever:
     """Searches one collection with metadata filters; lexical indexes are built on `warm_up()`."""
 
-    def __init__(self, store: VectorStore, *, candidates: int = 30, rrf_k: int = 60) -> None:
+    def __init__(self, store: VectorStore, *, candidates: int = 30, rrf_k: int = 60,
+                 reranker: Reranker | None = None, rerank_candidates: int = 10) -> None:  # fmt: skip
         self.store = store
         self.candidates = candidates
         self.rrf_k = rrf_k
+        # A trained cross-encoder reorders the best fused knowledge passages (see training/reranker.py).
+        self.reranker, self.rerank_candidates = reranker, rerank_candidates
         self._lexical: dict[str, tuple[list[StoredDocument], BM25Index]] = {}
         self._lock = threading.Lock()
 
@@ -37,6 +41,9 @@ class Retriever:
             if not self._lexical["knowledge"][0]:
                 self._lexical.clear()
                 raise IndexNotBuiltError("the search index is empty: run `python -m assistant index`")
+        warm = getattr(self.reranker, "warm_up", None)
+        if callable(warm):
+            warm()
 
     def search(
         self,
@@ -63,7 +70,14 @@ class Retriever:
             for rank, doc in enumerate(ranking):
                 fused[doc.id] = fused.get(doc.id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
                 by_id.setdefault(doc.id, doc)
-        best = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
+        best = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+        if self.reranker is not None and kind == "knowledge" and len(best) > 1:
+            head = best[: max(top_k, self.rerank_candidates)]
+            scores = self.reranker.score(query, [by_id[doc_id].text for doc_id, _ in head])
+            order = np.argsort(-np.asarray(scores), kind="stable")
+            # Keep RRF-like scores (decreasing) so callers' thresholds keep their meaning.
+            best = [(head[i][0], head[rank][1]) for rank, i in enumerate(order)]
+        best = best[:top_k]
         return tuple(
             Hit(kind=kind, id=doc_id, text=by_id[doc_id].text, score=score,
                 title=str(by_id[doc_id].metadata.get("title", "")), metadata=dict(by_id[doc_id].metadata))
