@@ -138,7 +138,8 @@ def promote(artifacts_dir: Path, component: str, run_id: str, *, force: bool = F
         current = float(base) if base is not None else None
     if not force and current is not None and candidate.headline is not None and candidate.headline <= current:
         return Promotion(component, run_id, active_id, False,
-                         f"{metric} {candidate.headline:.4f} does not beat the active {active_id} ({current:.4f})")  # fmt: skip
+                         f"{metric} {candidate.headline:.4f} does not beat "
+                         f"{f'the active {active_id}' if active_id else 'its untrained starting point'} ({current:.4f})")  # fmt: skip
     set_active(artifacts_dir, component, run_id)
     why = (
         "forced"
