@@ -73,7 +73,7 @@ browser:
 	fi
 
 lint: install
-	$(PY) -m ruff check assistant ui tests bench
+	$(PY) -m ruff check assistant ui tests bench dialogue_data
 	$(PY) -m ruff format --check assistant ui tests bench
 	$(PY) -m mypy assistant ui
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import sys
 import re
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -143,7 +143,7 @@ def fill(
     return re.sub(r"\s{2,}", " ", text).strip(), used
 
 
-def P(en: list[str], zh: list[str]) -> dict[str, list[str]]:  # noqa: N802 - reads like a table
+def P(en: list[str], zh: list[str]) -> dict[str, list[str]]:
     return {"en": en, "zh": zh}
 
 
