@@ -271,6 +271,26 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_run(settings: Settings, folder: Path, started: float, component: str) -> int:
+    """After a training run: where it is, its dev metrics, and how it becomes active."""
+    from assistant.training.registry import active_run
+
+    print(f"wrote {folder} in {time.perf_counter() - started:.0f} s")
+    print((folder / "metrics.json").read_text(encoding="utf-8"))
+    if active_run(settings.paths.artifacts_dir, component) == folder.name:
+        print(f"{folder.name} is the active {component} model (the first run)")
+    else:
+        then = (
+            ", then `python -m assistant index` re-embeds the shop with it"
+            if component == "retriever"
+            else ""
+        )
+        print(
+            f"not active yet: `python -m assistant promote {component} {folder.name}` activates it if it is better{then}"
+        )
+    return 0
+
+
 def _train_retriever(settings: Settings, args: argparse.Namespace) -> int:
     from assistant.backends.embedding import SentenceTransformerEmbedder
     from assistant.catalog import load_shop_knowledge
@@ -291,11 +311,7 @@ def _train_retriever(settings: Settings, args: argparse.Namespace) -> int:
         device=device,
         progress=lambda line: print(line, flush=True),
     )
-    print(f"wrote {folder} in {time.perf_counter() - started:.0f} s")
-    print((folder / "metrics.json").read_text(encoding="utf-8"))
-    print(f"`python -m assistant promote retriever {folder.name}` activates it if it is better, then "
-          "`python -m assistant index` re-embeds the shop with it")  # fmt: skip
-    return 0
+    return _report_run(settings, folder, started, "retriever")
 
 
 def _train_reranker(settings: Settings, args: argparse.Namespace) -> int:
@@ -320,10 +336,7 @@ def _train_reranker(settings: Settings, args: argparse.Namespace) -> int:
         device=device,
         progress=lambda line: print(line, flush=True),
     )
-    print(f"wrote {folder} in {time.perf_counter() - started:.0f} s")
-    print((folder / "metrics.json").read_text(encoding="utf-8"))
-    print(f"`python -m assistant promote reranker {folder.name}` activates it if it is better")
-    return 0
+    return _report_run(settings, folder, started, "reranker")
 
 
 def _runs(settings: Settings, args: argparse.Namespace) -> int:
@@ -449,15 +462,7 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
         quick=args.quick,
         device=args.device or settings.models.device,
     )
-    print(f"wrote {folder} in {time.perf_counter() - started:.0f} s")
-    print((folder / "metrics.json").read_text(encoding="utf-8"))
-    if active_run(settings.paths.artifacts_dir, COMPONENT) == folder.name:
-        print(f"{folder.name} is the active intent model (the first run)")
-    else:
-        print(
-            f"not active yet: `python -m assistant promote intent {folder.name}` activates it if it is better"
-        )
-    return 0
+    return _report_run(settings, folder, started, COMPONENT)
 
 
 def _prepare(settings: Settings, roles: list[str] | None, force: bool) -> int:

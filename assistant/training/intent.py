@@ -8,8 +8,6 @@ temperature, sets the out-of-scope threshold and gives the metrics written besid
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -19,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from assistant.backends.embedding import Embedder
-from assistant.data.validation import read_splits
 from assistant.errors import DataError, ModelNotPreparedError
 from assistant.evaluation.metrics import accuracy, macro_f1
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression, fit_temperature
-from assistant.training.registry import active_run, set_active
+from assistant.training.logs import conversations_in_split, data_hashes
+from assistant.training.registry import active_run, set_active, step_reporter, write_run
 
 logger = logging.getLogger(__name__)
 COMPONENT = "intent"
@@ -39,17 +37,8 @@ class Example:
 
 def intent_examples(shop_dir: Path, split: str) -> list[Example]:
     """Labelled customer turns of the conversations in `split`."""
-    ids = set(read_splits(shop_dir)[split])
-    path = shop_dir / "logs" / "conversations.jsonl"
-    if not path.is_file():
-        raise DataError(f"{path} is missing: no logs to learn from")
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        conversation = json.loads(line)
-        if conversation["id"] not in ids:
-            continue
+    for conversation in conversations_in_split(shop_dir, split):
         for turn in conversation["turns"]:
             if turn["role"] == "customer" and turn.get("intent"):
                 language = turn.get("language", conversation["language"])
@@ -130,17 +119,10 @@ def train_intent_model(
             chosen = chosen[:: max(1, len(train) // 1200)][:1200]
         started = time.perf_counter()
 
-        def report(step: int, total: int, loss: float) -> None:
-            if step == 1 or step % 10 == 0 or step == total:
-                rate = step / max(time.perf_counter() - started, 1e-6)
-                progress(
-                    f"fine-tuning the encoder: step {step}/{total}, loss {loss:.3f}, ~{(total - step) / rate:.0f} s left"
-                )
-
         result = fine_tune_encoder_classifier(
             embedder_reference, [train[i].text for i in chosen], [int(y_train[i]) for i in chosen],
             init_weights=weights, init_bias=bias, work_dir=folder, epochs=1.0 if quick else 2.0, device=device,
-            stop_after_steps=stop_after_steps, progress=report,
+            stop_after_steps=stop_after_steps, progress=step_reporter(progress, "fine-tuning the encoder"),
         )  # fmt: skip
         training_figures = {"fine_tune_steps": result.steps, "fine_tune_examples": len(chosen),
                             "fine_tune_samples_per_s": round(result.samples_per_s, 2),
@@ -179,18 +161,9 @@ def train_intent_model(
             macro_f1([gold_names[i] for i in chosen], [predicted_names[i] for i in chosen]), 4
         )
     head.save(folder)
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    (folder / "settings.toml").write_text(settings_toml, encoding="utf-8")
-    manifest = {
-        "component": COMPONENT,
-        "run_id": run_id,
-        "embedder": embedder_reference,
-        "data": {
-            str(p.relative_to(shop_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in (shop_dir / "logs" / "conversations.jsonl", *sorted((shop_dir / "splits").glob("*.txt")))
-        },
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_run(folder, metrics=metrics, settings_toml=settings_toml, manifest={
+        "component": COMPONENT, "run_id": run_id, "embedder": embedder_reference, "data": data_hashes(shop_dir),
+    })  # fmt: skip
     if active_run(artifacts_dir, COMPONENT) is None:
         set_active(artifacts_dir, COMPONENT, run_id)
     progress(

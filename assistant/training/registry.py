@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,28 @@ class Promotion:
     previous: str | None
     is_promoted: bool
     reason: str
+
+
+def write_run(
+    folder: Path, *, metrics: dict[str, object], settings_toml: str, manifest: dict[str, object]
+) -> None:
+    """The files every run folder has beside its model: dev metrics, resolved settings, data manifest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    (folder / "settings.toml").write_text(settings_toml, encoding="utf-8")
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def step_reporter(progress: Callable[[str], None], label: str) -> Callable[[int, int, float], None]:
+    """A trainer's per-step callback that prints every 10th step with the loss and the time left."""
+    started = time.perf_counter()
+
+    def report(step: int, total: int, loss: float) -> None:
+        if step == 1 or step % 10 == 0 or step == total:
+            rate = step / max(time.perf_counter() - started, 1e-6)
+            progress(f"{label}: step {step}/{total}, loss {loss:.3f}, ~{(total - step) / rate:.0f} s left")
+
+    return report
 
 
 def _component(component: str) -> str:

@@ -8,7 +8,6 @@ reranked, on dev and test (the quick preset measures 300 queries of each).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,9 +18,15 @@ from assistant.backends.embedding import Embedder
 from assistant.backends.reranking import Reranker
 from assistant.catalog import ShopKnowledge
 from assistant.errors import DataError
-from assistant.evaluation.metrics import ndcg_at_k, recall_at_k, reciprocal_rank
-from assistant.training.registry import active_run
-from assistant.training.retriever import DenseIndex, RetrievalPair, retrieval_corpus, retrieval_pairs
+from assistant.training.logs import data_hashes
+from assistant.training.registry import active_run, step_reporter, write_run
+from assistant.training.retriever import (
+    DenseIndex,
+    RetrievalPair,
+    ranking_metrics,
+    retrieval_corpus,
+    retrieval_pairs,
+)
 
 COMPONENT = "reranker"
 CANDIDATES = 20
@@ -29,37 +34,16 @@ NEGATIVES = 3
 QUICK_PAIRS, QUICK_EVAL = 600, 300
 
 
-def candidate_lists(
-    embedder: Embedder, pairs: list[RetrievalPair], corpus: dict[str, tuple[str, str]]
-) -> list[list[str]]:
-    """The retriever's top `CANDIDATES` document ids for each pair (dense order)."""
-    index = DenseIndex(embedder, corpus)
-    out: list[list[str]] = [[] for _ in pairs]
-    for language in index.ids:
-        positions = [i for i, p in enumerate(pairs) if p.language == language]
-        if positions:
-            ranked = index.rank(
-                embedder.embed_queries([pairs[i].query for i in positions]), language, CANDIDATES
-            )
-            for i, ranking in zip(positions, ranked, strict=True):
-                out[i] = ranking
-    return out
-
-
 def evaluate_reranking(reranker: Reranker | None, pairs: list[RetrievalPair], candidates: list[list[str]],
                        corpus: dict[str, tuple[str, str]]) -> dict[str, float]:  # fmt: skip
-    """nDCG@10, recall@5 and MRR of the candidates in dense order (`reranker=None`) or reranked."""
-    ndcg, recall, mrr = [], [], []
+    """nDCG@10, recall@5 and MRR of the candidates in retriever order (`reranker=None`) or reranked."""
+    rankings = []
     for pair, ranking in zip(pairs, candidates, strict=True):
         if reranker is not None and ranking:
             scores = reranker.score(pair.query, [corpus[d][0] for d in ranking])
             ranking = [ranking[i] for i in np.argsort(-scores, kind="stable")]
-        gold = set(pair.relevant)
-        ndcg.append(ndcg_at_k({d: 1.0 for d in gold}, ranking, 10))
-        recall.append(recall_at_k(gold, ranking, 5))
-        mrr.append(reciprocal_rank(gold, ranking))
-    return {"ndcg@10": round(float(np.mean(ndcg)), 4), "recall@5": round(float(np.mean(recall)), 4),
-            "mrr": round(float(np.mean(mrr)), 4), "queries": len(ndcg)}  # fmt: skip
+        rankings.append(ranking)
+    return ranking_metrics(pairs, rankings)
 
 
 def _spread(items: list, limit: int | None) -> list:
@@ -94,14 +78,15 @@ def train_reranker(
     if not train or not dev:
         raise DataError(f"{shop_dir} has no (message -> passage/product) turns in the train or dev split")
     progress(f"retrieving candidates for {len(train)} training, {len(dev)} dev and {len(test)} test messages")
-    train_candidates = candidate_lists(retriever, train, corpus)
+    index = DenseIndex(retriever, corpus)  # the corpus is embedded once
+    train_candidates = index.search(train, CANDIDATES)
     groups = []
     for pair, ranking in zip(train, train_candidates, strict=True):
         negatives = [d for d in ranking if d not in pair.relevant][:NEGATIVES]
         if len(negatives) == NEGATIVES:
             groups.append((pair.query, [corpus[pair.relevant[0]][0], *(corpus[d][0] for d in negatives)]))
-    dev_candidates = candidate_lists(retriever, dev, corpus)
-    test_candidates = candidate_lists(retriever, test, corpus) if test else []
+    dev_candidates = index.search(dev, CANDIDATES)
+    test_candidates = index.search(test, CANDIDATES)
     metrics: dict[str, object] = {
         f"base_dev_{k}": v for k, v in evaluate_reranking(None, dev, dev_candidates, corpus).items()
     }
@@ -112,16 +97,9 @@ def train_reranker(
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
     folder = artifacts_dir / COMPONENT / run_id
     started = time.perf_counter()
-
-    def report(step: int, total: int, loss: float) -> None:
-        if step == 1 or step % 10 == 0 or step == total:
-            rate = step / max(time.perf_counter() - started, 1e-6)
-            progress(
-                f"training the reranker: step {step}/{total}, loss {loss:.3f}, ~{(total - step) / rate:.0f} s left"
-            )
-
     result = fine_tune_cross_encoder(base_reference, [q for q, _ in groups], [c for _, c in groups],
-                                     work_dir=folder, device=device, progress=report)  # fmt: skip
+                                     work_dir=folder, device=device,
+                                     progress=step_reporter(progress, "training the reranker"))  # fmt: skip
     seconds = time.perf_counter() - started
     progress("scoring the dev (and test) candidates with the trained reranker")
     reranker = make_reranker(str(result.encoder_dir))
@@ -135,10 +113,10 @@ def train_reranker(
     metrics.update({"train_groups": len(groups), "group_size": 1 + NEGATIVES, "candidates": CANDIDATES,
                     "fine_tune_steps": result.steps, "fine_tune_seconds": round(seconds, 1),
                     "fine_tune_samples_per_s": round(result.samples_per_s, 2), "fine_tune_device": result.device})  # fmt: skip
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    (folder / "settings.toml").write_text(settings_toml, encoding="utf-8")
-    (folder / "manifest.json").write_text(json.dumps({"component": COMPONENT, "run_id": run_id,
-                                                      "base": base_reference}, indent=2) + "\n", encoding="utf-8")  # fmt: skip
+    write_run(folder, metrics=metrics, settings_toml=settings_toml, manifest={
+        "component": COMPONENT, "run_id": run_id, "base": base_reference,
+        "data": data_hashes(shop_dir, with_documents=True),
+    })  # fmt: skip
     progress(
         f"reranker {run_id}: dev nDCG@10 {metrics['base_dev_ndcg@10']} (retriever order) -> {metrics['dev_ndcg@10']}"
     )

@@ -9,8 +9,6 @@ pipeline embeds with the run's `encoder/`; run `python -m assistant index` to re
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -22,11 +20,11 @@ import numpy as np
 
 from assistant.backends.embedding import Embedder
 from assistant.catalog import ShopKnowledge
-from assistant.data.validation import read_splits
 from assistant.errors import DataError
 from assistant.evaluation.metrics import ndcg_at_k, recall_at_k, reciprocal_rank
 from assistant.indexing.builder import knowledge_documents, product_documents
-from assistant.training.registry import active_run
+from assistant.training.logs import conversations_in_split, data_hashes
+from assistant.training.registry import active_run, step_reporter, write_run
 
 logger = logging.getLogger(__name__)
 COMPONENT = "retriever"
@@ -50,17 +48,8 @@ def retrieval_corpus(shop: ShopKnowledge) -> dict[str, tuple[str, str]]:
 
 def retrieval_pairs(shop_dir: Path, split: str, corpus: dict[str, tuple[str, str]]) -> list[RetrievalPair]:
     """(message, documents used in the next agent turn) for the conversations of `split`."""
-    ids = set(read_splits(shop_dir)[split])
-    path = shop_dir / "logs" / "conversations.jsonl"
-    if not path.is_file():
-        raise DataError(f"{path} is missing: no logs to learn from")
     pairs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        conversation = json.loads(line)
-        if conversation["id"] not in ids:
-            continue
+    for conversation in conversations_in_split(shop_dir, split):
         turns = conversation["turns"]
         for turn, reply in pairwise(turns):
             if turn["role"] != "customer" or reply["role"] != "agent":
@@ -76,9 +65,10 @@ def retrieval_pairs(shop_dir: Path, split: str, corpus: dict[str, tuple[str, str
 
 
 class DenseIndex:
-    """All documents embedded once per language, for evaluation and hard-negative mining."""
+    """All documents embedded once per language by one model, for evaluation and hard-negative mining."""
 
     def __init__(self, embedder: Embedder, corpus: dict[str, tuple[str, str]]) -> None:
+        self.embedder = embedder
         self.ids: dict[str, list[str]] = {}
         self.vectors: dict[str, np.ndarray] = {}
         for language in sorted({lang for _, lang in corpus.values()}):
@@ -86,48 +76,44 @@ class DenseIndex:
             self.ids[language] = ids
             self.vectors[language] = embedder.embed_passages([corpus[i][0] for i in ids])
 
-    def rank(self, query_vectors: np.ndarray, language: str, k: int) -> list[list[str]]:
-        scores = query_vectors @ self.vectors[language].T
-        top = np.argsort(-scores, axis=1)[:, :k]
-        return [[self.ids[language][j] for j in row] for row in top]
+    def search(self, pairs: list[RetrievalPair], k: int) -> list[list[str]]:
+        """The top `k` document ids for each pair's message, among documents in the pair's language."""
+        out: list[list[str]] = [[] for _ in pairs]
+        for language, ids in self.ids.items():
+            positions = [i for i, p in enumerate(pairs) if p.language == language]
+            if not positions:
+                continue
+            scores = (
+                self.embedder.embed_queries([pairs[i].query for i in positions]) @ self.vectors[language].T
+            )
+            for i, row in zip(positions, np.argsort(-scores, axis=1)[:, :k], strict=True):
+                out[i] = [ids[j] for j in row]
+        return out
 
 
-def evaluate_dense(
-    embedder: Embedder, pairs: list[RetrievalPair], corpus: dict[str, tuple[str, str]]
-) -> dict[str, float]:
-    """nDCG@10, recall@5 and MRR of dense search over the whole corpus of the pair's language."""
-    if not pairs:
-        return {"ndcg@10": 0.0, "recall@5": 0.0, "mrr": 0.0, "queries": 0}
-    index = DenseIndex(embedder, corpus)
+def ranking_metrics(pairs: list[RetrievalPair], rankings: list[list[str]]) -> dict[str, float]:
+    """Mean nDCG@10, recall@5 and MRR of `rankings` against each pair's relevant documents."""
     ndcg, recall, mrr = [], [], []
-    for language in index.ids:
-        chosen = [p for p in pairs if p.language == language]
-        if not chosen:
-            continue
-        ranked = index.rank(embedder.embed_queries([p.query for p in chosen]), language, 10)
-        for pair, ranking in zip(chosen, ranked, strict=True):
-            gold = set(pair.relevant)
-            ndcg.append(ndcg_at_k({d: 1.0 for d in gold}, ranking, 10))
-            recall.append(recall_at_k(gold, ranking, 5))
-            mrr.append(reciprocal_rank(gold, ranking))
+    for pair, ranking in zip(pairs, rankings, strict=True):
+        gold = set(pair.relevant)
+        ndcg.append(ndcg_at_k({d: 1.0 for d in gold}, ranking, 10))
+        recall.append(recall_at_k(gold, ranking, 5))
+        mrr.append(reciprocal_rank(gold, ranking))
+    if not ndcg:
+        return {"ndcg@10": 0.0, "recall@5": 0.0, "mrr": 0.0, "queries": 0}
     return {"ndcg@10": round(float(np.mean(ndcg)), 4), "recall@5": round(float(np.mean(recall)), 4),
             "mrr": round(float(np.mean(mrr)), 4), "queries": len(ndcg)}  # fmt: skip
 
 
-def mine_hard_negatives(
-    embedder: Embedder, pairs: list[RetrievalPair], corpus: dict[str, tuple[str, str]]
-) -> list[str]:
-    """For each pair, the best-ranked document (by the starting model) that is not relevant."""
-    index = DenseIndex(embedder, corpus)
-    negatives: list[str] = [""] * len(pairs)
-    for language in index.ids:
-        positions = [i for i, p in enumerate(pairs) if p.language == language]
-        if not positions:
-            continue
-        ranked = index.rank(embedder.embed_queries([pairs[i].query for i in positions]), language, 10)
-        for i, ranking in zip(positions, ranked, strict=True):
-            negatives[i] = next((d for d in ranking if d not in pairs[i].relevant), ranking[-1])
-    return negatives
+def evaluate_dense(index: DenseIndex, pairs: list[RetrievalPair]) -> dict[str, float]:
+    """nDCG@10, recall@5 and MRR of dense search over the whole corpus of each pair's language."""
+    return ranking_metrics(pairs, index.search(pairs, 10))
+
+
+def mine_hard_negatives(index: DenseIndex, pairs: list[RetrievalPair]) -> list[str]:
+    """For each pair, the best-ranked document (by the index's model) that is not relevant."""
+    return [next((d for d in ranking if d not in pair.relevant), ranking[-1])
+            for pair, ranking in zip(pairs, index.search(pairs, 10), strict=True)]  # fmt: skip
 
 
 def train_retriever(
@@ -160,42 +146,30 @@ def train_retriever(
         train = train[:: len(train) // limit][:limit]
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
     folder = artifacts_dir / COMPONENT / run_id
-    base = make_embedder(embedder_reference)
+    base = DenseIndex(make_embedder(embedder_reference), corpus)  # the corpus is embedded once per model
     progress(f"measuring the starting model on {len(dev)} dev pairs")
-    metrics: dict[str, object] = {f"base_dev_{k}": v for k, v in evaluate_dense(base, dev, corpus).items()}
+    metrics: dict[str, object] = {f"base_dev_{k}": v for k, v in evaluate_dense(base, dev).items()}
     if test:
-        metrics.update({f"base_test_{k}": v for k, v in evaluate_dense(base, test, corpus).items()})
+        metrics.update({f"base_test_{k}": v for k, v in evaluate_dense(base, test).items()})
     progress(f"mining hard negatives for {len(train)} training pairs")
-    negatives = mine_hard_negatives(base, train, corpus)
+    negatives = mine_hard_negatives(base, train)
     started = time.perf_counter()
-
-    def report(step: int, total: int, loss: float) -> None:
-        if step == 1 or step % 10 == 0 or step == total:
-            rate = step / max(time.perf_counter() - started, 1e-6)
-            progress(
-                f"fine-tuning the retriever: step {step}/{total}, loss {loss:.3f}, ~{(total - step) / rate:.0f} s left"
-            )
-
     result = fine_tune_encoder_contrastive(
         embedder_reference, [p.query for p in train], [corpus[p.relevant[0]][0] for p in train],
         [corpus[n][0] for n in negatives], work_dir=folder, epochs=1.0, device=device,
-        stop_after_steps=stop_after_steps, progress=report,
+        stop_after_steps=stop_after_steps, progress=step_reporter(progress, "fine-tuning the retriever"),
     )  # fmt: skip
-    tuned = make_embedder(str(result.encoder_dir))
-    metrics.update({f"dev_{k}": v for k, v in evaluate_dense(tuned, dev, corpus).items()})
+    tuned = DenseIndex(make_embedder(str(result.encoder_dir)), corpus)
+    metrics.update({f"dev_{k}": v for k, v in evaluate_dense(tuned, dev).items()})
     if test:
-        metrics.update({f"test_{k}": v for k, v in evaluate_dense(tuned, test, corpus).items()})
+        metrics.update({f"test_{k}": v for k, v in evaluate_dense(tuned, test).items()})
     metrics.update({"train_pairs": len(train), "fine_tune_steps": result.steps,
                     "fine_tune_samples_per_s": round(result.samples_per_s, 2), "fine_tune_device": result.device,
                     "fine_tune_seconds": round(time.perf_counter() - started, 1)})  # fmt: skip
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    (folder / "settings.toml").write_text(settings_toml, encoding="utf-8")
-    manifest = {"component": COMPONENT, "run_id": run_id, "base_encoder": embedder_reference,
-                "data": {str(p.relative_to(shop_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-                         for p in (shop_dir / "logs" / "conversations.jsonl", *sorted((shop_dir / "splits").glob("*.txt")),
-                                   *sorted((shop_dir / "knowledge").glob("*")), *sorted((shop_dir / "catalog").glob("*")))
-                         if p.is_file()}}  # fmt: skip
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_run(folder, metrics=metrics, settings_toml=settings_toml, manifest={
+        "component": COMPONENT, "run_id": run_id, "base_encoder": embedder_reference,
+        "data": data_hashes(shop_dir, with_documents=True),
+    })  # fmt: skip
     # Never active by itself: the index must be re-embedded for it, so `promote` (then `index`) decides.
     progress(f"retriever {run_id}: dev nDCG@10 {metrics['base_dev_ndcg@10']} -> {metrics['dev_ndcg@10']}")
     return folder
