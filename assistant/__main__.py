@@ -13,6 +13,7 @@ from pathlib import Path
 from assistant.errors import AssistantError
 from assistant.schema import ChatMessage, ModelRole
 from assistant.settings import Settings, load_settings, settings_to_toml
+from assistant.training.cli import add_train_parser
 
 logger = logging.getLogger("assistant")
 
@@ -85,21 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--redact", action="store_true", help="replace e-mails, phones, cards and names")
 
     commands.add_parser("index", help="build or update the search index of the shop (incremental)")
-    train = commands.add_parser("train", help="learn from the shop's support logs")
-    train.add_argument("component", choices=["intent", "retriever", "reranker"], help="what to train")
-    train.add_argument("--run-id", help="name of the run folder (default: a timestamp)")
-    train.add_argument("--if-missing", action="store_true", help="do nothing when an active model exists")
-    train.add_argument(
-        "--fine-tune-encoder",
-        action="store_true",
-        help="intent: fine-tune the encoder with the head, not only the head",
-    )
-    train.add_argument(
-        "--quick", action="store_true", help="a small preset that finishes in minutes on a CPU"
-    )
-    train.add_argument(
-        "--device", choices=["auto", "cpu", "cuda"], help="training device (default: models.device)"
-    )
+    add_train_parser(commands)
     commands.add_parser("chat", help="talk to the assistant in the terminal")
     ask = commands.add_parser("ask", help="one turn: print the reply (and with --json, the whole trace)")
     ask.add_argument("message")
@@ -128,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--test-share", type=float, default=0.1, help="intents: held-out share when the data has no split"
     )
     evaluate.add_argument("--seed", type=int, default=0, help="intents: split seed")
+    evaluate.add_argument("--fine-tune-encoder", action="store_true",
+                          help="intents: also fine-tune the encoder with the head and report both")  # fmt: skip
+    evaluate.add_argument("--epochs", type=float, default=1.0, help="intents: fine-tuning epochs")
+    evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], help="intents: fine-tuning device")
     evaluate.add_argument("--corpus", type=Path, help="retrieval: documents (id,text) CSV/TSV/JSONL")
     evaluate.add_argument("--queries", type=Path, help="retrieval: queries (id,text)")
     evaluate.add_argument("--qrels", type=Path, help="retrieval: query_id,doc_id,relevance")
@@ -200,13 +191,17 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "data":
         return _data(args)
     if args.command == "index":
-        return _index(settings)
+        from assistant.indexing.cli import run_index
+
+        return run_index(settings)
     if args.command == "eval":
         from assistant.evaluation.cli import run_eval
 
         return run_eval(settings, args)
     if args.command == "train":
-        return _train(settings, args)
+        from assistant.training.cli import run_train
+
+        return run_train(settings, args)
     if args.command == "serve":
         from ui.app import serve
 
@@ -269,74 +264,6 @@ def _data(args: argparse.Namespace) -> int:
     if len(imported.rejected) > 50:
         print(f"  ... and {len(imported.rejected) - 50} more")
     return 0
-
-
-def _report_run(settings: Settings, folder: Path, started: float, component: str) -> int:
-    """After a training run: where it is, its dev metrics, and how it becomes active."""
-    from assistant.training.registry import active_run
-
-    print(f"wrote {folder} in {time.perf_counter() - started:.0f} s")
-    print((folder / "metrics.json").read_text(encoding="utf-8"))
-    if active_run(settings.paths.artifacts_dir, component) == folder.name:
-        print(f"{folder.name} is the active {component} model (the first run)")
-    else:
-        then = (
-            ", then `python -m assistant index` re-embeds the shop with it"
-            if component == "retriever"
-            else ""
-        )
-        print(
-            f"not active yet: `python -m assistant promote {component} {folder.name}` activates it if it is better{then}"
-        )
-    return 0
-
-
-def _train_retriever(settings: Settings, args: argparse.Namespace) -> int:
-    from assistant.backends.embedding import SentenceTransformerEmbedder
-    from assistant.catalog import load_shop_knowledge
-    from assistant.model_preparation import require_model
-    from assistant.training.retriever import train_retriever
-
-    device = args.device or settings.models.device
-    started = time.perf_counter()
-    folder = train_retriever(
-        settings.paths.shop_dir,
-        load_shop_knowledge(settings.paths.shop_dir),
-        settings.paths.artifacts_dir,
-        embedder_reference=require_model(ModelRole.EMBEDDER, settings.paths, settings.models),
-        make_embedder=lambda ref: SentenceTransformerEmbedder(ref, device=device),
-        settings_toml=settings_to_toml(settings),
-        run_id=args.run_id,
-        quick=args.quick,
-        device=device,
-        progress=lambda line: print(line, flush=True),
-    )
-    return _report_run(settings, folder, started, "retriever")
-
-
-def _train_reranker(settings: Settings, args: argparse.Namespace) -> int:
-    from assistant.backends.reranking import TransformersCrossEncoder
-    from assistant.catalog import load_shop_knowledge
-    from assistant.factory import build_embedder
-    from assistant.model_preparation import require_model
-    from assistant.training.reranker import train_reranker
-
-    device = args.device or settings.models.device
-    started = time.perf_counter()
-    folder = train_reranker(
-        settings.paths.shop_dir,
-        load_shop_knowledge(settings.paths.shop_dir),
-        settings.paths.artifacts_dir,
-        base_reference=require_model(ModelRole.EMBEDDER, settings.paths, settings.models),
-        retriever=build_embedder(settings),  # the candidates come from the retriever in use
-        make_reranker=lambda ref: TransformersCrossEncoder(ref, device=device),
-        settings_toml=settings_to_toml(settings),
-        run_id=args.run_id,
-        quick=args.quick,
-        device=device,
-        progress=lambda line: print(line, flush=True),
-    )
-    return _report_run(settings, folder, started, "reranker")
 
 
 def _runs(settings: Settings, args: argparse.Namespace) -> int:
@@ -410,59 +337,6 @@ def _agents(settings: Settings, args: argparse.Namespace) -> int:
     where = f" (password in {args.generate_password})" if args.generate_password else ""
     print(f"agent {args.username} can sign in at /agent/login{where}")
     return 0
-
-
-def _index(settings: Settings) -> int:
-    from assistant.catalog import load_shop_knowledge
-    from assistant.factory import build_embedder, build_vector_store, database_url
-    from assistant.indexing.builder import build_index
-    from assistant.store.database import Database, seed_store
-
-    started = time.perf_counter()
-    shop = load_shop_knowledge(settings.paths.shop_dir)
-    reports = build_index(
-        shop,
-        settings.paths.shop_dir,
-        build_vector_store(settings),
-        build_embedder(settings),
-        max_replies=settings.retrieval.max_reply_memory,
-        progress=lambda line: print(line, flush=True),
-    )
-    seeded = seed_store(Database(database_url(settings)), settings.paths.shop_dir)
-    embedded = sum(r.embedded for r in reports)
-    print(
-        f"index ready in {time.perf_counter() - started:.1f} s ({embedded} documents embedded); "
-        f"store records {'loaded' if seeded else 'unchanged'}"
-    )
-    return 0
-
-
-def _train(settings: Settings, args: argparse.Namespace) -> int:
-    from assistant.factory import build_embedder
-    from assistant.model_preparation import resolve_model
-    from assistant.training.intent import COMPONENT, active_run, train_intent_model
-
-    if args.component == "retriever":
-        return _train_retriever(settings, args)
-    if args.component == "reranker":
-        return _train_reranker(settings, args)
-    if args.if_missing and active_run(settings.paths.artifacts_dir, COMPONENT):
-        print(f"intent model {active_run(settings.paths.artifacts_dir, COMPONENT)} is active; nothing to do")
-        return 0
-    started = time.perf_counter()
-    folder = train_intent_model(
-        settings.paths.shop_dir,
-        build_embedder(settings, use_fine_tuned=False),  # intent heads are fit on the prepared embedder
-        settings.paths.artifacts_dir,
-        embedder_reference=resolve_model(ModelRole.EMBEDDER, settings.paths, settings.models).reference,
-        settings_toml=settings_to_toml(settings),
-        run_id=args.run_id,
-        progress=lambda line: print(line, flush=True),
-        fine_tune_encoder=args.fine_tune_encoder,
-        quick=args.quick,
-        device=args.device or settings.models.device,
-    )
-    return _report_run(settings, folder, started, COMPONENT)
 
 
 def _prepare(settings: Settings, roles: list[str] | None, force: bool) -> int:

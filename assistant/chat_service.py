@@ -281,7 +281,9 @@ class AgentDesk:
         message_id = self.conversations.append_message(conversation_id, "agent", text, {"agent": agent,
                                                                                          "decision": decision})  # fmt: skip
         meta = {} if suggestion is None else {"origin": suggestion.origin, "confidence": suggestion.confidence,
-                                              "rank": rank, "sources": [s.id for s in suggestion.sources]}  # fmt: skip
+                                              "rank": rank, "sources": [s.id for s in suggestion.sources],
+                                              "passages": [s.id for s in suggestion.sources if s.kind == "knowledge"],
+                                              "products": [s.id for s in suggestion.sources if s.kind == "product"]}  # fmt: skip
         self.conversations.add_feedback(conversation_id, decision, value=text, message_id=message_id, author=agent,
                                         suggestion=suggestion.text if suggestion else "", meta=meta)  # fmt: skip
         return message_id

@@ -32,10 +32,13 @@ def build_embedder(settings: Settings, role: ModelRole = ModelRole.EMBEDDER, *, 
 
 
 def build_generator(settings: Settings):  # -> TextGenerator
-    """The transformers reply generator (SmolLM2 unless settings name another model)."""
+    """The transformers reply generator: the promoted generator run's model when there is one, else the
+    prepared model (SmolLM2 unless settings name another)."""
     from assistant.backends.text_generation import TransformersTextGenerator
+    from assistant.training.generator import active_generator
 
-    reference = require_model(ModelRole.GENERATOR, settings.paths, settings.models)
+    tuned = active_generator(settings.paths.artifacts_dir)
+    reference = str(tuned) if tuned else require_model(ModelRole.GENERATOR, settings.paths, settings.models)
     return TransformersTextGenerator(reference, device=settings.models.device)
 
 

@@ -54,7 +54,13 @@ def test_generate_refuses_an_empty_message(tmp_path: Path, capsys: pytest.Captur
 def test_generate_without_prepared_model_says_what_to_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--set", f"paths.data_dir={tmp_path}", "generate", "hi"]) == 2
+    isolated = [
+        "--set",
+        f"paths.data_dir={tmp_path}",
+        "--set",
+        f"paths.artifacts_dir={tmp_path / 'artifacts'}",
+    ]
+    assert main([*isolated, "generate", "hi"]) == 2  # (a promoted generator run would be used otherwise)
     assert "models prepare" in capsys.readouterr().err
 
 

@@ -1,7 +1,7 @@
 """Fine-tuning encoders (torch): the intent encoder with its classification head, the retriever
 (contrastive) and the reranker (a cross-encoder).
 
-All three share `_train_steps`: AdamW with linear decay, gradient clipping, bf16 autocast on CUDA,
+All three use `training_loop.train_steps`: AdamW with linear decay, gradient clipping, bf16 autocast on CUDA,
 a checkpoint every `checkpoint_every` steps into `work_dir` (a later call with the same `work_dir`
 and the same data resumes from it), and `stop_after_steps` to stop early as an interrupted run
 would (for tests of resuming). The token embedding matrix stays frozen everywhere: it is most of
@@ -11,32 +11,17 @@ e5-small's parameters, and rare tokens would only be overwritten by noise.
 from __future__ import annotations
 
 import logging
-import math
-import random
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from assistant.backends.training_loop import FineTuningResult, Progress, train_steps
 from assistant.errors import BackendError
 
 logger = logging.getLogger(__name__)
-Progress = Callable[[int, int, float], None]
-
-
-@dataclass(frozen=True)
-class FineTuningResult:
-    """Where the fine-tuned model was saved, and what the run did."""
-
-    encoder_dir: Path
-    steps: int
-    resumed_from_step: int
-    final_loss: float
-    samples_per_s: float
-    device: str
 
 
 @dataclass(frozen=True)
@@ -49,14 +34,6 @@ class EncoderTrainingResult(FineTuningResult):
     bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-@dataclass(frozen=True)
-class _Steps:
-    steps: int
-    resumed_from_step: int
-    final_loss: float
-    samples_per_s: float
-
-
 def _freeze_token_embeddings(model: Any) -> None:
     for name, parameter in model.named_parameters():
         if "word_embeddings" in name:
@@ -65,84 +42,6 @@ def _freeze_token_embeddings(model: Any) -> None:
 
 def _trainable(model: Any) -> list[Any]:
     return [p for p in model.parameters() if p.requires_grad]
-
-
-def _train_steps(
-    modules: dict[str, Any],
-    optimizer: Any,
-    loss_of: Callable[[list[int]], Any],
-    *,
-    n: int,
-    batch_size: int,
-    epochs: float,
-    seed: int,
-    work_dir: Path,
-    device: str,
-    checkpoint_every: int,
-    stop_after_steps: int | None,
-    progress: Progress,
-) -> _Steps:
-    """Run `epochs` over `n` examples in shuffled batches: `loss_of(batch indices)` -> loss tensor."""
-    import torch
-
-    steps_per_epoch = math.ceil(n / batch_size)
-    total = max(1, round(epochs * steps_per_epoch))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / total))
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = work_dir / "checkpoint.pt"
-    step = 0
-    if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state.get("total") == total and state.get("n") == n:
-            for name, module in modules.items():
-                module.load_state_dict(state[name])
-            optimizer.load_state_dict(state["optimizer"])
-            schedule.load_state_dict(state["schedule"])
-            step = int(state["step"])
-            logger.info("resuming fine-tuning at step %d of %d", step, total)
-        else:
-            logger.warning("ignoring a checkpoint from a different run setup in %s", work_dir)
-    resumed_from = step
-
-    def save_checkpoint() -> None:
-        state = {name: module.state_dict() for name, module in modules.items()}
-        state.update(
-            optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), step=step, total=total, n=n
-        )
-        tmp = checkpoint.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(checkpoint)
-
-    parameters = [p for module in modules.values() for p in module.parameters()]
-    for module in modules.values():
-        module.train()
-    loss_value = float("nan")
-    started = time.perf_counter()
-    while step < total:
-        start = (step % steps_per_epoch) * batch_size
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-            loss = loss_of(order[start : start + batch_size])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        schedule.step()
-        step += 1
-        loss_value = float(loss.detach())
-        progress(step, total, loss_value)
-        if step % checkpoint_every == 0 or step == total:
-            save_checkpoint()
-        if stop_after_steps is not None and step - resumed_from >= stop_after_steps and step < total:
-            save_checkpoint()
-            raise KeyboardInterrupt(f"stopped after {step} of {total} steps (checkpoint saved)")
-    seconds = time.perf_counter() - started
-    for module in modules.values():
-        module.eval()
-    checkpoint.unlink(missing_ok=True)
-    done = (step - resumed_from) * batch_size
-    return _Steps(step, resumed_from, loss_value, done / seconds if seconds > 0 else 0.0)
 
 
 def _load_sentence_transformer(reference: str, device: str, max_seq_length: int) -> Any:
@@ -211,7 +110,7 @@ def fine_tune_encoder_classifier(
         logits = head(_embed(model, [prompt + texts[i] for i in batch], resolved))
         return torch.nn.functional.cross_entropy(logits.float(), targets[batch])
 
-    run = _train_steps({"model": model, "head": head}, optimizer, loss_of, n=len(texts), batch_size=batch_size,
+    run = train_steps({"model": model, "head": head}, optimizer, loss_of, n=len(texts), batch_size=batch_size,
                        epochs=epochs, seed=seed, work_dir=work_dir, device=resolved,
                        checkpoint_every=checkpoint_every, stop_after_steps=stop_after_steps, progress=progress)  # fmt: skip
     encoder_dir = work_dir / "encoder"
@@ -267,7 +166,7 @@ def fine_tune_encoder_contrastive(
         scores = scale * q @ docs.T  # (b, 2b): column i is query i's positive
         return torch.nn.functional.cross_entropy(scores, torch.arange(len(batch), device=scores.device))
 
-    run = _train_steps({"model": model}, optimizer, loss_of, n=len(queries), batch_size=batch_size, epochs=epochs,
+    run = train_steps({"model": model}, optimizer, loss_of, n=len(queries), batch_size=batch_size, epochs=epochs,
                        seed=seed, work_dir=work_dir, device=resolved, checkpoint_every=checkpoint_every,
                        stop_after_steps=stop_after_steps, progress=progress)  # fmt: skip
     encoder_dir = work_dir / "encoder"
@@ -330,7 +229,7 @@ def fine_tune_cross_encoder(
             logits, torch.zeros(len(batch), dtype=torch.long, device=logits.device)
         )
 
-    run = _train_steps({"model": model}, optimizer, loss_of, n=len(queries), batch_size=batch_size, epochs=epochs,
+    run = train_steps({"model": model}, optimizer, loss_of, n=len(queries), batch_size=batch_size, epochs=epochs,
                        seed=seed, work_dir=work_dir, device=resolved, checkpoint_every=checkpoint_every,
                        stop_after_steps=stop_after_steps, progress=progress)  # fmt: skip
     encoder_dir = work_dir / "encoder"

@@ -48,7 +48,9 @@ def run_eval(settings: Settings, args: argparse.Namespace) -> int:
         if args.data is None:
             raise DataError("eval intents needs --data FILE")
         folder, payload = suites.run_intent_suite(settings, data=args.data, test_share=args.test_share, seed=args.seed,
-                                                  out_root=args.out, progress=lambda line: print(line, flush=True))  # fmt: skip
+                                                  out_root=args.out, progress=lambda line: print(line, flush=True),
+                                                  fine_tune_encoder=args.fine_tune_encoder, epochs=args.epochs,
+                                                  device=args.device)  # fmt: skip
     else:
         if not (args.corpus and args.queries and args.qrels):
             raise DataError("eval retrieval needs --corpus, --queries and --qrels")

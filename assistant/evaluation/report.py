@@ -63,6 +63,7 @@ def markdown_report(payload: dict[str, Any]) -> str:
             [name, *(_fmt(c, g.get(c, "")) for c in columns)] for name, g in groups.items()
         ]
         lines += [f"## {title}", "", _table(rows), ""]
+    lines += _trained_models_section(payload.get("trained_models", {}))
     stages = agg.get("stage_latency_ms", {})
     if stages:
         rows = [["stage", "p50 ms", "p95 ms"]] + [
@@ -114,6 +115,24 @@ def _histogram(values: list[float], *, bins: int = 20) -> str:
         f'<text x="20" y="170" font-size="11">0 ms</text><text x="560" y="170" font-size="11">{top:.0f} ms (p99)</text></svg>'
     )
     return "".join(parts)
+
+
+def _trained_models_section(models: dict[str, dict[str, Any]]) -> list[str]:
+    """Which fine-tuned run each component uses, with its trainer's before/after figures."""
+    if not models:
+        return []
+    rows = [["component", "active run", "metric", "starting point", "fine-tuned"]]
+    for component, info in models.items():
+        metrics = info.get("metrics", {})
+        compared = [k for k in metrics if f"base_{k}" in metrics]
+        if not info.get("run"):
+            rows.append([component, "none (prepared model)", "", "", ""])
+        for key in compared or ([""] if info.get("run") else []):
+            before = _fmt(key, metrics[f"base_{key}"]) if key else ""
+            after = _fmt(key, metrics[key]) if key else ""
+            rows.append([component, str(info["run"]), key, before, after])
+    return ["## Trained models in use", "", "Figures from each run's trainer (`artifacts/<component>/<run>/`).", "",
+            _table(rows), ""]  # fmt: skip
 
 
 def html_report(payload: dict[str, Any]) -> str:

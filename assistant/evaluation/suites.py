@@ -40,6 +40,28 @@ def _hashes(paths: list[Path]) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
 
 
+def trained_models(artifacts_dir: Path) -> dict[str, dict[str, Any]]:
+    """Each component's active training run and the figures its trainer measured (starting point vs run)."""
+    from assistant.training.registry import HEADLINE_METRICS, active_run
+
+    out: dict[str, dict[str, Any]] = {}
+    for component in HEADLINE_METRICS:
+        run_id = active_run(artifacts_dir, component)
+        metrics: dict[str, Any] = {}
+        if run_id:
+            try:
+                metrics = json.loads(
+                    (artifacts_dir / component / run_id / "metrics.json").read_text(encoding="utf-8")
+                )
+            except (OSError, ValueError):
+                metrics = {}
+        out[component] = {
+            "run": run_id,
+            "metrics": {k: v for k, v in metrics.items() if isinstance(v, int | float)},
+        }
+    return out
+
+
 def run_replay_suite(settings: Settings, *, split: str, limit: int | None, out_root: Path, progress: Progress,
                      run_id: str | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
     """Replay `split` through the assistant built from `settings` (its own temporary database)."""
@@ -83,6 +105,7 @@ def run_replay_suite(settings: Settings, *, split: str, limit: int | None, out_r
         "confusion": confusion(result.turns),
         "worst": worst_turns(result.turns),
         "examples": result.turns,
+        "trained_models": trained_models(settings.paths.artifacts_dir),
         "settings": settings_to_dict(settings),
         "data": _hashes(
             [
@@ -134,8 +157,11 @@ def read_labelled(path: Path) -> dict[str, list[tuple[str, str]]]:
 
 
 def run_intent_suite(settings: Settings, *, data: Path, test_share: float, seed: int, out_root: Path,
-                     progress: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:  # fmt: skip
-    """Train the intent head on the train part of `data` and score the test part."""
+                     progress: Callable[[str], None], fine_tune_encoder: bool = False, epochs: float = 1.0,
+                     device: str | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+    """Train the intent head on the train part of `data` (on the prepared embedder, as `train intent` does)
+    and score the test part; with `fine_tune_encoder` the encoder is then fine-tuned with the head (the
+    intent trainer's method) and both are reported (`frozen_*` is the head alone)."""
     from assistant.factory import build_embedder
     from assistant.stages.intent_head import IntentHead, fit_softmax_regression, fit_temperature
     from assistant.training.intent import embed_texts
@@ -152,7 +178,7 @@ def run_intent_suite(settings: Settings, *, data: Path, test_share: float, seed:
     labels = tuple(sorted({label for _, label in train}))
     index = {label: i for i, label in enumerate(labels)}
     test = [(t, lab) for t, lab in test if lab in index]
-    embedder = build_embedder(settings)
+    embedder = build_embedder(settings, use_fine_tuned=False)
     x_train = embed_texts(embedder, [t for t, _ in train], progress=progress, label="train")
     x_test = embed_texts(embedder, [t for t, _ in test], progress=progress, label="test")
     progress(f"fitting the head: {len(train)} examples, {len(labels)} labels")
@@ -165,6 +191,13 @@ def run_intent_suite(settings: Settings, *, data: Path, test_share: float, seed:
     aggregate_metrics: dict[str, Any] = {"train_examples": len(train), "test_examples": len(test), "labels": len(labels),
                                          "accuracy": round(m.accuracy(gold, predicted), 4),
                                          "macro_f1": round(m.macro_f1(gold, predicted), 4)}  # fmt: skip
+    if fine_tune_encoder:
+        aggregate_metrics = {**aggregate_metrics, "frozen_accuracy": aggregate_metrics["accuracy"],
+                             "frozen_macro_f1": aggregate_metrics["macro_f1"]}  # fmt: skip
+        predicted, tuning = _fine_tuned_predictions(settings, embedder, train, test, index, weights, bias,
+                                                    epochs=epochs, device=device, progress=progress)  # fmt: skip
+        aggregate_metrics.update(accuracy=round(m.accuracy(gold, predicted), 4),
+                                 macro_f1=round(m.macro_f1(gold, predicted), 4), **tuning)  # fmt: skip
     if "out_of_scope" in index:
         p, r = m.precision_recall(
             [(g == "out_of_scope", q == "out_of_scope") for g, q in zip(gold, predicted, strict=True)]
@@ -189,6 +222,35 @@ def run_intent_suite(settings: Settings, *, data: Path, test_share: float, seed:
     }
     write_run(folder, payload)
     return folder, payload
+
+
+def _fine_tuned_predictions(settings: Settings, embedder: Any, train: list[tuple[str, str]], test: list[tuple[str, str]],
+                            index: dict[str, int], weights: np.ndarray, bias: np.ndarray, *, epochs: float,
+                            device: str | None, progress: Callable[[str], None]) -> tuple[list[str], dict[str, Any]]:  # fmt: skip
+    """Fine-tune the embedder with the head (started from the frozen fit) and predict the test part."""
+    import tempfile
+
+    from assistant.backends.embedding import SentenceTransformerEmbedder
+    from assistant.backends.encoder_training import fine_tune_encoder_classifier
+    from assistant.training.intent import embed_texts
+    from assistant.training.registry import step_reporter
+
+    device = device or settings.models.device
+    labels = sorted(index, key=index.__getitem__)
+    with tempfile.TemporaryDirectory(prefix="intent-suite-") as work:
+        started = time.perf_counter()
+        result = fine_tune_encoder_classifier(embedder.model_reference, [t for t, _ in train],
+                                              [index[lab] for _, lab in train], init_weights=weights, init_bias=bias,
+                                              work_dir=Path(work), epochs=epochs, device=device,
+                                              progress=step_reporter(progress, "fine-tuning the encoder"))  # fmt: skip
+        seconds = time.perf_counter() - started
+        tuned = SentenceTransformerEmbedder(str(result.model_dir), device=device)
+        x_test = embed_texts(tuned, [t for t, _ in test], progress=progress, label="test (fine-tuned)")
+    logits = x_test @ result.weights + result.bias
+    predicted = [labels[i] for i in logits.argmax(axis=1)]
+    return predicted, {"fine_tune_epochs": epochs, "fine_tune_steps": result.steps,
+                       "fine_tune_seconds": round(seconds, 1), "fine_tune_samples_per_s": round(result.samples_per_s, 2),
+                       "fine_tune_device": result.device}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------- retrieval

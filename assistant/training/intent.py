@@ -80,6 +80,7 @@ def train_intent_model(
     quick: bool = False,
     device: str = "auto",
     stop_after_steps: int | None = None,
+    max_examples: int | None = None,
 ) -> Path:
     """Train, calibrate, evaluate on dev and write `artifacts/intent/<run_id>/`; returns that folder.
 
@@ -115,8 +116,9 @@ def train_intent_model(
         base_metrics = {"base_dev_accuracy": round(accuracy(gold, [labels[i] for i in base_predicted]), 4),
                         "base_dev_macro_f1": round(macro_f1(gold, [labels[i] for i in base_predicted]), 4)}  # fmt: skip
         chosen = list(range(len(train)))
-        if quick:  # a deterministic spread over the whole split, not its first conversations
-            chosen = chosen[:: max(1, len(train) // 1200)][:1200]
+        limit = max_examples or (1200 if quick else None)
+        if limit:  # a deterministic spread over the whole split, not its first conversations
+            chosen = chosen[:: max(1, len(train) // limit)][:limit]
         started = time.perf_counter()
 
         result = fine_tune_encoder_classifier(
@@ -128,7 +130,7 @@ def train_intent_model(
                             "fine_tune_samples_per_s": round(result.samples_per_s, 2),
                             "fine_tune_seconds": round(time.perf_counter() - started, 1),
                             "fine_tune_device": result.device, "fine_tune_final_loss": round(result.final_loss, 4)}  # fmt: skip
-        tuned = SentenceTransformerEmbedder(str(result.encoder_dir), device=device)
+        tuned = SentenceTransformerEmbedder(str(result.model_dir), device=device)
         x_dev = embed_texts(tuned, [e.text for e in dev], progress=progress, label="dev (fine-tuned encoder)")
         head = IntentHead(result.weights, result.bias, labels)
     head.temperature = fit_temperature(head.logits(x_dev), y_dev)

@@ -2,9 +2,11 @@
 pointer and a `HISTORY` of activations (for rollback).
 
 A run becomes active only through `promote`, which compares the run's dev-split headline metric
-(written by its trainer into `metrics.json`) with the active run's; `force` overrides. The first run
-of a component becomes active by itself. The pointer is replaced atomically, so a crash or a failed
-run never leaves the pipeline without a model.
+(written by its trainer into `metrics.json`) with the active run's, or with the run's own untrained
+starting point (`base_*`) when nothing is active; some components also have guard metrics a run must
+not make worse (the generator's groundedness). `force` overrides. Only the intent model's first run
+becomes active by itself (the pipeline needs one); the others start from the prepared models. The
+pointer is replaced atomically, so a crash or a failed run never leaves the pipeline without a model.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ HEADLINE_METRICS = {
     "reranker": "dev_ndcg@10",
     "generator": "dev_chrf",
 }
+# Metrics a run must not make worse to be promoted, whatever its headline (higher is better).
+GUARD_METRICS = {"generator": ("dev_groundedness",)}
 
 
 @dataclass(frozen=True)
@@ -56,11 +60,36 @@ class Promotion:
 def write_run(
     folder: Path, *, metrics: dict[str, object], settings_toml: str, manifest: dict[str, object]
 ) -> None:
-    """The files every run folder has beside its model: dev metrics, resolved settings, data manifest."""
+    """The files every run folder has beside its model: metrics, resolved settings, data manifest, and
+    `report.md` (before/after table for a person)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    (folder / "report.md").write_text(run_report(folder.parent.name, folder.name, metrics), encoding="utf-8")
     (folder / "settings.toml").write_text(settings_toml, encoding="utf-8")
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def run_report(component: str, run_id: str, metrics: dict[str, object]) -> str:
+    """Markdown: each measured metric before (the untrained starting point, `base_*`) and after, then the
+    run's other figures."""
+    compared = [k for k in metrics if f"base_{k}" in metrics]
+    lines = [
+        f"# {component} run {run_id}",
+        "",
+        "| metric | starting point | this run | change |",
+        "|---|---|---|---|",
+    ]
+    for key in compared:
+        before, after = metrics[f"base_{key}"], metrics[key]
+        change = (
+            f"{after - before:+.4f}"
+            if isinstance(before, int | float) and isinstance(after, int | float)
+            else ""
+        )
+        lines.append(f"| {key} | {before} | {after} | {change} |")
+    shown = {*compared, *(f"base_{k}" for k in compared)}
+    lines += ["", *(f"- {k}: {v}" for k, v in metrics.items() if k not in shown), ""]
+    return "\n".join(lines)
 
 
 def step_reporter(progress: Callable[[str], None], label: str) -> Callable[[int, int, float], None]:
@@ -163,6 +192,17 @@ def promote(artifacts_dir: Path, component: str, run_id: str, *, force: bool = F
         return Promotion(component, run_id, active_id, False,
                          f"{metric} {candidate.headline:.4f} does not beat "
                          f"{f'the active {active_id}' if active_id else 'its untrained starting point'} ({current:.4f})")  # fmt: skip
+    reference = (
+        runs[active_id].metrics
+        if active_id in runs
+        else {k.removeprefix("base_"): v for k, v in candidate.metrics.items() if k.startswith("base_")}
+    )
+    for guard in () if force else GUARD_METRICS.get(component, ()):
+        ours, theirs = candidate.metrics.get(guard), reference.get(guard)
+        if isinstance(ours, int | float) and isinstance(theirs, int | float) and ours < theirs:
+            return Promotion(component, run_id, active_id, False,
+                             f"{guard} {ours:.4f} is worse than {active_id or 'its untrained starting point'}'s "
+                             f"({theirs:.4f}); not promoted")  # fmt: skip
     set_active(artifacts_dir, component, run_id)
     why = (
         "forced"

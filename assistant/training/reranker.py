@@ -9,8 +9,9 @@ reranked, on dev and test (the quick preset measures 300 queries of each).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,14 +19,17 @@ from assistant.backends.embedding import Embedder
 from assistant.backends.reranking import Reranker
 from assistant.catalog import ShopKnowledge
 from assistant.errors import DataError
+from assistant.training.feedback import feedback_manifest
 from assistant.training.logs import data_hashes
 from assistant.training.registry import active_run, step_reporter, write_run
 from assistant.training.retriever import (
     DenseIndex,
     RetrievalPair,
+    pairs_from_conversations,
     ranking_metrics,
     retrieval_corpus,
     retrieval_pairs,
+    spread,
 )
 
 COMPONENT = "reranker"
@@ -46,10 +50,6 @@ def evaluate_reranking(reranker: Reranker | None, pairs: list[RetrievalPair], ca
     return ranking_metrics(pairs, rankings)
 
 
-def _spread(items: list, limit: int | None) -> list:
-    return items[:: max(1, len(items) // limit)][:limit] if limit and len(items) > limit else items
-
-
 def train_reranker(
     shop_dir: Path,
     shop: ShopKnowledge,
@@ -58,6 +58,7 @@ def train_reranker(
     base_reference: str,
     retriever: Embedder,
     make_reranker: Callable[[str], Reranker],
+    feedback: Sequence[dict[str, Any]] = (),
     settings_toml: str = "",
     run_id: str | None = None,
     quick: bool = False,
@@ -71,10 +72,13 @@ def train_reranker(
     from assistant.backends.encoder_training import fine_tune_cross_encoder
 
     corpus = retrieval_corpus(shop)
-    train = _spread(retrieval_pairs(shop_dir, "train", corpus), max_pairs or (QUICK_PAIRS if quick else None))
+    from_feedback = pairs_from_conversations(feedback, corpus)  # always kept: the agents' own choices
+    limit = max_pairs or (QUICK_PAIRS if quick else None)
+    logged = retrieval_pairs(shop_dir, "train", corpus)
+    train = from_feedback + spread(logged, None if limit is None else max(0, limit - len(from_feedback)))
     eval_limit = max_eval or (QUICK_EVAL if quick else None)
-    dev = _spread(retrieval_pairs(shop_dir, "dev", corpus), eval_limit)
-    test = _spread(retrieval_pairs(shop_dir, "test", corpus), eval_limit) if evaluate_test else []
+    dev = spread(retrieval_pairs(shop_dir, "dev", corpus), eval_limit)
+    test = spread(retrieval_pairs(shop_dir, "test", corpus), eval_limit) if evaluate_test else []
     if not train or not dev:
         raise DataError(f"{shop_dir} has no (message -> passage/product) turns in the train or dev split")
     progress(f"retrieving candidates for {len(train)} training, {len(dev)} dev and {len(test)} test messages")
@@ -102,7 +106,7 @@ def train_reranker(
                                      progress=step_reporter(progress, "training the reranker"))  # fmt: skip
     seconds = time.perf_counter() - started
     progress("scoring the dev (and test) candidates with the trained reranker")
-    reranker = make_reranker(str(result.encoder_dir))
+    reranker = make_reranker(str(result.model_dir))
     metrics.update(
         {f"dev_{k}": v for k, v in evaluate_reranking(reranker, dev, dev_candidates, corpus).items()}
     )
@@ -110,12 +114,12 @@ def train_reranker(
         metrics.update(
             {f"test_{k}": v for k, v in evaluate_reranking(reranker, test, test_candidates, corpus).items()}
         )
-    metrics.update({"train_groups": len(groups), "group_size": 1 + NEGATIVES, "candidates": CANDIDATES,
+    metrics.update({"train_groups": len(groups), "train_pairs_from_feedback": len(from_feedback), "group_size": 1 + NEGATIVES, "candidates": CANDIDATES,
                     "fine_tune_steps": result.steps, "fine_tune_seconds": round(seconds, 1),
                     "fine_tune_samples_per_s": round(result.samples_per_s, 2), "fine_tune_device": result.device})  # fmt: skip
     write_run(folder, metrics=metrics, settings_toml=settings_toml, manifest={
         "component": COMPONENT, "run_id": run_id, "base": base_reference,
-        "data": data_hashes(shop_dir, with_documents=True),
+        "data": data_hashes(shop_dir, with_documents=True), "feedback": feedback_manifest(feedback),
     })  # fmt: skip
     progress(
         f"reranker {run_id}: dev nDCG@10 {metrics['base_dev_ndcg@10']} (retriever order) -> {metrics['dev_ndcg@10']}"

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from assistant.catalog import ShopKnowledge
 from assistant.errors import DataError
 from assistant.evaluation.metrics import ndcg_at_k, recall_at_k, reciprocal_rank
 from assistant.indexing.builder import knowledge_documents, product_documents
+from assistant.training.feedback import feedback_manifest
 from assistant.training.logs import conversations_in_split, data_hashes
 from assistant.training.registry import active_run, step_reporter, write_run
 
@@ -47,12 +49,20 @@ def retrieval_corpus(shop: ShopKnowledge) -> dict[str, tuple[str, str]]:
 
 
 def retrieval_pairs(shop_dir: Path, split: str, corpus: dict[str, tuple[str, str]]) -> list[RetrievalPair]:
-    """(message, documents used in the next agent turn) for the conversations of `split`."""
+    """(message, documents used in the next agent turn) for the logged conversations of `split`."""
+    return pairs_from_conversations(conversations_in_split(shop_dir, split), corpus)
+
+
+def pairs_from_conversations(
+    conversations: Iterable[dict[str, Any]], corpus: dict[str, tuple[str, str]]
+) -> list[RetrievalPair]:
+    """(customer message, documents the next agent turn used) from conversations in the logs' format
+    (logged ones or agent feedback); replies that are not training targets are skipped."""
     pairs = []
-    for conversation in conversations_in_split(shop_dir, split):
+    for conversation in conversations:
         turns = conversation["turns"]
         for turn, reply in pairwise(turns):
-            if turn["role"] != "customer" or reply["role"] != "agent":
+            if turn["role"] != "customer" or reply["role"] != "agent" or reply.get("target") is False:
                 continue
             language = turn.get("language", conversation["language"])
             used = [p for p in reply.get("passages", [])] + [
@@ -62,6 +72,11 @@ def retrieval_pairs(shop_dir: Path, split: str, corpus: dict[str, tuple[str, str
             if relevant:
                 pairs.append(RetrievalPair(turn["text"], relevant, language))
     return pairs
+
+
+def spread(items: list, limit: int | None) -> list:
+    """At most `limit` items, evenly spread over the list (deterministic)."""
+    return items[:: max(1, len(items) // limit)][:limit] if limit and len(items) > limit else items
 
 
 class DenseIndex:
@@ -123,11 +138,13 @@ def train_retriever(
     *,
     embedder_reference: str,
     make_embedder: Callable[[str], Embedder],
+    feedback: Sequence[dict[str, Any]] = (),
     settings_toml: str = "",
     run_id: str | None = None,
     quick: bool = False,
     device: str = "auto",
     max_pairs: int | None = None,
+    max_eval: int | None = None,
     evaluate_test: bool = True,
     stop_after_steps: int | None = None,
     progress: Callable[[str], None] = lambda _: None,
@@ -136,14 +153,14 @@ def train_retriever(
     from assistant.backends.encoder_training import fine_tune_encoder_contrastive
 
     corpus = retrieval_corpus(shop)
-    train = retrieval_pairs(shop_dir, "train", corpus)
-    dev = retrieval_pairs(shop_dir, "dev", corpus)
-    test = retrieval_pairs(shop_dir, "test", corpus) if evaluate_test else []
+    from_feedback = pairs_from_conversations(feedback, corpus)  # always kept: the agents' own choices
+    limit = max_pairs or (QUICK_PAIRS if quick else None)
+    logged = retrieval_pairs(shop_dir, "train", corpus)
+    train = from_feedback + spread(logged, None if limit is None else max(0, limit - len(from_feedback)))
+    dev = spread(retrieval_pairs(shop_dir, "dev", corpus), max_eval)
+    test = spread(retrieval_pairs(shop_dir, "test", corpus), max_eval) if evaluate_test else []
     if not train or not dev:
         raise DataError(f"{shop_dir} has no (message -> passage/product) turns in the train or dev split")
-    limit = max_pairs or (QUICK_PAIRS if quick else None)
-    if limit and len(train) > limit:  # a deterministic spread over the split
-        train = train[:: len(train) // limit][:limit]
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
     folder = artifacts_dir / COMPONENT / run_id
     base = DenseIndex(make_embedder(embedder_reference), corpus)  # the corpus is embedded once per model
@@ -159,16 +176,16 @@ def train_retriever(
         [corpus[n][0] for n in negatives], work_dir=folder, epochs=1.0, device=device,
         stop_after_steps=stop_after_steps, progress=step_reporter(progress, "fine-tuning the retriever"),
     )  # fmt: skip
-    tuned = DenseIndex(make_embedder(str(result.encoder_dir)), corpus)
+    tuned = DenseIndex(make_embedder(str(result.model_dir)), corpus)
     metrics.update({f"dev_{k}": v for k, v in evaluate_dense(tuned, dev).items()})
     if test:
         metrics.update({f"test_{k}": v for k, v in evaluate_dense(tuned, test).items()})
-    metrics.update({"train_pairs": len(train), "fine_tune_steps": result.steps,
+    metrics.update({"train_pairs": len(train), "train_pairs_from_feedback": len(from_feedback), "fine_tune_steps": result.steps,
                     "fine_tune_samples_per_s": round(result.samples_per_s, 2), "fine_tune_device": result.device,
                     "fine_tune_seconds": round(time.perf_counter() - started, 1)})  # fmt: skip
     write_run(folder, metrics=metrics, settings_toml=settings_toml, manifest={
         "component": COMPONENT, "run_id": run_id, "base_encoder": embedder_reference,
-        "data": data_hashes(shop_dir, with_documents=True),
+        "data": data_hashes(shop_dir, with_documents=True), "feedback": feedback_manifest(feedback),
     })  # fmt: skip
     # Never active by itself: the index must be re-embedded for it, so `promote` (then `index`) decides.
     progress(f"retriever {run_id}: dev nDCG@10 {metrics['base_dev_ndcg@10']} -> {metrics['dev_ndcg@10']}")

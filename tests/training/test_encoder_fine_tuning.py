@@ -34,7 +34,7 @@ def test_overfits_saves_and_reloads(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.steps == 80 and len(losses) == 80
     assert np.mean(losses[-5:]) < 0.2 < np.mean(losses[:5])
-    assert predictions(result.encoder_dir, result.weights, result.bias) == LABELS
+    assert predictions(result.model_dir, result.weights, result.bias) == LABELS
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
@@ -49,7 +49,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "checkpoint.pt").is_file() and not (tmp_path / "run" / "encoder").exists()
     result = fine_tune_encoder_classifier(str(model), TEXTS, LABELS, **args)
     assert result.resumed_from_step == 3 and result.steps == 10
-    assert (result.encoder_dir / "modules.json").is_file()
+    assert (result.model_dir / "modules.json").is_file()
 
 
 def test_intent_training_with_a_fine_tuned_encoder(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ def test_cross_encoder_overfits_and_resumes(tmp_path: Path) -> None:
         fine_tune_cross_encoder(str(base), QUERIES, GROUPS, stop_after_steps=20, **args)
     result = fine_tune_cross_encoder(str(base), QUERIES, GROUPS, **args)
     assert result.resumed_from_step == 20 and result.steps == 150
-    reranker = TransformersCrossEncoder(str(result.encoder_dir), device="cpu")
+    reranker = TransformersCrossEncoder(str(result.model_dir), device="cpu")
     for query, group in zip(QUERIES, GROUPS, strict=True):
         assert int(np.argmax(reranker.score(query, group))) == 0
 

@@ -27,7 +27,7 @@ def test_contrastive_trainer_overfits_and_resumes(tmp_path: Path) -> None:
         fine_tune_encoder_contrastive(str(model), QUERIES, POSITIVES, NEGATIVES, stop_after_steps=15, **args)
     result = fine_tune_encoder_contrastive(str(model), QUERIES, POSITIVES, NEGATIVES, **args)
     assert result.resumed_from_step == 15 and result.steps == 60
-    tuned = SentenceTransformerEmbedder(str(result.encoder_dir), device="cpu")
+    tuned = SentenceTransformerEmbedder(str(result.model_dir), device="cpu")
     scores = tuned.embed_queries(QUERIES) @ tuned.embed_passages(POSITIVES).T
     assert list(np.argmax(scores, axis=1)) == [0, 1, 2, 3]
 

@@ -1,0 +1,167 @@
+"""Generator: the causal-LM trainer overfits a tiny Llama and resumes; pairs carry the pipeline's own
+prompts and only grounded agent replies; the trainer runs end to end on the demo shop; promotion
+follows chrF and refuses a run that lowers groundedness; the factory loads the promoted model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from assistant_fixtures import build_test_assistant, train_head
+from tiny_models import build_tiny_causal_lm
+
+from assistant.backends.embedding import HashingEmbedder
+from assistant.backends.language_detection import ScriptLanguageIdentifier
+from assistant.backends.sentiment import KeywordSentimentScorer
+from assistant.backends.text_generation import ScriptedTextGenerator, TransformersTextGenerator
+from assistant.backends.vector_store import InMemoryVectorStore
+from assistant.schema import ChatMessage
+
+SHOP = Path(__file__).resolve().parents[2] / "dialogue_data"
+PROMPTS = [[ChatMessage("user", "where is my parcel")], [ChatMessage("user", "red shoes price")],
+           [ChatMessage("user", "free shipping days")], [ChatMessage("user", "return a shirt")]]  # fmt: skip
+REPLIES = [
+    "the parcel ship within 30 days",
+    "cheap red shoes",
+    "free shipping within 30 days",
+    "return refund thanks",
+]
+
+
+@pytest.fixture(scope="module")
+def parts():
+    embedder = HashingEmbedder(dimension=512)
+    return embedder, InMemoryVectorStore(), train_head(embedder)
+
+
+def _assistant(tmp_path: Path, parts):
+    embedder, store, head = parts
+    return build_test_assistant(tmp_path, embedder=embedder, store=store, identifier=ScriptLanguageIdentifier(),
+                                head=head, sentiment=KeywordSentimentScorer(), generator=ScriptedTextGenerator(),
+                                index=store.count("knowledge") == 0)  # fmt: skip
+
+
+@pytest.mark.integration
+def test_causal_lm_overfits_its_replies_and_resumes(tmp_path: Path) -> None:
+    from assistant.backends.generator_training import fine_tune_causal_lm
+
+    base = build_tiny_causal_lm(tmp_path / "tiny")
+    renderer = TransformersTextGenerator(str(base), device="cpu")
+    prompts = [renderer.render_prompt(p) for p in PROMPTS]
+    before = renderer.generate_batch(PROMPTS, max_new_tokens=8)
+    args = dict(work_dir=tmp_path / "run", epochs=120, batch_size=4, learning_rate=1e-2, device="cpu",
+                checkpoint_every=10)  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune_causal_lm(str(base), prompts, REPLIES, stop_after_steps=30, **args)
+    result = fine_tune_causal_lm(str(base), prompts, REPLIES, **args)
+    assert result.resumed_from_step == 30 and result.steps == 120 and result.final_loss < 0.05
+    tuned = TransformersTextGenerator(str(result.model_dir), device="cpu")
+    after = tuned.generate_batch(PROMPTS, max_new_tokens=12)
+    assert after == REPLIES and before != REPLIES
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+@pytest.mark.integration
+def test_only_the_top_layers_train_when_asked(tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from assistant.backends.generator_training import freeze_for_training
+
+    model = AutoModelForCausalLM.from_pretrained(str(build_tiny_causal_lm(tmp_path / "tiny")))
+    freeze_for_training(model, 1)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(("model.layers.1.", "model.norm.")) for n in trainable)
+    freeze_for_training(model, None)
+    assert not model.get_input_embeddings().weight.requires_grad
+    assert any(n.startswith("model.layers.0.") for n, p in model.named_parameters() if p.requires_grad)
+
+
+def test_pairs_are_the_pipelines_prompts_with_grounded_agent_replies(tmp_path: Path, parts) -> None:
+    from assistant.stages.generation import ungrounded_facts
+    from assistant.training.generator import generation_pairs
+    from assistant.training.logs import conversations_in_split
+
+    assistant = _assistant(tmp_path, parts)
+    writer = assistant.writer
+    conversations = list(conversations_in_split(SHOP, "train"))[:40]
+    pairs = generation_pairs(assistant, conversations)
+    assert pairs and assistant.writer is writer  # the real writer is back
+    for pair in pairs:
+        assert pair.prompt[0].role == "system" and pair.prompt[-1].role == "user"
+        assert pair.floor in pair.prompt[0].content  # the grounded answer the model is asked to rephrase
+        assert not ungrounded_facts(pair.reply, pair.evidence)
+    # the recorded prompt is exactly what the pipeline gives the model for the same turn
+    first = pairs[0]
+    conversation = next(c for c in conversations if c["id"] == first.conversation_id)
+    (tmp_path / "again").mkdir()
+    fresh = _assistant(tmp_path / "again", parts)
+    for turn in conversation["turns"]:
+        if turn["role"] == "customer":
+            fresh.respond("check", turn["text"])
+        else:
+            fresh.conversations.replace_last_message("check", "assistant", turn["text"])
+    assert list(first.prompt) in fresh.writer.generator.prompts
+
+
+def test_feedback_replies_become_pairs_and_bot_replies_never_do(tmp_path: Path, parts) -> None:
+    from assistant.training.generator import generation_pairs
+
+    assistant = _assistant(tmp_path, parts)
+    conversation = {"id": "feedback:1", "language": "en", "turns": [
+        {"role": "customer", "text": "How long do I have to return a jacket?"},
+        {"role": "agent", "text": "You can return it within 30 days of delivery.", "target": False},
+        {"role": "customer", "text": "How long do I have to return shoes?"},
+        {"role": "agent", "text": "Shoes can go back within 30 days of delivery."},
+    ]}  # fmt: skip
+    pairs = generation_pairs(assistant, [conversation])
+    assert [p.reply for p in pairs] == ["Shoes can go back within 30 days of delivery."]
+
+
+@pytest.mark.integration
+def test_generator_trainer_on_the_demo_shop_and_promotion(tmp_path: Path, parts) -> None:
+    from assistant.training.generator import active_generator, train_generator
+    from assistant.training.registry import active_run, promote
+
+    base = build_tiny_causal_lm(tmp_path / "tiny")
+    artifacts = tmp_path / "artifacts"
+    folder = train_generator(
+        SHOP, _assistant(tmp_path, parts), artifacts, base_reference=str(base),
+        make_generator=lambda ref: TransformersTextGenerator(ref, device="cpu"),
+        run_id="tiny", max_train=24, max_eval=8, max_new_tokens=12, epochs=1, evaluate_test=False, device="cpu",
+    )  # fmt: skip
+    metrics = json.loads((folder / "metrics.json").read_text())
+    expected = {"base_dev_chrf", "dev_chrf", "dev_groundedness", "base_dev_groundedness", "dev_accepted"}
+    assert expected <= set(metrics)
+    assert metrics["train_pairs"] == 24 and metrics["dev_pairs"] == 8
+    assert (folder / "model" / "config.json").is_file() and (folder / "manifest.json").is_file()
+    assert len((folder / "samples.jsonl").read_text().splitlines()) == 8
+    assert active_run(artifacts, "generator") is None and active_generator(artifacts) is None
+
+    # promotion: the headline is chrF, and groundedness may not drop
+    def rewrite(**values: float) -> None:
+        metrics.update(values)
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+
+    rewrite(base_dev_chrf=10.0, dev_chrf=20.0, base_dev_groundedness=0.9, dev_groundedness=0.8)
+    refused = promote(artifacts, "generator", "tiny")
+    assert not refused.is_promoted and "groundedness" in refused.reason
+    rewrite(dev_chrf=5.0, dev_groundedness=0.95)
+    assert not promote(artifacts, "generator", "tiny").is_promoted
+    rewrite(dev_chrf=20.0)
+    assert promote(artifacts, "generator", "tiny").is_promoted
+    assert active_generator(artifacts) == folder / "model"
+
+
+def test_factory_builds_the_promoted_generator(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from assistant.factory import build_generator
+    from assistant.settings import load_settings
+    from assistant.training.registry import set_active
+
+    settings = load_settings()
+    settings = replace(settings, paths=replace(settings.paths, artifacts_dir=tmp_path))
+    (tmp_path / "generator" / "run1" / "model").mkdir(parents=True)
+    set_active(tmp_path, "generator", "run1")
+    assert build_generator(settings).model_reference == str(tmp_path / "generator" / "run1" / "model")
