@@ -51,6 +51,21 @@ def build_reranker(settings: Settings):  # -> Reranker | None
     return TransformersCrossEncoder(str(folder), device=settings.models.device) if folder else None
 
 
+def agent_candidates(settings: Settings) -> int:
+    """Model drafts per agent suggestion request: the setting, or with 0 (auto) 4 on CUDA and 1 on a CPU."""
+    if settings.generation.agent_candidates > 0:
+        return settings.generation.agent_candidates
+    if settings.generation.mode != "model":
+        return 1
+    from assistant.backends.device import resolve_device
+    from assistant.errors import BackendError
+
+    try:
+        return 4 if resolve_device(settings.models.device) == "cuda" else 1
+    except BackendError:  # an unusable device setting is reported when the models load, not here
+        return 1
+
+
 def database_url(settings: Settings) -> str:
     """The store's SQLAlchemy URL ("auto": SQLite in the data folder)."""
     if settings.store.database_url == "auto":
@@ -146,4 +161,5 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
         conversations=ConversationStore(db),
         top_k=settings.retrieval.top_k,
         history_turns=a.history_turns,
+        agent_candidates=agent_candidates(settings),
     )

@@ -175,6 +175,7 @@ class Assistant:
         conversations: ConversationStore,
         top_k: int = 5,
         history_turns: int = 6,
+        agent_candidates: int = 1,
     ) -> None:
         self.shop, self.embedder, self.guard, self.language = shop, embedder, guard, language
         self.understander, self.policy, self.retriever, self.recommender = (
@@ -185,6 +186,7 @@ class Assistant:
         )
         self.actions, self.writer, self.conversations = actions, writer, conversations
         self.top_k, self.history_turns = top_k, history_turns
+        self.agent_candidates = agent_candidates  # model drafts per suggestion request (one batched call)
 
     def warm_up(self) -> None:
         """Load models and indexes now rather than on the first message."""
@@ -263,7 +265,7 @@ class Assistant:
             return []
         state = self.conversations.load_state(conversation_id)
         turn = self._prepare(conversation_id, last, state=replace(state, handoff=False), dry_run=True)
-        drafts = self._drafts(turn)
+        drafts = self._drafts(turn, candidates=self.agent_candidates)
         sources = self._sources(turn)
         out: list[SuggestedReply] = []
         for draft in drafts:
@@ -424,9 +426,12 @@ class Assistant:
                 return hits
         return ()
 
-    def _drafts(self, turn: _Turn) -> tuple[Draft, ...]:
+    def _drafts(self, turn: _Turn, *, candidates: int = 1) -> tuple[Draft, ...]:
         language = turn.language.language
         try:
+            if candidates > 1:
+                return self.writer.candidates(turn.decision, turn.evidence, language, turn.history, turn.replies,
+                                              n=candidates)  # fmt: skip
             return self.writer.generate(turn.decision, turn.evidence, language, turn.history, turn.replies)
         except AssistantError as exc:
             logger.warning("generation degraded: %s", exc)

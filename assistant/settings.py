@@ -72,6 +72,9 @@ class GenerationSettings:
     mode: Literal["model", "templates"] = "model"
     max_new_tokens: int = 120
     temperature: float = 0.0
+    # Drafts the model writes for an agent's suggestions, in one batched call (sampled when more than
+    # one). 0 = auto: 4 on a CUDA GPU, 1 on a CPU (where each extra draft costs a whole generation).
+    agent_candidates: int = 0
 
 
 @dataclass(frozen=True)

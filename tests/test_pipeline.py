@@ -292,3 +292,37 @@ def test_suggestions_never_change_orders(assistant: Assistant) -> None:
     assistant.suggest_replies("c-dry")
     view = assistant.actions.orders.get(order["id"], customer_id=order["customer_id"])
     assert view is not None and view.status == "placed"
+
+
+class VariedGenerator(ScriptedTextGenerator):
+    """Rephrases the grounded answer in the prompt with different closings; records batch sizes."""
+
+    CLOSINGS = (
+        "Happy to help!",
+        "Hope this helps.",
+        "Let me know if anything else comes up.",
+        "Happy to help!",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def generate_batch(self, prompts, *, max_new_tokens: int, temperature: float = 0.0) -> list[str]:
+        self.batches.append(len(prompts))
+        answers = [p[0].content.split("Answer: ", 1)[1].split("\n\nFacts:", 1)[0] for p in prompts]
+        return [f"{a} {self.CLOSINGS[i % len(self.CLOSINGS)]}" for i, a in enumerate(answers)]
+
+
+def test_agents_get_several_model_drafts_from_one_batched_call(tmp_path: Path, parts) -> None:
+    embedder, store, head = parts
+    generator = VariedGenerator()
+    assistant = build_test_assistant(tmp_path, embedder=embedder, store=store, identifier=ScriptLanguageIdentifier(),
+                                     head=head, sentiment=KeywordSentimentScorer(), generator=generator, index=False)  # fmt: skip
+    assistant.agent_candidates = 4
+    assistant.conversations.append_message("c-many", "customer", "How long does shipping to the UK take?")
+    suggestions = assistant.suggest_replies("c-many", k=5)
+    assert generator.batches == [4]  # one call for four drafts
+    generated = [s for s in suggestions if s.origin == "generated"]
+    assert len(generated) == 3  # four drafts, one a duplicate
+    assert all("6-9" in s.text for s in generated)

@@ -15,6 +15,7 @@ from assistant.schema import ActionResult, ChatMessage, Decision, Draft, Hit, Pr
 STATUSES = ("placed", "shipped", "delivered", "returned", "cancelled", "refunded")
 _NUMBER = re.compile(r"\$?\d+(?:[.,:]\d+)*(?:-\d+)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+SAMPLING_TEMPERATURE = 0.7  # for several candidate drafts: varied, still on topic
 # Actions whose reply the model may phrase; the rest are exact templates (verification, refusals...).
 MODEL_ACTIONS = frozenset({"answer_policy", "answer_product", "lookup_order", "check_refund", "check_stock"})
 
@@ -150,6 +151,21 @@ class ReplyGenerator:
             temperature=self.temperature,
         )
         return (self.check(text, evidence, floor), floor)
+
+    def candidates(self, decision: Decision, evidence: Evidence, language: str, history: Sequence[ChatMessage],
+                   replies: tuple[Hit, ...] = (), *, n: int = 1) -> tuple[Draft, ...]:  # fmt: skip
+        """Up to `n` distinct checked drafts from one batched call (greedy when `n` is 1, sampled otherwise),
+        then the grounded floor; for agents, who choose among them."""
+        floor = self.template(decision, evidence, language, replies)
+        if n <= 1 or not self.uses_model(decision, language) or self.generator is None:
+            return self.generate(decision, evidence, language, history, replies)
+        prompt = self.prompt(evidence, history, floor)
+        texts = self.generator.generate_batch([prompt] * n, max_new_tokens=self.max_new_tokens,
+                                              temperature=max(self.temperature, SAMPLING_TEMPERATURE))  # fmt: skip
+        drafts = [
+            self.check(text, evidence, floor) for text in dict.fromkeys(t.strip() for t in texts) if text
+        ]
+        return (*drafts, floor)
 
     def stream(self, decision: Decision, evidence: Evidence, language: str, history: Sequence[ChatMessage],
                floor: Draft) -> Iterator[str]:  # fmt: skip
