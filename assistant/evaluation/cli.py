@@ -50,7 +50,7 @@ def run_eval(settings: Settings, args: argparse.Namespace) -> int:
         folder, payload = suites.run_intent_suite(settings, data=args.data, test_share=args.test_share, seed=args.seed,
                                                   out_root=args.out, progress=lambda line: print(line, flush=True),
                                                   fine_tune_encoder=args.fine_tune_encoder, epochs=args.epochs,
-                                                  device=args.device)  # fmt: skip
+                                                  device=args.device, run_id=args.run_id)  # fmt: skip
     else:
         if not (args.corpus and args.queries and args.qrels):
             raise DataError("eval retrieval needs --corpus, --queries and --qrels")

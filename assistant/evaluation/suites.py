@@ -158,7 +158,7 @@ def read_labelled(path: Path) -> dict[str, list[tuple[str, str]]]:
 
 def run_intent_suite(settings: Settings, *, data: Path, test_share: float, seed: int, out_root: Path,
                      progress: Callable[[str], None], fine_tune_encoder: bool = False, epochs: float = 1.0,
-                     device: str | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+                     device: str | None = None, run_id: str | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
     """Train the intent head on the train part of `data` (on the prepared embedder, as `train intent` does)
     and score the test part; with `fine_tune_encoder` the encoder is then fine-tuned with the head (the
     intent trainer's method) and both are reported (`frozen_*` is the head alone)."""
@@ -204,7 +204,7 @@ def run_intent_suite(settings: Settings, *, data: Path, test_share: float, seed:
         )
         aggregate_metrics["oos_precision"], aggregate_metrics["oos_recall"] = round(p, 4), round(r, 4)
     seconds = time.perf_counter() - started
-    run_id = _run_id("intents")
+    run_id = run_id or _run_id("intents")
     folder = out_root / run_id
     payload = {
         "run": {
