@@ -124,7 +124,7 @@ def _trained_models_section(models: dict[str, dict[str, Any]]) -> list[str]:
     rows = [["component", "active run", "metric", "starting point", "fine-tuned"]]
     for component, info in models.items():
         metrics = info.get("metrics", {})
-        compared = [k for k in metrics if f"base_{k}" in metrics]
+        compared = [k for k in metrics if f"base_{k}" in metrics and not k.endswith(("_queries", "_pairs"))]
         if not info.get("run"):
             rows.append([component, "none (prepared model)", "", "", ""])
         for key in compared or ([""] if info.get("run") else []):
