@@ -35,9 +35,10 @@ def test_train_all_quick_on_a_small_subset(tmp_path: Path, capsys: pytest.Captur
     (data / "models").symlink_to(ROOT / "data" / "models")
     shutil.copytree(ROOT / "data" / "index", data / "index")
     artifacts = tmp_path / "artifacts"
+    # short drafts: this run checks the plumbing, not the quality
     overrides = ["--set", f"paths.artifacts_dir={artifacts}", "--set", f"paths.data_dir={data}",
                  "--set", f"store.database_url=sqlite:///{tmp_path}/a.db",
-                 "--set", "generation.max_new_tokens=32"]  # fmt: skip (short drafts: this checks plumbing)
+                 "--set", "generation.max_new_tokens=32"]  # fmt: skip
     code = main(
         [*overrides, "train", "all", "--quick", "--max-examples", "12", "--run-id", "smoke", "--promote"]
     )
