@@ -82,7 +82,7 @@ format: install
 	$(PY) -m ruff check --fix assistant ui tests bench
 
 test: lint assistant-ready browser
-	CI=$${CI:-true} $(PY) -m pytest --run-slow $(PYTEST_ARGS)
+	CI=$${CI:-true} $(PY) -m pytest --run-slow --durations=10 $(PYTEST_ARGS)
 	$(PY) -m assistant eval --split test --limit 60 --generation templates --run-id ci-small \
 		--baseline evals/results/baseline.json
 
