@@ -113,6 +113,13 @@ def _report_run(settings: Settings, folder: Path, started: float, component: str
     )
 
 
+def _run_options(settings: Settings, args: argparse.Namespace, run_id: str, feedback: list) -> dict[str, Any]:
+    """The keyword arguments every trainer of retrieval and generation takes from the command line."""
+    return {"feedback": feedback, "settings_toml": settings_to_toml(settings), "run_id": run_id,
+            "quick": args.quick, "device": args.device or settings.models.device,
+            "progress": lambda line: print(line, flush=True)}  # fmt: skip
+
+
 def _train_intent(settings: Settings, args: argparse.Namespace, run_id: str, feedback: list) -> Path:
     from assistant.factory import build_embedder
     from assistant.model_preparation import resolve_model
@@ -146,14 +153,9 @@ def _train_retriever(settings: Settings, args: argparse.Namespace, run_id: str, 
         settings.paths.artifacts_dir,
         embedder_reference=require_model(ModelRole.EMBEDDER, settings.paths, settings.models),
         make_embedder=lambda ref: SentenceTransformerEmbedder(ref, device=device),
-        feedback=feedback,
         max_pairs=args.max_examples,
         max_eval=args.max_examples,
-        settings_toml=settings_to_toml(settings),
-        run_id=run_id,
-        quick=args.quick,
-        device=device,
-        progress=lambda line: print(line, flush=True),
+        **_run_options(settings, args, run_id, feedback),
     )
 
 
@@ -172,14 +174,9 @@ def _train_reranker(settings: Settings, args: argparse.Namespace, run_id: str, f
         base_reference=require_model(ModelRole.EMBEDDER, settings.paths, settings.models),
         retriever=build_embedder(settings),  # the candidates come from the retriever in use
         make_reranker=lambda ref: TransformersCrossEncoder(ref, device=device),
-        feedback=feedback,
         max_pairs=args.max_examples,
         max_eval=args.max_examples,
-        settings_toml=settings_to_toml(settings),
-        run_id=run_id,
-        quick=args.quick,
-        device=device,
-        progress=lambda line: print(line, flush=True),
+        **_run_options(settings, args, run_id, feedback),
     )
 
 
@@ -205,15 +202,10 @@ def _train_generator(settings: Settings, args: argparse.Namespace, run_id: str, 
             settings.paths.artifacts_dir,
             base_reference=require_model(ModelRole.GENERATOR, settings.paths, settings.models),
             make_generator=lambda ref: TransformersTextGenerator(ref, device=device),
-            feedback=feedback,
             max_train=args.max_examples,
             max_eval=args.max_examples,
-            settings_toml=settings_to_toml(settings),
-            run_id=run_id,
-            quick=args.quick,
-            device=device,
             max_new_tokens=settings.generation.max_new_tokens,
-            progress=lambda line: print(line, flush=True),
+            **_run_options(settings, args, run_id, feedback),
         )
 
 
