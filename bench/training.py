@@ -56,6 +56,20 @@ def smollm2_135m_config() -> Any:
                        pad_token_id=2)  # fmt: skip
 
 
+def word_level_tokenizer(size: int, **special: str) -> Any:
+    """A whitespace word-level tokenizer of `size` ids (the special tokens first), for when no real
+    tokenizer is on the machine: the token ids then cover the whole embedding matrix."""
+    from tokenizers import Tokenizer, pre_tokenizers
+    from tokenizers import models as tok_models
+    from transformers import PreTrainedTokenizerFast
+
+    names = list(dict.fromkeys(special.values()))
+    vocab = {name: i for i, name in enumerate(names)} | {f"w{i}": i for i in range(len(names), size)}
+    raw = Tokenizer(tok_models.WordLevel(vocab, unk_token=special.get("unk_token", names[0])))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=raw, **special)
+
+
 def embedder_folder(settings: Any, random_init: bool, scratch: Path) -> tuple[str, str]:
     """A sentence-transformers folder and a plain transformers folder of the embedder architecture."""
     location = resolve_model(ModelRole.EMBEDDER, settings.paths, settings.models)
@@ -68,16 +82,8 @@ def embedder_folder(settings: Any, random_init: bool, scratch: Path) -> tuple[st
     BertModel(e5_small_config()).save_pretrained(hf)
     tokenizer_source = location.reference if location.is_local and location.is_ready else None
     if tokenizer_source is None:  # no tokenizer either: a word-level one over the same vocabulary size
-        from tokenizers import Tokenizer, pre_tokenizers
-        from tokenizers import models as tok_models
-        from transformers import PreTrainedTokenizerFast
-
-        vocab = {f"w{i}": i for i in range(250000)} | {"[PAD]": 250000, "[UNK]": 250001, "[CLS]": 250002,
-                                                        "[SEP]": 250003}  # fmt: skip
-        raw = Tokenizer(tok_models.WordLevel(vocab, unk_token="[UNK]"))
-        raw.pre_tokenizer = pre_tokenizers.Whitespace()
-        PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-                                sep_token="[SEP]").save_pretrained(hf)  # fmt: skip
+        word_level_tokenizer(250004, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+                             sep_token="[SEP]").save_pretrained(hf)  # fmt: skip
     else:
         AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(hf)
     st = SentenceTransformer(
@@ -100,15 +106,9 @@ def generator_folder(settings: Any, random_init: bool, scratch: Path) -> str:
 
         AutoTokenizer.from_pretrained(location.reference).save_pretrained(folder)
     else:
-        from tokenizers import Tokenizer, pre_tokenizers
-        from tokenizers import models as tok_models
-        from transformers import PreTrainedTokenizerFast
-
-        vocab = {f"w{i}": i for i in range(3, 49152)} | {"<pad>": 0, "<|im_start|>": 1, "<|im_end|>": 2}
-        raw = Tokenizer(tok_models.WordLevel(vocab, unk_token="<pad>"))
-        raw.pre_tokenizer = pre_tokenizers.Whitespace()
-        tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<pad>", bos_token="<|im_start|>",
-                                            eos_token="<|im_end|>")  # fmt: skip
+        tokenizer = word_level_tokenizer(
+            49152, pad_token="<pad>", bos_token="<|im_start|>", eos_token="<|im_end|>", unk_token="<unk>"
+        )  # bos 1, eos 2 as in the config
         tokenizer.chat_template = (
             "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
             "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"

@@ -54,6 +54,12 @@ class Evidence:
         return "\n".join(parts)
 
 
+def model_writes(decision: Decision, language: str) -> bool:
+    """Whether a language model (when there is one) phrases this reply. SmolLM2 is English-only: Chinese
+    replies come from templates and reply memory."""
+    return language == "en" and decision.action in MODEL_ACTIONS
+
+
 def facts_in(text: str) -> set[str]:
     """The checkable facts in a text: numbers (with $ and ranges), dates, order states."""
     found = {m.group().rstrip(".,:").replace(",", "") for m in _NUMBER.finditer(text)}
@@ -113,8 +119,7 @@ class ReplyGenerator:
         self.temperature = temperature
 
     def uses_model(self, decision: Decision, language: str) -> bool:
-        # SmolLM2 is English-only: Chinese replies come from templates and reply memory.
-        return self.generator is not None and language == "en" and decision.action in MODEL_ACTIONS
+        return self.generator is not None and model_writes(decision, language)
 
     def template(
         self, decision: Decision, evidence: Evidence, language: str, replies: tuple[Hit, ...] = ()

@@ -20,19 +20,25 @@ import json
 import logging
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from assistant.catalog import ShopKnowledge
-from assistant.errors import BackendError, DataError
+from assistant.errors import DataError
 from assistant.evaluation import metrics as m
 from assistant.evaluation.replay import comparable_action
 from assistant.pipeline import Assistant
 from assistant.privacy import redact
 from assistant.schema import ChatMessage, Decision, Draft, Hit
-from assistant.stages.generation import Evidence, ReplyGenerator, quality_problems, ungrounded_facts
+from assistant.stages.generation import (
+    Evidence,
+    ReplyGenerator,
+    model_writes,
+    quality_problems,
+    ungrounded_facts,
+)
 from assistant.training.feedback import feedback_manifest
 from assistant.training.logs import conversations_in_split, data_hashes
 from assistant.training.registry import active_run, step_reporter, write_run
@@ -64,36 +70,17 @@ class GenerationPair:
     conversation_id: str
 
 
-class _NoModel:
-    """Stands in for the model while prompts are recorded; never called."""
-
-    def generate(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int, temperature: float = 0.0
-    ) -> str:
-        raise BackendError("the prompt recorder does not generate")
-
-    def stream(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int, temperature: float = 0.0
-    ) -> Iterator[str]:
-        raise BackendError("the prompt recorder does not generate")
-
-    def generate_batch(
-        self, prompts: Sequence[Sequence[ChatMessage]], *, max_new_tokens: int, temperature: float = 0.0
-    ) -> list[str]:
-        raise BackendError("the prompt recorder does not generate")
-
-
 class PromptRecorder(ReplyGenerator):
     """The pipeline's reply writer, recording the prompt it would give the model (and sending the floor)."""
 
     def __init__(self, shop: ShopKnowledge) -> None:
-        super().__init__(shop, _NoModel())
+        super().__init__(shop, None)
         self.recorded: tuple[tuple[ChatMessage, ...], str, str] | None = None
 
     def generate(self, decision: Decision, evidence: Evidence, language: str, history: Sequence[ChatMessage],
                  replies: tuple[Hit, ...] = ()) -> tuple[Draft, ...]:  # fmt: skip
         floor = self.template(decision, evidence, language, replies)
-        if self.uses_model(decision, language):
+        if model_writes(decision, language):  # where the pipeline would ask the model, with any model
             self.recorded = (tuple(self.prompt(evidence, history, floor)), evidence.text(), floor.text)
         return (floor,)
 

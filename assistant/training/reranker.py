@@ -18,18 +18,15 @@ import numpy as np
 from assistant.backends.embedding import Embedder
 from assistant.backends.reranking import Reranker
 from assistant.catalog import ShopKnowledge
-from assistant.errors import DataError
 from assistant.training.feedback import feedback_manifest
 from assistant.training.logs import data_hashes
 from assistant.training.registry import active_run, step_reporter, write_run
 from assistant.training.retriever import (
     DenseIndex,
     RetrievalPair,
-    pairs_from_conversations,
     ranking_metrics,
     retrieval_corpus,
-    retrieval_pairs,
-    spread,
+    split_pairs,
 )
 
 COMPONENT = "reranker"
@@ -72,15 +69,9 @@ def train_reranker(
     from assistant.backends.encoder_training import fine_tune_cross_encoder
 
     corpus = retrieval_corpus(shop)
-    from_feedback = pairs_from_conversations(feedback, corpus)  # always kept: the agents' own choices
-    limit = max_pairs or (QUICK_PAIRS if quick else None)
-    logged = retrieval_pairs(shop_dir, "train", corpus)
-    train = from_feedback + spread(logged, None if limit is None else max(0, limit - len(from_feedback)))
-    eval_limit = max_eval or (QUICK_EVAL if quick else None)
-    dev = spread(retrieval_pairs(shop_dir, "dev", corpus), eval_limit)
-    test = spread(retrieval_pairs(shop_dir, "test", corpus), eval_limit) if evaluate_test else []
-    if not train or not dev:
-        raise DataError(f"{shop_dir} has no (message -> passage/product) turns in the train or dev split")
+    train, dev, test, from_feedback = split_pairs(shop_dir, corpus, feedback, train_limit=max_pairs or (
+        QUICK_PAIRS if quick else None), eval_limit=max_eval or (QUICK_EVAL if quick else None),
+        evaluate_test=evaluate_test)  # fmt: skip
     progress(f"retrieving candidates for {len(train)} training, {len(dev)} dev and {len(test)} test messages")
     index = DenseIndex(retriever, corpus)  # the corpus is embedded once
     train_candidates = index.search(train, CANDIDATES)
@@ -114,7 +105,7 @@ def train_reranker(
         metrics.update(
             {f"test_{k}": v for k, v in evaluate_reranking(reranker, test, test_candidates, corpus).items()}
         )
-    metrics.update({"train_groups": len(groups), "train_pairs_from_feedback": len(from_feedback), "group_size": 1 + NEGATIVES, "candidates": CANDIDATES,
+    metrics.update({"train_groups": len(groups), "train_pairs_from_feedback": from_feedback, "group_size": 1 + NEGATIVES, "candidates": CANDIDATES,
                     "fine_tune_steps": result.steps, "fine_tune_seconds": round(seconds, 1),
                     "fine_tune_samples_per_s": round(result.samples_per_s, 2), "fine_tune_device": result.device})  # fmt: skip
     write_run(folder, metrics=metrics, settings_toml=settings_toml, manifest={

@@ -79,6 +79,23 @@ def spread(items: list, limit: int | None) -> list:
     return items[:: max(1, len(items) // limit)][:limit] if limit and len(items) > limit else items
 
 
+def split_pairs(shop_dir: Path, corpus: dict[str, tuple[str, str]], feedback: Sequence[dict[str, Any]], *,
+                train_limit: int | None, eval_limit: int | None,
+                evaluate_test: bool) -> tuple[list[RetrievalPair], list[RetrievalPair], list[RetrievalPair], int]:  # fmt: skip
+    """Training, dev and test pairs, and how many training pairs came from agent feedback. Feedback pairs
+    are always kept (the agents' own choices); logged pairs fill the rest of `train_limit`, spread over
+    the split; dev and test are spread to `eval_limit`."""
+    from_feedback = pairs_from_conversations(feedback, corpus)
+    logged = retrieval_pairs(shop_dir, "train", corpus)
+    rest = None if train_limit is None else max(0, train_limit - len(from_feedback))
+    train = from_feedback + spread(logged, rest)
+    dev = spread(retrieval_pairs(shop_dir, "dev", corpus), eval_limit)
+    test = spread(retrieval_pairs(shop_dir, "test", corpus), eval_limit) if evaluate_test else []
+    if not train or not dev:
+        raise DataError(f"{shop_dir} has no (message -> passage/product) turns in the train or dev split")
+    return train, dev, test, len(from_feedback)
+
+
 class DenseIndex:
     """All documents embedded once per language by one model, for evaluation and hard-negative mining."""
 
@@ -153,14 +170,8 @@ def train_retriever(
     from assistant.backends.encoder_training import fine_tune_encoder_contrastive
 
     corpus = retrieval_corpus(shop)
-    from_feedback = pairs_from_conversations(feedback, corpus)  # always kept: the agents' own choices
-    limit = max_pairs or (QUICK_PAIRS if quick else None)
-    logged = retrieval_pairs(shop_dir, "train", corpus)
-    train = from_feedback + spread(logged, None if limit is None else max(0, limit - len(from_feedback)))
-    dev = spread(retrieval_pairs(shop_dir, "dev", corpus), max_eval)
-    test = spread(retrieval_pairs(shop_dir, "test", corpus), max_eval) if evaluate_test else []
-    if not train or not dev:
-        raise DataError(f"{shop_dir} has no (message -> passage/product) turns in the train or dev split")
+    train, dev, test, from_feedback = split_pairs(shop_dir, corpus, feedback, train_limit=max_pairs or (
+        QUICK_PAIRS if quick else None), eval_limit=max_eval, evaluate_test=evaluate_test)  # fmt: skip
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
     folder = artifacts_dir / COMPONENT / run_id
     base = DenseIndex(make_embedder(embedder_reference), corpus)  # the corpus is embedded once per model
@@ -180,7 +191,7 @@ def train_retriever(
     metrics.update({f"dev_{k}": v for k, v in evaluate_dense(tuned, dev).items()})
     if test:
         metrics.update({f"test_{k}": v for k, v in evaluate_dense(tuned, test).items()})
-    metrics.update({"train_pairs": len(train), "train_pairs_from_feedback": len(from_feedback), "fine_tune_steps": result.steps,
+    metrics.update({"train_pairs": len(train), "train_pairs_from_feedback": from_feedback, "fine_tune_steps": result.steps,
                     "fine_tune_samples_per_s": round(result.samples_per_s, 2), "fine_tune_device": result.device,
                     "fine_tune_seconds": round(time.perf_counter() - started, 1)})  # fmt: skip
     write_run(folder, metrics=metrics, settings_toml=settings_toml, manifest={
