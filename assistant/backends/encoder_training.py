@@ -10,6 +10,7 @@ e5-small's parameters, and rare tokens would only be overwritten by noise.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -190,18 +191,28 @@ def fine_tune_cross_encoder(
     seed: int = 0,
     checkpoint_every: int = 50,
     stop_after_steps: int | None = None,
+    similarities: Sequence[Sequence[float]] | None = None,
     progress: Progress = lambda step, total, loss: None,
 ) -> FineTuningResult:
     """Train a cross-encoder from an encoder folder: for each query, `candidates[i][0]` is the relevant
     document and the rest are hard negatives; a listwise softmax loss over the group. The classifier
-    head is new (one logit). Saves a transformers folder to `work_dir/encoder`."""
+    head is new (one logit). Saves a transformers folder to `work_dir/encoder`.
+
+    With `similarities` (the retriever's cosine of each candidate), the cross-encoder learns a
+    correction to the retriever rather than a ranking from nothing: a document's score is
+    `logit + w * similarity`, with `w` fitted to the retriever's own scores before training and
+    trained with the rest, and the head starting at zero, so the untrained reranker keeps the
+    retriever's order exactly. `w` is saved beside the model (`reranking.SIMILARITY_FILE`)."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from assistant.backends.device import resolve_device
+    from assistant.backends.reranking import SIMILARITY_FILE
 
     if len(queries) != len(candidates) or not queries or any(len(c) < 2 for c in candidates):
         raise BackendError("a cross-encoder needs, per query, a relevant document and at least one negative")
+    if similarities is not None and [len(s) for s in similarities] != [len(c) for c in candidates]:
+        raise BackendError("similarities need one value per candidate")
     resolved = resolve_device(device)
     torch.manual_seed(seed)
     try:
@@ -216,8 +227,22 @@ def fine_tune_cross_encoder(
     # The one-logit head starts from nothing: it learns 30x faster than the pretrained layers.
     head = [p for n, p in model.named_parameters() if p.requires_grad and "classifier" in n]
     body = [p for n, p in model.named_parameters() if p.requires_grad and "classifier" not in n]
-    optimizer = torch.optim.AdamW([{"params": body, "lr": learning_rate},
-                                   {"params": head, "lr": learning_rate * 30}], weight_decay=0.01)  # fmt: skip
+    groups: list[dict[str, Any]] = [
+        {"params": body, "lr": learning_rate},
+        {"params": head, "lr": learning_rate * 30},
+    ]
+    modules: dict[str, Any] = {"model": model}
+    prior = None
+    if similarities is not None:
+        with torch.no_grad():
+            for parameter in head:
+                parameter.zero_()  # the starting reranker is the retriever's order
+        prior = torch.nn.Linear(1, 1, bias=False).to(resolved)  # w, a module so checkpoints carry it
+        with torch.no_grad():
+            prior.weight.fill_(fit_similarity_weight(similarities))
+        groups.append({"params": prior.parameters(), "lr": 0.05, "weight_decay": 0.0})
+        modules["similarity_weight"] = prior
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
 
     def loss_of(batch: list[int]) -> Any:
         group = min(len(candidates[i]) for i in batch)
@@ -225,16 +250,42 @@ def fine_tune_cross_encoder(
                             [candidates[i][j] for i in batch for j in range(group)],
                             truncation=True, max_length=max_length, padding=True, return_tensors="pt").to(resolved)  # fmt: skip
         logits = model(**encoded).logits[:, 0].float().view(len(batch), group)
+        if prior is not None and similarities is not None:
+            cosine = torch.tensor([list(similarities[i][:group]) for i in batch], dtype=torch.float32,
+                                  device=logits.device)  # fmt: skip
+            logits = logits + prior.weight.float()[0, 0] * cosine
         return torch.nn.functional.cross_entropy(
             logits, torch.zeros(len(batch), dtype=torch.long, device=logits.device)
         )
 
-    run = train_steps({"model": model}, optimizer, loss_of, n=len(queries), batch_size=batch_size, epochs=epochs,
+    run = train_steps(modules, optimizer, loss_of, n=len(queries), batch_size=batch_size, epochs=epochs,
                        seed=seed, work_dir=work_dir, device=resolved, checkpoint_every=checkpoint_every,
                        stop_after_steps=stop_after_steps, progress=progress)  # fmt: skip
     encoder_dir = work_dir / "encoder"
     model.save_pretrained(str(encoder_dir))
     tokenizer.save_pretrained(str(encoder_dir))
+    if prior is not None:
+        weight = float(prior.weight.detach().float().cpu()[0, 0])
+        (encoder_dir / SIMILARITY_FILE).write_text(
+            json.dumps({"similarity_weight": weight}), encoding="utf-8"
+        )
     return FineTuningResult(
         encoder_dir, run.steps, run.resumed_from_step, run.final_loss, run.samples_per_s, resolved
     )
+
+
+def fit_similarity_weight(similarities: Sequence[Sequence[float]]) -> float:
+    """The scale `w` under which softmax(w * similarity) best picks each group's first candidate (the
+    relevant one): the retriever's own scores as a calibrated starting point for the cross-encoder."""
+    rows = [np.asarray(s, dtype=np.float64) for s in similarities if len(s) > 1]
+    if not rows:
+        return 1.0
+
+    def log_likelihood(w: float) -> float:
+        total = 0.0
+        for row in rows:
+            z = w * row
+            total += z[0] - (z.max() + np.log(np.exp(z - z.max()).sum()))
+        return total
+
+    return float(max((1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 60.0, 80.0, 120.0), key=log_likelihood))

@@ -73,7 +73,12 @@ class Retriever:
         best = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
         if self.reranker is not None and kind == "knowledge" and len(best) > 1:
             head = best[: max(top_k, self.rerank_candidates)]
-            scores = self.reranker.score(query, [by_id[doc_id].text for doc_id, _ in head])
+            # The retriever's cosine of each candidate; one found by BM25 alone is not among the dense
+            # nearest, so it gets the lowest similarity those have (an upper bound on its own).
+            similarity = {doc.id: 1.0 - doc.distance for doc in dense}
+            floor = min(similarity.values(), default=0.0)
+            scores = self.reranker.score(query, [by_id[doc_id].text for doc_id, _ in head],
+                                         [similarity.get(doc_id, floor) for doc_id, _ in head])  # fmt: skip
             order = np.argsort(-np.asarray(scores), kind="stable")
             # Keep RRF-like scores (decreasing) so callers' thresholds keep their meaning.
             best = [(head[i][0], head[rank][1]) for rank, i in enumerate(order)]

@@ -110,7 +110,14 @@ class DenseIndex:
 
     def search(self, pairs: list[RetrievalPair], k: int) -> list[list[str]]:
         """The top `k` document ids for each pair's message, among documents in the pair's language."""
-        out: list[list[str]] = [[] for _ in pairs]
+        return [[doc_id for doc_id, _ in ranking] for ranking in self.scored_search(pairs, k)]
+
+    def scored_search(
+        self, pairs: list[RetrievalPair], k: int | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """(document id, cosine similarity), best first, for each pair's message: the top `k` (or every
+        document) in the pair's language."""
+        out: list[list[tuple[str, float]]] = [[] for _ in pairs]
         for language, ids in self.ids.items():
             positions = [i for i, p in enumerate(pairs) if p.language == language]
             if not positions:
@@ -118,8 +125,8 @@ class DenseIndex:
             scores = (
                 self.embedder.embed_queries([pairs[i].query for i in positions]) @ self.vectors[language].T
             )
-            for i, row in zip(positions, np.argsort(-scores, axis=1)[:, :k], strict=True):
-                out[i] = [ids[j] for j in row]
+            for i, row, order in zip(positions, scores, np.argsort(-scores, axis=1)[:, :k], strict=True):
+                out[i] = [(ids[j], float(row[j])) for j in order]
         return out
 
 
