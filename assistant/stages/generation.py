@@ -192,7 +192,8 @@ class ReplyGenerator:
                      confidence=0.8 if not problems else 0.1)  # fmt: skip
 
     def prompt(self, evidence: Evidence, history: Sequence[ChatMessage], floor: Draft) -> list[ChatMessage]:
-        """The grounded prompt: the answer to rephrase, the facts behind it, recent history, the message."""
+        """The grounded prompt: the answer to rephrase, the facts behind it, the customer's previous messages, the
+        message."""
         facts: list[str] = []
         if evidence.action and evidence.action.facts:
             facts.append("Order: " + "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in evidence.action.facts.items()
@@ -208,7 +209,10 @@ class ReplyGenerator:
             + "\n\nFacts:\n"
             + ("\n".join(f"- {f}" for f in facts) or "- (none)")
         )
-        return [ChatMessage("system", system), *history[-2:], ChatMessage("user", evidence.message)]
+        # The customer's previous messages give the context; the assistant's earlier replies stay out: their
+        # facts answer another question, and a model that sees them copies them into this answer.
+        context = [m for m in history[-4:] if m.role == "user"]
+        return [ChatMessage("system", system), *context, ChatMessage("user", evidence.message)]
 
     def _product_text(self, action: str, evidence: Evidence, language: str) -> str:
         if action == "recommend_products":

@@ -163,3 +163,21 @@ def test_template_answer_prefers_matching_reply_memory() -> None:
     refused = Evidence(ActionResult("start_return", "refused", {"order_id": "LL-1", "status": "placed", "status_zh": "已下单"},
                                     "LL-1", "not_delivered"), (), (), (), "")  # fmt: skip
     assert "hasn't been delivered" in writer.template(Decision("start_return", "r"), refused, "en").text
+
+
+def test_prompt_holds_the_facts_and_the_customers_context_but_not_earlier_replies() -> None:
+    from assistant.schema import ChatMessage, Draft
+
+    writer = ReplyGenerator(ShopKnowledge({}, {}), None)
+    passage = Hit("knowledge", "KB-RET-FEE-en", "Return shipping fee. A return label costs $4.95.", 0.1)
+    evidence = Evidence(None, (passage,), (), (), "is the return free?")
+    history = [ChatMessage("user", "where is order LL-123456?"),
+               ChatMessage("assistant", "Order LL-123456 shipped with DHL (tracking JD99887766)."),
+               ChatMessage("user", "thanks. another question"), ChatMessage("assistant", "Sure, go ahead.")]  # fmt: skip
+    prompt = writer.prompt(evidence, history, Draft("A return label costs $4.95.", "knowledge"))
+    assert [m.role for m in prompt] == ["system", "user", "user", "user"]
+    assert "Answer: A return label costs $4.95." in prompt[0].content and "$4.95" in prompt[0].content
+    assert [m.content for m in prompt[1:]] == [history[0].content, history[2].content, "is the return free?"]
+    # a fact from an earlier reply is not this answer's: it is nowhere in the prompt, and the check rejects it
+    assert all("JD99887766" not in m.content for m in prompt)
+    assert ungrounded_facts("It shipped (tracking JD99887766).", evidence.text())
