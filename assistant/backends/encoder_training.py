@@ -234,11 +234,10 @@ def fine_tune_cross_encoder(
     modules: dict[str, Any] = {"model": model}
     prior = None
     if similarities is not None:
+        prior = torch.nn.Linear(1, 1, bias=False).to(resolved)  # w, a module so checkpoints carry it
         with torch.no_grad():
             for parameter in head:
                 parameter.zero_()  # the starting reranker is the retriever's order
-        prior = torch.nn.Linear(1, 1, bias=False).to(resolved)  # w, a module so checkpoints carry it
-        with torch.no_grad():
             prior.weight.fill_(fit_similarity_weight(similarities))
         groups.append({"params": prior.parameters(), "lr": 0.05, "weight_decay": 0.0})
         modules["similarity_weight"] = prior
