@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from assistant.errors import DataError
+from assistant.privacy import public_contacts
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,12 @@ class ShopKnowledge:
     def passage(self, group: str, language: str) -> dict | None:
         """The passage of `group` in `language` (falls back to English)."""
         return self.passages.get(f"{group}-{language}") or self.passages.get(f"{group}-en")
+
+    def public_contacts(self) -> frozenset[str]:
+        """The phone numbers and e-mail addresses the shop publishes in its passages (never redacted)."""
+        texts = [str(p.get("text", "")) for p in self.passages.values()]
+        texts += [str(v) for p in self.passages.values() for v in (p.get("facts") or {}).values()]
+        return public_contacts(texts)
 
 
 def load_shop_knowledge(shop_dir: Path) -> ShopKnowledge:

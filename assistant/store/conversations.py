@@ -47,10 +47,19 @@ def new_conversation_id() -> str:
 
 
 class ConversationStore:
-    """Loads and saves `DialogueState`; appends redacted messages; records feedback."""
+    """Loads and saves `DialogueState`; appends redacted messages; records feedback.
 
-    def __init__(self, db: Database) -> None:
+    Messages and feedback are stored with personal data replaced by placeholders, except the contacts in
+    `public_contacts` (the shop's own phone numbers and e-mails, from `privacy.public_contacts`), which a
+    reply may quote and a reloaded conversation must still show."""
+
+    def __init__(self, db: Database, *, public_contacts: frozenset[str] = frozenset()) -> None:
         self.db = db
+        self.public_contacts = public_contacts
+
+    def redact(self, text: str) -> str:
+        """`text` as it is stored: personal data replaced, the shop's published contacts kept."""
+        return redact(text, keep=self.public_contacts)
 
     def load_state(self, conversation_id: str) -> DialogueState:
         """The saved state, or a fresh one for a new conversation id."""
@@ -170,7 +179,9 @@ class ConversationStore:
             if session.get(Conversation, conversation_id) is None:
                 session.add(Conversation(id=conversation_id))
                 session.flush()
-            message = Message(conversation_id=conversation_id, role=role, text=redact(text), meta=meta or {})
+            message = Message(
+                conversation_id=conversation_id, role=role, text=self.redact(text), meta=meta or {}
+            )
             session.add(message)
             conversation = session.get(Conversation, conversation_id)
             if conversation is not None:
@@ -189,7 +200,7 @@ class ConversationStore:
                 .limit(1)
             ).first()
             if message is not None:
-                message.text = redact(text)
+                message.text = self.redact(text)
                 session.commit()
 
     def history(self, conversation_id: str, *, limit: int = 20) -> list[tuple[str, str]]:
@@ -218,8 +229,8 @@ class ConversationStore:
         """Store one decision (thumbs, accepted/edited/rejected suggestion...), redacted; returns its id."""
         with self.db.session() as session:
             row = Feedback(
-                conversation_id=conversation_id, kind=kind, value=redact(value), comment=redact(comment),
-                message_id=message_id, author=author, suggestion=redact(suggestion), meta=meta or {},
+                conversation_id=conversation_id, kind=kind, value=self.redact(value), comment=self.redact(comment),
+                message_id=message_id, author=author, suggestion=self.redact(suggestion), meta=meta or {},
             )  # fmt: skip
             session.add(row)
             session.commit()
