@@ -20,6 +20,7 @@ from assistant.errors import InputError, NotFoundError
 from assistant.pipeline import Assistant, StreamEvent
 from assistant.schema import Language, Reply, SuggestedReply
 from assistant.store.conversations import ConversationSummary, StoredMessage, new_conversation_id
+from assistant.store.verification import VerificationStatus
 
 logger = logging.getLogger(__name__)
 # What a shopper may see of a stored assistant message; the rest of `meta` is the trace, for agents.
@@ -118,18 +119,22 @@ class ShopperChat:
             )
         return message
 
-    def send(self, conversation_id: str, token: str | None, message: str) -> TurnOutcome:
-        """Run one turn (or, when an agent has taken over, store the message for them)."""
+    def send(
+        self, conversation_id: str, token: str | None, message: str, *, client: str | None = None
+    ) -> TurnOutcome:
+        """Run one turn (or, when an agent has taken over, store the message for them).
+
+        `client` is the shopper's network address (failed identity checks are also counted per address)."""
         outcome: TurnOutcome | None = None
-        for event in self.stream(conversation_id, token, message, stream=False):
+        for event in self.stream(conversation_id, token, message, stream=False, client=client):
             if isinstance(event, TurnOutcome):
                 outcome = event
         if outcome is None:  # stream() always ends with an outcome
             raise RuntimeError("turn produced no outcome")
         return outcome
 
-    def stream(self, conversation_id: str, token: str | None, message: str, *,
-               stream: bool = True) -> Iterator[StreamEvent | TurnOutcome]:  # fmt: skip
+    def stream(self, conversation_id: str, token: str | None, message: str, *, stream: bool = True,
+               client: str | None = None) -> Iterator[StreamEvent | TurnOutcome]:  # fmt: skip
         """Text deltas as the reply is written, then the `TurnOutcome`.
 
         Input is checked before anything is stored: a refused message leaves the conversation as it was.
@@ -144,13 +149,13 @@ class ShopperChat:
                 return
             reply: Reply | None = None
             if stream:
-                for event in self.assistant.respond_stream(conversation_id, message):
+                for event in self.assistant.respond_stream(conversation_id, message, client=client):
                     if event.kind == "reply":
                         reply = event.reply
                     else:
                         yield event
             else:
-                reply = self.assistant.respond(conversation_id, message)
+                reply = self.assistant.respond(conversation_id, message, client=client)
             yield self._outcome(conversation_id, reply)
 
     def request_human(self, conversation_id: str, token: str | None) -> TurnOutcome:
@@ -204,6 +209,7 @@ class ConversationView:
     assigned_agent: str | None
     messages: tuple[StoredMessage, ...]
     verified_customer_id: str | None
+    verification: VerificationStatus  # failed identity checks and locks
 
 
 class AgentDesk:
@@ -229,7 +235,8 @@ class AgentDesk:
         return ConversationView(conversation_id, state.language, state.handoff,
                                 self.conversations.assigned_agent(conversation_id),
                                 tuple(self.conversations.messages(conversation_id, limit=500)),
-                                state.verified_customer_id)  # fmt: skip
+                                state.verified_customer_id,
+                                self.assistant.actions.ledger.status(conversation_id))  # fmt: skip
 
     def suggestions(self, conversation_id: str, *, k: int = 3) -> list[SuggestedReply]:
         """Ranked suggested replies for the conversation's latest customer message (changes nothing)."""

@@ -6,9 +6,14 @@ backend. Construction is cheap: models load on `warm_up()` or first use.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from assistant.model_preparation import require_model
 from assistant.schema import ModelRole
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.store.verification import VerificationLimits
 
 
 def build_embedder(settings: Settings, role: ModelRole = ModelRole.EMBEDDER, *, use_fine_tuned: bool = True):
@@ -82,6 +87,15 @@ def build_vector_store(settings: Settings):  # -> VectorStore
     return ChromaVectorStore(settings.paths.index_dir)
 
 
+def verification_limits(settings: Settings) -> VerificationLimits:
+    """The guessing limits for identity checks, from `[verification]`."""
+    from assistant.store.verification import VerificationLimits
+
+    v = settings.verification
+    return VerificationLimits(per_order=v.max_failures_per_order, per_conversation=v.max_failures_per_conversation,
+                              per_client=v.max_failures_per_client, window_hours=v.window_hours)  # fmt: skip
+
+
 def build_assistant(settings: Settings, *, embedder=None, generator=None, store=None):  # -> Assistant
     """The whole assistant from settings; pass backends to override (tests, benchmarks)."""
     from datetime import date
@@ -103,6 +117,7 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
     from assistant.store.conversations import ConversationStore
     from assistant.store.database import Database, seed_store
     from assistant.store.orders import OrderRepository
+    from assistant.store.verification import VerificationLedger
     from assistant.training.intent import active_intent_encoder, load_active_intent_head
 
     a = settings.assistant
@@ -151,14 +166,19 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
             rerank_candidates=settings.retrieval.rerank_candidates,
         ),
         recommender=Recommender(shop),
-        actions=ActionRunner(OrderRepository(db), shop, today=shop.today or date.today()),
+        actions=ActionRunner(
+            OrderRepository(db),
+            shop,
+            ledger=VerificationLedger(db, verification_limits(settings)),
+            today=shop.today or date.today(),
+        ),
         writer=ReplyGenerator(
             shop,
             generator,
             max_new_tokens=settings.generation.max_new_tokens,
             temperature=settings.generation.temperature,
         ),
-        conversations=ConversationStore(db),
+        conversations=ConversationStore(db, public_contacts=shop.public_contacts()),
         top_k=settings.retrieval.top_k,
         history_turns=a.history_turns,
         agent_candidates=agent_candidates(settings),

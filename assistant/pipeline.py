@@ -107,6 +107,8 @@ QUICK_REPLIES = {
     "request_verification": (("I don't have my order number", "Talk to a human"), ("找不到订单号", "转人工")),
     "clarify": (("Order status", "Returns", "Delivery", "Talk to a human"), ("订单状态", "退货", "配送", "转人工")),
 }  # fmt: skip
+# When a reply offers a human (after too many failed identity checks): yes or no.
+OFFER_QUICK_REPLIES = (("Yes, a human please", "No thanks"), ("好的，转人工", "不用了"))
 DEFAULT_QUICK_REPLIES = (("Talk to a human",), ("转人工",))
 
 
@@ -195,10 +197,13 @@ class Assistant:
             if callable(warm):
                 warm()
 
-    def respond(self, conversation_id: str, message: str) -> Reply:
-        """Run one turn and return the reply (never raises for bad input)."""
+    def respond(self, conversation_id: str, message: str, *, client: str | None = None) -> Reply:
+        """Run one turn and return the reply (never raises for bad input).
+
+        `client` is the shopper's network address when known; failed identity checks are counted per
+        address as well as per conversation and order number."""
         try:
-            turn = self._prepare(conversation_id, message)
+            turn = self._prepare(conversation_id, message, client=client)
             with turn.timer("generation"):
                 drafts = self._drafts(turn)
             return self._finish(turn, drafts)
@@ -206,10 +211,12 @@ class Assistant:
             logger.exception("turn failed in conversation %s", conversation_id)
             return self._failure_reply(conversation_id)
 
-    def respond_stream(self, conversation_id: str, message: str) -> Iterator[StreamEvent]:
+    def respond_stream(
+        self, conversation_id: str, message: str, *, client: str | None = None
+    ) -> Iterator[StreamEvent]:
         """Like `respond`, yielding the text as it is written, then the final reply."""
         try:
-            turn = self._prepare(conversation_id, message)
+            turn = self._prepare(conversation_id, message, client=client)
         except Exception:
             logger.exception("turn failed in conversation %s", conversation_id)
             reply = self._failure_reply(conversation_id)
@@ -287,7 +294,7 @@ class Assistant:
 
     # ------------------------------------------------------------------------------ the stages
     def _prepare(self, conversation_id: str, message: str, *, state: DialogueState | None = None,
-                 dry_run: bool = False, forced: Decision | None = None) -> _Turn:  # fmt: skip
+                 dry_run: bool = False, forced: Decision | None = None, client: str | None = None) -> _Turn:  # fmt: skip
         timer, degraded = StageTimer(), list[str]()
         state_before = state or self.conversations.load_state(conversation_id)
         with timer("guard"):
@@ -316,7 +323,7 @@ class Assistant:
                 if decision.action == "recommend_products" else ()
             )  # fmt: skip
         with timer("action"):
-            outcome = self.actions.run(decision, understanding, state, dry_run=dry_run)
+            outcome = self.actions.run(decision, understanding, state, dry_run=dry_run, client=client)
         product_records = self._products_in_focus(decision, understanding.slots, mentioned, state, products)
         if decision.action in KNOWLEDGE_ACTIONS:
             passages = knowledge[:2]
@@ -444,9 +451,10 @@ class Assistant:
         if drafts[0].source == "generated" and chosen is not drafts[0]:
             fallback_reason = f"generated draft rejected: {', '.join(drafts[0].ungrounded) or 'empty'}"
         language: Language = turn.language.language
-        state = finish_state(
-            turn.state, turn.decision, turn.understanding, turn.cards, turn.outcome.product_ids
-        )
+        result = turn.outcome.result
+        is_locked = result.status == "refused" and result.reason == "locked"
+        state = finish_state(turn.state, turn.decision, turn.understanding, turn.cards, turn.outcome.product_ids,
+                             offers_handoff=is_locked)  # fmt: skip
         trace = TurnTrace(
             guard=turn.guard, language=turn.language, understanding=turn.understanding, state_before=turn.state_before,
             decision=turn.decision, knowledge=turn.knowledge, products=turn.products, replies=turn.replies,
@@ -454,7 +462,11 @@ class Assistant:
             timings_ms=dict(turn.timer.timings_ms), degraded=tuple(turn.degraded),
         )  # fmt: skip
         index = 1 if language == "zh" else 0
-        quick = QUICK_REPLIES.get(turn.decision.action, DEFAULT_QUICK_REPLIES)[index]
+        quick = (
+            OFFER_QUICK_REPLIES
+            if is_locked
+            else QUICK_REPLIES.get(turn.decision.action, DEFAULT_QUICK_REPLIES)
+        )[index]
         reply = Reply(
             text=chosen.text, language=language, cards=turn.cards, sources=self._sources(turn), suggestions=quick,
             confidence=round(turn.understanding.confidence * chosen.confidence, 3),
@@ -516,9 +528,9 @@ def reply_record(reply: Reply) -> dict:
         "degraded": list(trace.degraded),
         "handoff": reply.handoff,
         "cards": [dataclasses.asdict(c) for c in reply.cards],
+        # Sources are the shop's own passages and products (public, its contact details included): never redacted.
         "sources": [
-            {"id": s.id, "title": s.title, "kind": s.kind, "text": redact(s.text)[:1200]}
-            for s in reply.sources
+            {"id": s.id, "title": s.title, "kind": s.kind, "text": s.text[:1200]} for s in reply.sources
         ],
         "suggestions": list(reply.suggestions),
     }
@@ -574,17 +586,17 @@ def _max_price(slots: dict[str, str], state: DialogueState, shop: ShopKnowledge)
 
 def finish_state(state: DialogueState, decision: Decision, understanding: Understanding,
                  cards: tuple[ProductCard, ...], product_ids: tuple[str, ...],
-                 focus: tuple[dict, ...] = ()) -> DialogueState:  # fmt: skip
-    """The state to save after the reply."""
+                 focus: tuple[dict, ...] = (), *, offers_handoff: bool = False) -> DialogueState:  # fmt: skip
+    """The state to save after the reply (`offers_handoff`: the reply asked whether to bring in a human)."""
     slots = {k: v for k, v in state.slots.items() if k not in ("email", "postcode", "address")}
     if cards:
         slots.pop("product_id", None)
     if focus:
         slots["product_id"] = focus[0]["id"]
     pending = state.pending_action
-    if decision.action == "apologize":
+    if decision.action == "apologize" or offers_handoff:
         pending = "offer_handoff"
-    elif pending == "offer_handoff" and decision.action != "apologize":
+    elif pending == "offer_handoff":
         pending = None
     unsure = understanding.is_out_of_scope and understanding.intent not in ("out_of_scope", "unreadable")
     shown = tuple(c.product_id for c in cards) or state.products_shown

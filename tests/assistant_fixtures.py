@@ -97,5 +97,5 @@ def build_test_assistant(
         recommender=Recommender(knowledge),
         actions=ActionRunner(OrderRepository(db), knowledge, today=knowledge.today),
         writer=ReplyGenerator(knowledge, generator),
-        conversations=ConversationStore(db),
+        conversations=ConversationStore(db, public_contacts=knowledge.public_contacts()),
     )

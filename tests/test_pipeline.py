@@ -72,7 +72,7 @@ def test_wrong_details_reveal_nothing(assistant: Assistant) -> None:
     other = order_with("delivered")
     replies = run(assistant, "c-wrong", ["where is my parcel?", f"{order['id']} {other['email']}"])
     assert replies[1].trace.action.status == "refused"
-    assert replies[1].trace.action.reason == "details_mismatch"
+    assert replies[1].trace.action.reason == "not_verified"
     assert order["tracking_number"] not in replies[1].text and order["email"] not in replies[1].text
 
 
@@ -212,10 +212,13 @@ def test_huge_and_control_character_input(assistant: Assistant) -> None:
     assert reply.trace.understanding.intent == "order_status"
 
 
-def test_unknown_order_number(assistant: Assistant) -> None:
-    reply = assistant.respond("c-unknown", "where is LL-000000? my email is nobody@example.com")
-    assert reply.trace.action.status == "refused"
-    assert "LL-123456" in reply.text  # explains the format
+def test_unknown_order_number_reads_like_wrong_details(assistant: Assistant) -> None:
+    known = order_with("shipped")
+    unknown = assistant.respond("c-unknown", "where is LL-000000? my email is nobody@example.com")
+    wrong = assistant.respond("c-known", f"where is {known['id']}? my email is nobody@example.com")
+    assert unknown.trace.action.status == wrong.trace.action.status == "refused"
+    assert unknown.trace.action.reason == wrong.trace.action.reason == "not_verified"
+    assert unknown.text == wrong.text  # nothing tells whether the order number exists
 
 
 def test_short_message_keeps_conversation_language(assistant: Assistant) -> None:

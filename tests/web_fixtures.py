@@ -95,4 +95,6 @@ def fake_assistant(tmp_path: Path):
 def web_settings(tmp_path: Path, *overrides: str):
     from assistant.settings import load_settings
 
-    return load_settings(overrides=[f"paths.data_dir={tmp_path}", "web.rate_limit_per_minute=0", *overrides])
+    return load_settings(overrides=[f"paths.data_dir={tmp_path}", "web.rate_limit_per_minute=0",
+                                    "web.new_conversations_per_minute=0", "web.sign_in_attempts_per_minute=1000",
+                                    *overrides])  # fmt: skip

@@ -11,6 +11,7 @@ import gradio as gr
 from assistant.chat_service import AgentDesk, ConversationView
 from assistant.errors import AssistantError
 from assistant.schema import Source, SuggestedReply
+from ui.render import plain
 
 logger = logging.getLogger(__name__)
 SUGGESTION_SLOTS = 3
@@ -42,13 +43,13 @@ def _chat(view: ConversationView) -> list[dict[str, str]]:
     out = []
     for m in view.messages:
         if m.role == "customer":
-            out.append({"role": "user", "content": escape(m.text)})
+            out.append({"role": "user", "content": plain(m.text)})
         elif m.role == "assistant":
             note = f" <small>({escape(str(m.meta.get('intent', '')))} → {escape(str(m.meta.get('action', '')))})</small>"
-            out.append({"role": "assistant", "content": "🤖 " + escape(m.text) + note})
+            out.append({"role": "assistant", "content": "🤖 " + plain(m.text) + note})
         elif m.role == "agent":
             out.append({"role": "assistant", "content": f"👤 <b>{escape(str(m.meta.get('agent', '')))}</b>: "
-                                                        + escape(m.text)})  # fmt: skip
+                                                        + plain(m.text)})  # fmt: skip
     return out
 
 
@@ -56,7 +57,15 @@ def _status(view: ConversationView) -> str:
     holder = f"taken over by **{view.assigned_agent}**" if view.assigned_agent else "bot is replying"
     flag = "🔴 handed off, waiting for a human" if view.handoff and not view.assigned_agent else ""
     verified = f" · verified customer {view.verified_customer_id}" if view.verified_customer_id else ""
-    return f"`{view.id}` · {view.language} · {holder} {flag}{verified}"
+    check = view.verification
+    lock = ""
+    if check.is_locked or check.locked_orders:
+        what = ", ".join(check.locked_orders) if check.locked_orders else "any order"
+        lock = (f"\n\n🔒 **Identity checks locked** for {plain(what)} after {check.failures} failed attempt(s) "
+                "in this conversation: the bot no longer checks order details here; verify the customer yourself.")  # fmt: skip
+    elif check.failures:
+        lock = f" · {check.failures} failed identity check(s)"
+    return f"`{view.id}` · {view.language} · {holder} {flag}{verified}{lock}"
 
 
 def _trace(view: ConversationView) -> dict[str, Any]:
@@ -70,8 +79,8 @@ def _suggestion_md(index: int, s: dict[str, Any] | None) -> str:
     if not s:
         return f"**#{index + 1}** —"
     cited = ", ".join(f"{x['title']}" for x in s.get("sources", [])) or "none"
-    return (f"**#{index + 1}** · confidence {s['confidence']:.0%} · {s['origin']}\n\n> {s['text']}\n\n"
-            f"<small>sources: {escape(cited)}</small>")  # fmt: skip
+    return (f"**#{index + 1}** · confidence {s['confidence']:.0%} · {plain(str(s['origin']))}\n\n> {plain(s['text'])}\n\n"
+            f"<small>sources: {plain(cited)}</small>")  # fmt: skip
 
 
 class AgentConsole:
@@ -192,7 +201,7 @@ class AgentConsole:
             return "Not signed in: [sign in](/agent/login)"
 
     def build(self) -> gr.Blocks:
-        with gr.Blocks(title="Agent console") as page:
+        with gr.Blocks(title="Agent console", analytics_enabled=False) as page:
             current = gr.State(None)
             suggestions = gr.State([])
             selected = gr.State(None)
@@ -206,7 +215,7 @@ class AgentConsole:
                 with gr.Column(scale=2):
                     status = gr.Markdown(elem_id="agent-status")
                     chat = gr.Chatbot(height=380, show_label=False, elem_id="agent-chat", feedback_options=None,
-                                      group_consecutive_messages=False)  # fmt: skip
+                                      group_consecutive_messages=False, render_markdown=False)  # fmt: skip
                     with gr.Row():
                         take = gr.Button("Take over", elem_id="agent-take-over")
                         release = gr.Button("Release to bot", elem_id="agent-release")

@@ -14,18 +14,21 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.accounts import AgentAccounts
 from assistant.chat_service import AgentDesk, ShopperChat, TurnOutcome
 from assistant.errors import AssistantError, AuthError
 from assistant.pipeline import StreamEvent, reply_record
-from assistant.rate_limit import RateLimiter
+from assistant.rate_limit import ChatLimits
 from assistant.schema import Reply
 from assistant.store.conversations import StoredMessage
 from ui.agent_console import suggestion_from_dict, suggestion_to_dict
 
 logger = logging.getLogger(__name__)
+MAX_ID = 2**31 - 1  # message ids are 32-bit integers in PostgreSQL; anything larger names nothing
 
 
 # -------------------------------------------------------------------------------- bodies
@@ -43,7 +46,7 @@ class NewMessage(Strict):
 
 
 class NewFeedback(Strict):
-    message_id: int = Field(description="The id of the reply being rated.")
+    message_id: int = Field(ge=1, le=MAX_ID, description="The id of the reply being rated.")
     helpful: bool
     comment: str = ""
 
@@ -55,7 +58,7 @@ class SignIn(Strict):
 
 class Suggestion(Strict):
     text: str
-    confidence: float = 0.0
+    confidence: float = Field(0.0, ge=0.0, le=1.0)
     origin: Literal["generated", "template", "reply_memory", "knowledge"] = "template"
     sources: list[dict[str, str]] = []
 
@@ -63,13 +66,13 @@ class Suggestion(Strict):
 class AgentMessage(Strict):
     text: str
     suggestion: Suggestion | None = Field(None, description="The suggestion the text started from, if any.")
-    rank: int | None = None
+    rank: int | None = Field(None, ge=1, le=100)
 
 
 class Rejection(Strict):
     suggestion: Suggestion
     reason: str = ""
-    rank: int | None = None
+    rank: int | None = Field(None, ge=1, le=100)
 
 
 class Release(Strict):
@@ -112,9 +115,14 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def limited(request: Request) -> None:
-    """One request from this client address against the rate limit."""
-    request.app.state.limiter.check(f"ip:{client_address(request)}")
+def new_conversation_limited(request: Request) -> None:
+    """One new conversation from this client address against its limit."""
+    request.app.state.limits.new_conversation(client_address(request))
+
+
+def message_limited(request: Request, conversation_id: str) -> None:
+    """One message (hand-off, rating) in this conversation from this address against the limits."""
+    request.app.state.limits.message(conversation_id, client_address(request))
 
 
 # Module level, so FastAPI can resolve them from the string annotations.
@@ -127,8 +135,7 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 
 
 # -------------------------------------------------------------------------------- router
-def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limiter: RateLimiter,
-              sign_in_limiter: RateLimiter) -> APIRouter:  # fmt: skip
+def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limits: ChatLimits) -> APIRouter:
     """Every endpoint of /api/v1."""
     router = APIRouter(prefix="/api/v1")
 
@@ -137,31 +144,35 @@ def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limit
         """Liveness: the server answers."""
         return {"status": "ok"}
 
-    @router.post("/conversations", status_code=201, tags=["shopper"], dependencies=[Depends(limited)])
+    @router.post(
+        "/conversations", status_code=201, tags=["shopper"], dependencies=[Depends(new_conversation_limited)]
+    )
     def create_conversation(body: NewConversation | None = None) -> dict[str, str]:
         """Start a conversation. Keep `session_token` secret: every later call on it needs it."""
         body = body or NewConversation()
         session = chat.start(channel=body.channel, language=body.language)
         return {"conversation_id": session.conversation_id, "session_token": session.token}
 
-    @router.post("/conversations/{conversation_id}/messages", tags=["shopper"], dependencies=[Depends(limited)],
+    @router.post("/conversations/{conversation_id}/messages", tags=["shopper"], dependencies=[Depends(message_limited)],
                  responses={200: {"content": {"text/event-stream": {}}}})  # fmt: skip
     def send_message(conversation_id: str, body: NewMessage, request: Request, x_session_token: Token = None,
                      stream: bool = Query(False, description="Server-sent events: delta…, then reply.")) -> Any:  # fmt: skip
         """Send a message; the full reply as JSON, or with `stream=true` (or `Accept: text/event-stream`)
         server-sent events: `delta` {text}, `replace` {text} when a draft failed its check, then `reply`
         (the same JSON as the non-streaming answer), or `error` {message}."""
-        limiter.check(f"conversation:{conversation_id}")
         wants_stream = stream or "text/event-stream" in request.headers.get("accept", "")
         if not wants_stream:
-            return outcome_json(chat.send(conversation_id, x_session_token, body.message))
+            return outcome_json(chat.send(conversation_id, x_session_token, body.message,
+                                          client=client_address(request)))  # fmt: skip
         # Check ownership and input before the 200 goes out, so errors keep their status codes.
         chat.authorize(conversation_id, x_session_token)
         chat.check_message(body.message)
 
         def events() -> Iterator[str]:
             try:
-                for event in chat.stream(conversation_id, x_session_token, body.message):
+                for event in chat.stream(
+                    conversation_id, x_session_token, body.message, client=client_address(request)
+                ):
                     if isinstance(event, StreamEvent):
                         yield _sse(event.kind, {"text": event.text})
                     else:
@@ -173,24 +184,24 @@ def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limit
                 yield _sse("error", {"message": "something went wrong on our side; please try again"})
 
         return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})  # fmt: skip
 
     @router.get("/conversations/{conversation_id}/messages", tags=["shopper"])
     def get_history(conversation_id: str, x_session_token: Token = None,
-                    after_id: int = Query(0, ge=0)) -> dict[str, Any]:  # fmt: skip
+                    after_id: int = Query(0, ge=0, le=MAX_ID)) -> dict[str, Any]:  # fmt: skip
         """The conversation so far (or only messages after `after_id`, to poll for an agent's replies)."""
         messages = chat.history(conversation_id, x_session_token, after_id=after_id)
         return {"conversation_id": conversation_id, "messages": [message_json(m) for m in messages]}
 
     @router.post(
-        "/conversations/{conversation_id}/handoff", tags=["shopper"], dependencies=[Depends(limited)]
+        "/conversations/{conversation_id}/handoff", tags=["shopper"], dependencies=[Depends(message_limited)]
     )
     def hand_off(conversation_id: str, x_session_token: Token = None) -> dict[str, Any]:
         """ "Talk to a human": the conversation goes to the agents' queue."""
         return outcome_json(chat.request_human(conversation_id, x_session_token))
 
     @router.post("/conversations/{conversation_id}/feedback", status_code=201, tags=["shopper"],
-                 dependencies=[Depends(limited)])  # fmt: skip
+                 dependencies=[Depends(message_limited)])  # fmt: skip
     def post_feedback(
         conversation_id: str, body: NewFeedback, x_session_token: Token = None
     ) -> dict[str, int]:
@@ -203,7 +214,7 @@ def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limit
     @router.post("/agent/sessions", status_code=201, tags=["agent"])
     def sign_in(body: SignIn, request: Request) -> dict[str, str]:
         """Exchange an agent's username and password for a bearer token."""
-        sign_in_limiter.check(f"sign-in:{client_address(request)}")
+        limits.sign_in_attempt(client_address(request))
         return {"token": accounts.sign_in(body.username, body.password), "username": body.username}
 
     @router.delete("/agent/sessions", status_code=204, tags=["agent"])
@@ -225,8 +236,11 @@ def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limit
     def open_conversation(conversation_id: str, name: AgentName) -> dict[str, Any]:
         """Every message with the trace of each bot turn (intent, slots, facts used, sources)."""
         view = desk.open(conversation_id)
+        check = view.verification
         return {"id": view.id, "language": view.language, "handoff": view.handoff,
                 "assigned_agent": view.assigned_agent, "verified_customer_id": view.verified_customer_id,
+                "verification": {"failed_attempts": check.failures, "limit": check.limit, "locked": check.is_locked,
+                                 "locked_orders": list(check.locked_orders)},
                 "messages": [message_json(m, with_trace=True) for m in view.messages]}  # fmt: skip
 
     @router.get("/agent/conversations/{conversation_id}/suggestions", tags=["agent"])
@@ -259,6 +273,19 @@ def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limit
         feedback_id = desk.reject(conversation_id, name, suggestion_from_dict(body.suggestion.model_dump()),
                                   reason=body.reason, rank=body.rank)  # fmt: skip
         return {"feedback_id": feedback_id}
+
+    @router.api_route("/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                      include_in_schema=False)  # fmt: skip
+    def no_such_endpoint(request: Request) -> Response:
+        """Last in the router: a path no endpoint has is 404, a known path with another method 405 (the
+        shopper page mounted at / would otherwise answer both with its own 404)."""
+        allowed = sorted({method for route in router.routes if isinstance(route, APIRoute)
+                          and route.endpoint is not no_such_endpoint and route.path_regex.match(request.url.path)
+                          for method in route.methods or ()})  # fmt: skip
+        if allowed:
+            raise StarletteHTTPException(405, f"{request.method} is not allowed here; use {', '.join(allowed)}",
+                                         headers={"Allow": ", ".join(allowed)})  # fmt: skip
+        raise StarletteHTTPException(404, "no such endpoint: see /api/docs for the API")
 
     return router
 

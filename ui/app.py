@@ -8,26 +8,31 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import anyio.to_thread
 import gradio as gr
 from fastapi import FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from assistant.accounts import AgentAccounts
 from assistant.chat_service import AgentDesk, ShopperChat
 from assistant.errors import AssistantError, AuthError, InputError, NotFoundError, RateLimitedError
 from assistant.pipeline import Assistant
-from assistant.rate_limit import RateLimiter
+from assistant.rate_limit import ChatLimits
 from assistant.settings import Settings
 from ui.agent_console import AgentConsole
 from ui.api import build_api
+from ui.middleware import ErrorBodies, SecurityHeaders
 from ui.render import CSS
 from ui.shopper_page import ShopperPage
 
@@ -62,13 +67,22 @@ def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccou
     desk = AgentDesk(assistant)
     accounts = accounts or AgentAccounts(assistant.conversations.db, configured=web.agent_accounts,
                                          session_hours=web.agent_session_hours)  # fmt: skip
-    limiter = RateLimiter(web.rate_limit_per_minute, burst=web.rate_limit_burst)
-    sign_in_limiter = RateLimiter(10 if web.rate_limit_per_minute else 0, burst=5)
+    limits = ChatLimits(per_minute=web.rate_limit_per_minute, burst=web.rate_limit_burst,
+                        per_address_per_minute=web.rate_limit_per_address_per_minute,
+                        new_conversations_per_minute=web.new_conversations_per_minute,
+                        sign_in_per_minute=web.sign_in_attempts_per_minute)  # fmt: skip
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Turns and database calls run in this many threads (explicit, rather than anyio's default of 40).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = web.worker_threads
+        yield
+
     app = FastAPI(title="Shop assistant API", version="1", docs_url="/api/docs", redoc_url=None,
-                  openapi_url="/api/v1/openapi.json",
+                  openapi_url="/api/v1/openapi.json", lifespan=lifespan,
                   description="Shopper chat, agent assist and feedback. Errors are JSON: "
                               '{"error": {"code", "message"}}.')  # fmt: skip
-    app.state.chat, app.state.desk, app.state.accounts, app.state.limiter = chat, desk, accounts, limiter
+    app.state.chat, app.state.desk, app.state.accounts, app.state.limits = chat, desk, accounts, limits
 
     origins = [o.strip() for o in web.allowed_origins.split(",") if o.strip() and o.strip() != "none"]
     if origins:
@@ -102,16 +116,19 @@ def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccou
         message = str(exc.detail)
         if exc.status_code == 400 and "parsing the body" in message:
             message = "the body could not be read: send UTF-8 encoded JSON"
-        return JSONResponse(error_body("bad_request" if exc.status_code == 400 else "http_error", message),
+        if exc.status_code == 413:
+            message = f"the request body is over {web.max_body_bytes} bytes"
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        return JSONResponse(error_body(code.get(exc.status_code, "http_error"), message),
                             status_code=exc.status_code, headers=getattr(exc, "headers", None))  # fmt: skip
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Body size limit for everything; a signed-in agent for everything under /agent."""
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > web.max_body_bytes:
+        """A declared body over the limit is refused before anything runs; a signed-in agent for /agent."""
+        length = request.headers.get("content-length", "")
+        if length.strip().isdigit() and int(length) > web.max_body_bytes:
             return JSONResponse(error_body("too_large", f"the request body is over {web.max_body_bytes} bytes"),
-                                status_code=413)  # fmt: skip
+                                status_code=413, headers={"Connection": "close"})  # fmt: skip
         path = request.url.path
         is_agent_page = (path == "/agent" or path.startswith("/agent/")) and path not in (
             "/agent/login",
@@ -128,16 +145,25 @@ def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccou
             return JSONResponse(error_body("internal", "something went wrong on our side; please try again"),
                                 status_code=500)  # fmt: skip
 
-    app.include_router(build_api(chat, desk, accounts, limiter, sign_in_limiter))
+    # Innermost first: the body limit counts what is read (chunked bodies too) and stops at the limit;
+    # then every 404/405/413 gets the API's error shape; the security headers go on every response.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=web.max_body_bytes)
+    app.add_middleware(ErrorBodies, max_body_bytes=web.max_body_bytes)
+    app.add_middleware(SecurityHeaders, frame_ancestors=web.frame_ancestors,
+                       image_origins=image_origins(assistant.shop.products.values()))  # fmt: skip
+
+    app.include_router(build_api(chat, desk, accounts, limits))
 
     @app.get("/agent/login", include_in_schema=False)
     def login_page(error: str = "") -> HTMLResponse:
-        return HTMLResponse(_login_html(error))
+        return HTMLResponse(_login_html(error[:200]))
 
     @app.post("/agent/login", include_in_schema=False)
-    def login(request: Request, username: str = Form(""), password: str = Form("")) -> Response:
+    def login(
+        request: Request, username: str = Form("", max_length=64), password: str = Form("", max_length=512)
+    ) -> Response:
         try:
-            sign_in_limiter.check(f"sign-in:{request.client.host if request.client else 'unknown'}")
+            limits.sign_in_attempt(request.client.host if request.client else "unknown")
             token = accounts.sign_in(username.strip(), password)
         except (AuthError, RateLimitedError) as exc:
             return HTMLResponse(_login_html(str(exc)), status_code=401 if isinstance(exc, AuthError) else 429)
@@ -177,9 +203,20 @@ def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccou
     secret = web_secret(settings.paths.data_dir)
     app = gr.mount_gradio_app(app, AgentConsole(desk).build(), path="/agent", auth_dependency=agent_name,
                               show_error=False, css=CSS, footer_links=[], run_history=False)  # fmt: skip
-    app = gr.mount_gradio_app(app, ShopperPage(chat, limiter, secret=secret).build(), path="/", css=CSS,
+    app = gr.mount_gradio_app(app, ShopperPage(chat, limits, secret=secret).build(), path="/", css=CSS,
                               show_error=False, footer_links=[], run_history=False)  # fmt: skip
     return app
+
+
+def image_origins(products: Iterable[dict[str, Any]]) -> set[str]:
+    """The origins the catalog's product images load from (the only other origins a page may show images of)."""
+    origins = set()
+    for product in products:
+        for image in [product.get("image"), *(product.get("images") or [])]:
+            parsed = urlsplit(str(image or ""))
+            if parsed.scheme in ("http", "https") and parsed.netloc:
+                origins.add(f"{parsed.scheme}://{parsed.netloc}")
+    return origins
 
 
 def _page(title: str, body: str) -> str:
@@ -242,5 +279,9 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         f'widget demo:    {base}/demo   (embed: <script src="{base}/widget.js" defer></script>)', flush=True
     )
     print(f"API docs:       {base}/api/docs   (OpenAPI: {base}/api/v1/openapi.json)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    web = settings.web
+    # Keep-alive longer than browsers' and proxies' own idle timeouts: a client must never reuse a connection
+    # the server is closing at that moment (uvicorn's 5 s default made loaded clients see connection resets).
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=web.keep_alive_timeout_s,
+                limit_concurrency=web.max_connections, backlog=web.backlog)  # fmt: skip
     return 0

@@ -1,11 +1,27 @@
-"""HTML for what a reply shows besides its text: product cards and openable sources (escaped)."""
+"""HTML for chat messages: reply text, product cards and openable sources, every text made inert.
+
+Chatbots here are built with `render_markdown=False`, so a message is sanitised HTML and nothing a
+shopper types becomes a link or an image; `plain()` escapes text for that HTML and also turns the
+characters Markdown gives meaning to into character references, so the same text stays literal in a
+Markdown component too (the agent console's suggestion boxes).
+"""
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
 from ui.strings import t
+
+# HTML's own specials and every character Markdown gives meaning to (links, images, emphasis, code,
+# autolinks such as www.x.com or a@b.c), each written as a character reference in one pass.
+_SPECIAL = re.compile(r"[&<>\"'\\`*_{}\[\]()#+!|~:.@=-]")
+
+
+def plain(text: str) -> str:
+    """`text` as inert HTML/Markdown: shown exactly as typed, never a tag, link, image or emphasis."""
+    return _SPECIAL.sub(lambda m: f"&#{ord(m.group())};", text).replace("\n", "<br>")
 
 
 def card_html(card: dict[str, Any], language: str) -> str:
@@ -48,7 +64,7 @@ def sources_html(sources: list[dict[str, Any]], language: str) -> str:
             items.append(f'<li class="sa-source"><a href="/demo/products/{escape(str(source.get("id", "")))}" '
                          f'target="_blank">🛍️ {title}</a></li>')  # fmt: skip
         else:
-            text = escape(str(source.get("text", ""))) or title
+            text = plain(str(source.get("text", ""))) or title
             icon = "📦" if kind == "order" else "📄"
             items.append(f'<li class="sa-source"><details><summary>{icon} {title}</summary>'
                          f'<div class="sa-source-text">{text}</div></details></li>')  # fmt: skip
@@ -57,7 +73,7 @@ def sources_html(sources: list[dict[str, Any]], language: str) -> str:
 
 def reply_html(text: str, meta: dict[str, Any], language: str) -> str:
     """A reply bubble's content: the (escaped) text, then its cards and sources."""
-    body = escape(text).replace("\n", "<br>")
+    body = plain(text)
     extras = cards_html(meta.get("cards", []), language) + sources_html(meta.get("sources", []), language)
     # `sa-reply` marks a finished reply (a streaming one is only `sa-text`).
     return f'<div class="sa-reply"><div class="sa-text">{body}</div>{extras}</div>'

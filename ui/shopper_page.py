@@ -8,7 +8,6 @@ the token on every call.
 from __future__ import annotations
 
 import logging
-from html import escape
 from typing import Any
 
 import gradio as gr
@@ -16,9 +15,9 @@ import gradio as gr
 from assistant.chat_service import ShopperChat, TurnOutcome
 from assistant.errors import AssistantError, InputError, NotFoundError
 from assistant.pipeline import StreamEvent, reply_record
-from assistant.rate_limit import RateLimiter
+from assistant.rate_limit import ChatLimits
 from assistant.store.conversations import StoredMessage
-from ui.render import reply_html
+from ui.render import plain, reply_html
 from ui.strings import LANGUAGE_CHOICES, t, ui_language
 
 logger = logging.getLogger(__name__)
@@ -32,7 +31,7 @@ def _client(request: gr.Request | None) -> str:
 
 
 def _user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": escape(text)}
+    return {"role": "user", "content": plain(text)}
 
 
 def _bot(html: str) -> dict[str, str]:
@@ -41,7 +40,7 @@ def _bot(html: str) -> dict[str, str]:
 
 def _agent_html(text: str, language: str) -> str:
     label = "客服" if language == "zh" else "Support team"
-    return f'<div class="sa-agent"><b>👤 {label}</b></div><div class="sa-text">{escape(text)}</div>'
+    return f'<div class="sa-agent"><b>👤 {label}</b></div><div class="sa-text">{plain(text)}</div>'
 
 
 def _messages_to_chat(messages: list[StoredMessage], language: str) -> list[dict[str, str]]:
@@ -59,8 +58,8 @@ def _messages_to_chat(messages: list[StoredMessage], language: str) -> list[dict
 class ShopperPage:
     """Builds the Blocks; each handler calls `ShopperChat` and turns results into component updates."""
 
-    def __init__(self, chat: ShopperChat, limiter: RateLimiter, *, secret: str) -> None:
-        self.chat, self.limiter, self.secret = chat, limiter, secret
+    def __init__(self, chat: ShopperChat, limits: ChatLimits, *, secret: str) -> None:
+        self.chat, self.limits, self.secret = chat, limits, secret
 
     # ----------------------------------------------------------------------------- helpers
     def _labels(self, language: str) -> list[Any]:
@@ -87,7 +86,7 @@ class ShopperPage:
     def _start(
         self, language: str, request: gr.Request | None
     ) -> tuple[dict[str, str], list[dict[str, str]]]:
-        self.limiter.check(f"start:{_client(request)}")
+        self.limits.new_conversation(_client(request))
         session = self.chat.start(channel="web", language="zh" if language == "zh" else "en")
         return {"conversation_id": session.conversation_id, "token": session.token}, [
             _bot(t(language, "welcome"))
@@ -124,22 +123,23 @@ class ShopperPage:
         """Stream one turn into the chat; yields [chatbot, textbox, language, view, quick replies…, labels…]."""
         chat = list(chat or [])
         keep = [gr.update() for _ in range(QUICK_REPLY_SLOTS)] + [gr.update() for _ in range(9)]
+        saved = saved or {}
         try:
-            self.limiter.check(f"send:{_client(request)}")
+            self.limits.message(str(saved.get("conversation_id", "")), _client(request))
             message = self.chat.check_message(message)
         except (InputError, AssistantError) as exc:
             gr.Warning(str(exc))
             yield [chat, gr.update(), language, view, *keep]
             return
-        saved = saved or {}
         chat += [_user(message), _bot("…")]
         yield [chat, "", language, view, *keep]
         text = ""
         try:
-            for event in self.chat.stream(saved.get("conversation_id", ""), saved.get("token"), message):
+            for event in self.chat.stream(saved.get("conversation_id", ""), saved.get("token"), message,
+                                          client=_client(request)):  # fmt: skip
                 if isinstance(event, StreamEvent):
                     text = text + event.text if event.kind == "delta" else event.text
-                    chat[-1] = _bot(f'<div class="sa-text">{escape(text)}</div>')
+                    chat[-1] = _bot(f'<div class="sa-text">{plain(text)}</div>')
                     yield [chat, "", language, view, *keep]
                 elif isinstance(event, TurnOutcome):
                     yield self._finish(event, chat, language, view)
@@ -168,7 +168,7 @@ class ShopperPage:
     def human(self, chat: list, saved: dict, language: str, view: dict, request: gr.Request) -> list[Any]:
         chat = list(chat or [])
         try:
-            self.limiter.check(f"send:{_client(request)}")
+            self.limits.message(str((saved or {}).get("conversation_id", "")), _client(request))
             outcome = self.chat.request_human(saved.get("conversation_id", ""), (saved or {}).get("token"))
         except AssistantError as exc:
             gr.Warning(str(exc))
@@ -222,7 +222,7 @@ class ShopperPage:
 
     # ------------------------------------------------------------------------------- layout
     def build(self) -> gr.Blocks:
-        with gr.Blocks(title="Shop assistant") as page:
+        with gr.Blocks(title="Shop assistant", analytics_enabled=False) as page:
             saved = gr.BrowserState({}, storage_key="shop-assistant-session", secret=self.secret)
             language = gr.State("en")
             view = gr.State({"last_id": 0, "last_reply_id": None})
@@ -231,7 +231,7 @@ class ShopperPage:
                 picker = gr.Radio(LANGUAGE_CHOICES, value="en", show_label=False, elem_id="sa-language",
                                   container=False, scale=0, min_width=180)  # fmt: skip
             chatbot = gr.Chatbot(elem_id="sa-chat", height=460, feedback_options=None, show_label=False, buttons=["copy"],
-                                 group_consecutive_messages=False)  # fmt: skip
+                                 group_consecutive_messages=False, render_markdown=False)  # fmt: skip
             with gr.Row(elem_id="sa-quick"):
                 quick = [gr.Button(visible=False, size="sm", elem_classes=["sa-quick-reply"])
                          for _ in range(QUICK_REPLY_SLOTS)]  # fmt: skip

@@ -30,7 +30,7 @@ SLOT_KEYS = ("order_id", "email", "postcode", "product_type", "category", "colou
 ORDER_ACTIONS = frozenset({"lookup_order", "start_return", "confirm_cancel", "cancel_order", "request_address",
                            "change_address", "check_refund", "start_replacement"})  # fmt: skip
 PRODUCT_ACTIONS = frozenset({"recommend_products", "answer_product", "check_stock"})
-DETAIL_REFUSALS = frozenset({"needs_details", "details_mismatch", "unknown_order", "no_order_id"})
+DETAIL_REFUSALS = frozenset({"needs_details", "not_verified", "locked", "no_order_id"})
 
 
 def load_conversations(shop_dir: Path, split: str, *, limit: int | None = None) -> list[dict]:

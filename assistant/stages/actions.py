@@ -2,6 +2,8 @@
 
 Every action first establishes who the customer is in this conversation: an order number with
 the order's e-mail or postcode. Facts returned come only from the verified customer's own order.
+A failed check reads the same whether the order number exists or not, and is counted
+(`VerificationLedger`); after a few the assistant stops checking and offers a human.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import date
 from assistant.catalog import ShopKnowledge
 from assistant.schema import ActionResult, Decision, DialogueState, Understanding
 from assistant.store.orders import OrderRepository, OrderView
+from assistant.store.verification import VerificationLedger
 
 STATUS_ZH = {"placed": "已下单", "shipped": "已发货", "delivered": "已签收", "returned": "已退货",
              "cancelled": "已取消", "refunded": "已退款"}  # fmt: skip
@@ -33,17 +36,23 @@ class ActionOutcome:
 class ActionRunner:
     """Runs order actions for the verified customer only."""
 
-    def __init__(self, orders: OrderRepository, shop: ShopKnowledge, *, today: date | None = None) -> None:
+    def __init__(self, orders: OrderRepository, shop: ShopKnowledge, *, ledger: VerificationLedger | None = None,
+                 today: date | None = None) -> None:  # fmt: skip
         self.orders = orders
         self.shop = shop
+        self.ledger = ledger or VerificationLedger(orders.db)
         self.today = today or date.today()
 
-    def run(
-        self, decision: Decision, understanding: Understanding, state: DialogueState, *, dry_run: bool = False
-    ) -> ActionOutcome:
-        """Run the decided action. With `dry_run` (agent suggestions) nothing in the store changes."""
+    def run(self, decision: Decision, understanding: Understanding, state: DialogueState, *, dry_run: bool = False,
+            client: str | None = None) -> ActionOutcome:  # fmt: skip
+        """Run the decided action for the shopper at `client` (their address, for the guessing limits).
+
+        With `dry_run` (agent suggestions) nothing in the store changes and no failure is counted."""
         action = decision.action
         if action == "request_verification":
+            if self.ledger.locked_scope(conversation_id=state.conversation_id, order_id=decision.order_id,
+                                        client=client):  # fmt: skip
+                return ActionOutcome(ActionResult(action, "refused", reason="locked"), _locked(state))
             pending_for = f"verify:{_requested(understanding.intent)}"
             return ActionOutcome(
                 ActionResult(action, "done", order_id=decision.order_id),
@@ -55,7 +64,9 @@ class ActionRunner:
             )
         if action not in ORDER_ACTIONS:
             return ActionOutcome(ActionResult(action, "not_needed"), state)
-        state, order, problem = self._verified_order(understanding.slots, state)
+        state, order, problem = self._verified_order(
+            understanding.slots, state, client=client, dry_run=dry_run
+        )
         if order is None:
             return ActionOutcome(ActionResult(action, "refused", reason=problem), state)
         facts = order_facts(order)
@@ -123,9 +134,8 @@ class ActionRunner:
             return replace(outcome, product_ids=(facts["product_id"],) if facts["product_id"] else ())
         return ActionOutcome(ActionResult(action, "not_needed"), state)
 
-    def _verified_order(
-        self, slots: dict[str, str], state: DialogueState
-    ) -> tuple[DialogueState, OrderView | None, str]:
+    def _verified_order(self, slots: dict[str, str], state: DialogueState, *, client: str | None,
+                        dry_run: bool) -> tuple[DialogueState, OrderView | None, str]:  # fmt: skip
         order_id = slots.get("order_id") or state.pending_order_id
         if order_id is None and state.verified_order_ids:
             order_id = state.verified_order_ids[-1]
@@ -133,7 +143,10 @@ class ActionRunner:
             return state, None, "no_order_id"
         if order_id in state.verified_order_ids and state.verified_customer_id:
             order = self.orders.get(order_id, customer_id=state.verified_customer_id)
-            return state, order, "" if order else "unknown_order"
+            return state, order, "" if order else "not_verified"
+        # Checked before anything else about the order, and the same for known and unknown numbers.
+        if self.ledger.locked_scope(conversation_id=state.conversation_id, order_id=order_id, client=client):
+            return _locked(state), None, "locked"
         email, postcode = slots.get("email"), slots.get("postcode")
         if not (email or postcode):
             return (
@@ -143,11 +156,20 @@ class ActionRunner:
             )
         customer_id = self.orders.verify(order_id, email=email, postcode=postcode)
         if customer_id is None or (state.verified_customer_id and customer_id != state.verified_customer_id):
+            # One reply for an unknown order number and a wrong e-mail or postcode: nothing tells which.
             failed = replace(
                 state, failed_verifications=state.failed_verifications + 1, pending_order_id=order_id
             )
-            reason = "details_mismatch" if self.orders.order_exists(order_id) else "unknown_order"
-            return failed, None, reason
+            if dry_run:
+                return failed, None, "not_verified"
+            self.ledger.record_failure(
+                conversation_id=state.conversation_id, order_id=order_id, client=client
+            )
+            if self.ledger.locked_scope(
+                conversation_id=state.conversation_id, order_id=order_id, client=client
+            ):
+                return _locked(failed), None, "locked"
+            return failed, None, "not_verified"
         order = self.orders.get(order_id, customer_id=customer_id)
         verified = replace(
             state,
@@ -171,6 +193,11 @@ class ActionRunner:
         if state.pending_action and state.pending_action.startswith("verify:"):
             state = replace(state, pending_action=None)
         return ActionOutcome(ActionResult(action, "refused", facts, order.id, reason), state)
+
+
+def _locked(state: DialogueState) -> DialogueState:
+    """Checking stopped: nothing is pending any more (the reply offers a human instead)."""
+    return replace(state, pending_action=None, pending_order_id=None)
 
 
 def _requested(intent: str) -> str:

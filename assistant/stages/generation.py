@@ -321,13 +321,14 @@ TEMPLATES: T = {
         "zh": "可以帮您处理。为保护您的账户安全，请提供订单号以及下单时使用的邮箱或邮编。"},
     "lookup_order:needs_details": {"en": "Thanks! And the email address or postcode on that order?",
                                    "zh": "谢谢！请再提供该订单的邮箱或邮编。"},
-    "lookup_order:details_mismatch": {
-        "en": "Sorry, those details don't match our records for that order. Please check the order number and the "
-              "email or postcode used when ordering.",
-        "zh": "抱歉，您提供的信息与该订单记录不符。请核对订单号以及下单时使用的邮箱或邮编。"},
-    "lookup_order:unknown_order": {
-        "en": "I couldn't find an order with that number. Order numbers look like LL-123456; could you check it?",
-        "zh": "没有找到这个订单号。订单号格式为LL-123456，请核对后再发给我。"},
+    "lookup_order:not_verified": {
+        "en": "Sorry, I couldn't verify an order with those details. Please check the order number and the email "
+              "address or postcode used when ordering.",
+        "zh": "抱歉，无法用这些信息核实订单。请核对订单号以及下单时使用的邮箱或邮编。"},
+    "lookup_order:locked": {
+        "en": "For your security I can't check order details here any more: there have been too many unsuccessful "
+              "attempts. A member of our team can verify you another way. Would you like me to connect you?",
+        "zh": "为保护账户安全，由于多次核对未成功，我暂时无法在这里继续核对订单信息。人工客服可以通过其他方式核实您的身份，需要为您转接吗？"},
     "lookup_order:no_order_id": {"en": "Could you send me the order number? It looks like LL-123456.",
                                  "zh": "请提供订单号，格式为LL-123456。"},
     "confirm_cancel": {"en": "Order {order_id} hasn't shipped yet, so I can cancel it. The total of {total} will be "

@@ -29,7 +29,10 @@ class Understander:
         self, text: str, *, language: str, state: DialogueState, vector: np.ndarray | None = None
     ) -> Understanding:
         """Intent, slots and sentiment; pass the message's query `vector` if it is already embedded."""
-        expecting = state.pending_action is not None and state.pending_action.startswith("verify:")
+        # Postcodes are read only where details are expected: after asking for them, and after offering a
+        # human (a shopper whose checks were stopped often sends their details again).
+        pending = state.pending_action or ""
+        expecting = pending.startswith("verify:") or pending == "offer_handoff"
         slots = self.slot_extractor.extract(text, expecting_details=expecting)
         if vector is None:
             vector = self.embedder.embed_queries([text])

@@ -120,3 +120,17 @@ class StoreMeta(Base):
     __tablename__ = "store_meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class VerificationFailure(Base):
+    """One failed identity check (an order number with a wrong or unknown e-mail/postcode).
+
+    Counted per order number, conversation and client address over a time window to lock checking
+    after a few guesses. The client address is stored only as a salted hash."""
+
+    __tablename__ = "verification_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    conversation_id: Mapped[str] = mapped_column(String(64), index=True)
+    order_id: Mapped[str] = mapped_column(String(64), index=True)  # as typed (normalised), known or not
+    client_hash: Mapped[str] = mapped_column(String(64), default="", index=True)

@@ -65,11 +65,6 @@ class OrderRepository:
                     return order.customer_id
             return None
 
-    def order_exists(self, order_id: str) -> bool:
-        """Whether an order number exists (reveals nothing else about it)."""
-        with self.db.session() as session:
-            return session.get(Order, order_id.upper()) is not None
-
     def get(self, order_id: str, *, customer_id: str) -> OrderView | None:
         """The order, only if `customer_id` owns it."""
         with self.db.session() as session:

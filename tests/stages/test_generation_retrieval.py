@@ -50,8 +50,9 @@ def test_quality_problems() -> None:
 
 def test_render_refusals_never_use_success_wording() -> None:
     facts = {"order_id": "LL-1", "status": "shipped", "status_zh": "已发货"}
-    assert "Done" not in render("start_return:details_mismatch", "en", facts)
-    assert "don't match" in render("start_return:details_mismatch", "en", facts)
+    assert "Done" not in render("start_return:not_verified", "en", facts)
+    assert "couldn't verify" in render("start_return:not_verified", "en", facts)
+    assert "too many unsuccessful attempts" in render("cancel_order:locked", "en", facts)
     assert (
         render("cancel_order:already_shipped", "en", facts)
         == "Order LL-1 is already shipped, so I can't do that any more."

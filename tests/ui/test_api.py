@@ -267,14 +267,104 @@ def test_agent_pages_need_sign_in(client: TestClient) -> None:
     assert client.get("/agent/config", cookies={"agent_token": cookie}).status_code == 401
 
 
-def test_rate_limit(tmp_path: Path) -> None:
-    app = create_app(web_settings(tmp_path, "web.rate_limit_per_minute=6", "web.rate_limit_burst=3"),
+def test_rate_limits_key_on_the_conversation_and_the_address(tmp_path: Path) -> None:
+    app = create_app(web_settings(tmp_path, "web.rate_limit_per_minute=6", "web.rate_limit_burst=3",
+                                  "web.new_conversations_per_minute=40", "web.rate_limit_per_address_per_minute=1000"),
                      fake_assistant(tmp_path))  # fmt: skip
     client = TestClient(app)
-    statuses = [client.post("/api/v1/conversations").status_code for _ in range(5)]
-    assert statuses[:3] == [201, 201, 201] and statuses[-1] == 429
+    # Twenty shoppers behind one office address: each conversation has its own budget.
+    for _ in range(20):
+        cid, token = start(client)
+        for _ in range(3):
+            r = client.post(f"/api/v1/conversations/{cid}/feedback", json={"message_id": 1, "helpful": True},
+                            headers=token)  # fmt: skip
+            assert r.status_code == 404, r.text  # no such reply, but not limited
+    r = client.post(f"/api/v1/conversations/{cid}/handoff", headers=token)
+    assert (
+        r.status_code == 429
+        and int(r.headers["Retry-After"]) >= 1
+        and "try again" in r.json()["error"]["message"]
+    )
+    # New conversations are limited per address.
+    statuses = [client.post("/api/v1/conversations").status_code for _ in range(30)]
+    assert statuses[-1] == 429  # the twenty above used the burst (half of 40)
+
+
+def test_sign_in_stays_limited_when_chat_limits_are_off(tmp_path: Path) -> None:
+    app = create_app(web_settings(tmp_path, "web.rate_limit_per_minute=0", "web.sign_in_attempts_per_minute=3"),
+                     fake_assistant(tmp_path))  # fmt: skip
+    app.state.accounts.add("carol", "correct horse")
+    client = TestClient(app)
+    statuses = [client.post("/api/v1/agent/sessions", json={"username": "carol", "password": "nope-nope"}).status_code
+                for _ in range(8)]  # fmt: skip
+    assert statuses[0] == 401 and statuses[-1] == 429
+    r = client.post(
+        "/agent/login", data={"username": "carol", "password": "correct horse"}, follow_redirects=False
+    )
+    assert r.status_code == 429  # the console's sign-in form shares the limit
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_format(client: TestClient) -> None:
+    for method, path, status, allow in [("GET", "/api/v1/nope", 404, None), ("POST", "/api/v1/agent/nothing", 404, None),
+                                        ("PUT", "/api/v1/conversations", 405, "POST"),
+                                        ("DELETE", "/api/v1/health", 405, "GET"),
+                                        ("PATCH", "/api/v1/conversations/c_x/messages", 405, "GET, POST"),
+                                        ("GET", "/no/such/page", 404, None), ("GET", "/gradio_api/nope", 404, None),
+                                        ("GET", "/%ff%fe", 404, None), ("HEAD", "/api/v1/health", 405, "GET")]:  # fmt: skip
+        r = client.request(method, path)
+        assert r.status_code == status, (method, path, r.text)
+        if method != "HEAD":
+            assert r.json()["error"]["code"] in ("not_found", "method_not_allowed"), r.text
+            assert r.json()["error"]["message"]
+        if allow:
+            assert r.headers["allow"] == allow
+
+
+@pytest.mark.parametrize("after_id", ["-1", "99999999999999999999", "2147483648", "1e3", "abc", "", "%00"])
+def test_numeric_query_values_out_of_range_are_422(client: TestClient, after_id: str) -> None:
+    cid, token = start(client)
+    r = client.get(f"/api/v1/conversations/{cid}/messages?after_id={after_id}", headers=token)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "invalid_request"
+    alice = agent(client)
+    for path in (
+        "/api/v1/agent/queue?limit=99999999999999999999",
+        f"/api/v1/agent/conversations/{cid}/suggestions?k=-5",
+    ):
+        assert client.get(path, headers=alice).status_code == 422
+    r = client.post(
+        f"/api/v1/conversations/{cid}/feedback", json={"message_id": 2**70, "helpful": True}, headers=token
+    )
+    assert r.status_code == 422
+
+
+def test_security_headers(client: TestClient) -> None:
     r = client.post("/api/v1/conversations")
-    assert int(r.headers["Retry-After"]) >= 1 and "try again" in r.json()["error"]["message"]
+    assert r.headers["cache-control"] == "no-store"  # it carries the session token
+    assert r.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+    token = r.json()["session_token"]
+    cid = r.json()["conversation_id"]
+    for response in (client.get(f"/api/v1/conversations/{cid}/messages", headers={"X-Session-Token": token}),
+                     client.post("/api/v1/agent/sessions", json={"username": "alice", "password": "correct horse"}),
+                     client.get("/agent/login"), client.get("/"), client.get("/api/v1/nope")):  # fmt: skip
+        assert response.headers["cache-control"] == "no-store", response.url
+        assert response.headers["x-content-type-options"] == "nosniff"
+    page = client.get("/").headers["content-security-policy"]
+    assert "default-src 'self'" in page and "object-src 'none'" in page and "frame-ancestors 'none'" in page
+    assert (
+        "https:" not in page.split("img-src")[1].split(";")[0]
+    )  # images only from here (the demo has no image hosts)
+    assert "max-age" in client.get("/widget.js").headers["cache-control"]  # static: cacheable
+
+
+def test_frame_ancestors_setting_lets_the_shop_embed_the_chat(tmp_path: Path) -> None:
+    app = create_app(
+        web_settings(tmp_path, "web.frame_ancestors=https://shop.example.com self"), fake_assistant(tmp_path)
+    )
+    r = TestClient(app).get("/")
+    assert "frame-ancestors https://shop.example.com 'self'" in r.headers["content-security-policy"]
+    assert "x-frame-options" not in r.headers  # it cannot name origins; the CSP decides
 
 
 def test_widget_and_demo_page(client: TestClient) -> None:

@@ -223,3 +223,102 @@ def test_widget_on_the_demo_page(server, browser) -> None:
         "() => /team|agent/i.test(document.querySelector('#sa-w-log')?.innerText.slice(-300) ?? '')"
     )
     page.context.close()
+
+
+BAIT = "http://127.0.0.1:9/bait"  # nothing listens there; a request to it would mean shopper text loaded something
+TRAPS = [
+    f"look ![product photo]({BAIT}/markdown.png) here",
+    f"see [my link]({BAIT}/link) and <img src='{BAIT}/raw.png' onerror='window.pwned=1'> ok",
+    f"<a href='{BAIT}/anchor'>click</a> **bold** _under_ www.example.com {BAIT}/bare.png",
+]
+
+
+def watch_requests(page) -> list[str]:
+    seen: list[str] = []
+    page.context.on("request", lambda request: seen.append(request.url))
+    return seen
+
+
+def assert_inert(page, root: str, seen: list[str]) -> None:
+    assert not [url for url in seen if "/bait" in url], seen
+    assert (
+        page.locator(f"{root} img[src*='bait'], {root} a[href*='bait'], {root} strong, {root} em").count()
+        == 0
+    )
+    assert page.evaluate("() => window.pwned === undefined")
+
+
+def test_shopper_text_is_inert_in_the_chat_the_console_and_the_widget(server, browser) -> None:
+    base, app = server
+    shopper = start_shopper(browser, base)
+    seen = watch_requests(shopper)
+    violations: list[str] = []
+    shopper.on(
+        "console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None
+    )
+    for trap in TRAPS:
+        ask(shopper, trap)
+    text = chat_text(shopper)
+    assert "![product photo](" in text and "[my link](" in text and "<img src=" in text and "**bold**" in text
+    assert_inert(shopper, "#sa-chat", seen)
+    shopper.reload()  # stored messages come back just as inert
+    shopper.wait_for_function(
+        "() => document.querySelector('#sa-chat')?.innerText.includes('![product photo](')"
+    )
+    assert_inert(shopper, "#sa-chat", seen)
+    assert not violations, violations  # the page itself runs under its CSP without complaint
+    screenshot(shopper, "shopper-inert-text")
+    conversation_id = next(
+        c.id
+        for c in app.state.desk.queue()
+        if any("![product photo](" in m.text for m in app.state.desk.open(c.id).messages)
+    )
+
+    agent = new_page(browser)
+    agent_seen = watch_requests(agent)
+    agent.goto(base + "/agent/login")
+    agent.fill("#username", "alice")
+    agent.fill("#password", "correct horse")
+    agent.click("#sign-in")
+    agent.wait_for_selector("#agent-queue label")
+    agent.locator("#agent-queue label", has_text=conversation_id[:10]).first.click()
+    agent.wait_for_function(
+        "() => document.querySelector('#agent-chat')?.innerText.includes('![product photo](')"
+    )
+    agent.wait_for_function(
+        "() => document.querySelector('#agent-suggestion-1')?.innerText.includes('confidence')"
+    )
+    assert_inert(agent, "#agent-chat", agent_seen)
+    assert "[my link](" in agent.inner_text("#agent-chat")
+    screenshot(agent, "agent-inert-text")
+
+    widget = new_page(browser)
+    widget_seen = watch_requests(widget)
+    widget.goto(base + "/demo")
+    widget.click("#sa-w-bubble")
+    widget.wait_for_function(
+        "() => document.querySelector('#sa-w-log')?.innerText.includes('How can I help')"
+    )
+    for trap in TRAPS:
+        replies = widget.locator("#sa-w-log .sa-w-rate").count()
+        widget.fill("#sa-w-input", trap)
+        widget.press("#sa-w-input", "Enter")
+        widget.wait_for_function(
+            "(n) => document.querySelectorAll('#sa-w-log .sa-w-rate').length > n", arg=replies
+        )
+    assert "![product photo](" in widget.inner_text("#sa-w-log")
+    assert_inert(widget, "#sa-w-log", widget_seen)
+    for page in (shopper, agent, widget):
+        page.context.close()
+
+
+def test_pages_carry_security_headers(server, browser) -> None:
+    base, _ = server
+    page = new_page(browser)
+    response = page.goto(base + "/")
+    headers = response.headers
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+    assert headers["cache-control"] == "no-store"
+    page.context.close()

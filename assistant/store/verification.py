@@ -1,0 +1,151 @@
+"""Failed identity checks, counted in the database so that guessing e-mails or postcodes stops early.
+
+An order number with a wrong e-mail or postcode, and an unknown order number, both count as a
+failure: per order number (whoever tries it), per conversation and per client address, within a
+time window. Once any count reaches its limit the assistant stops checking (`locked_scope` says
+which limit), so a script that walks through a shop's postcodes gets a handful of guesses a day
+instead of as many as it likes. The counts live in the database, so every worker and every restart
+sees the same ones. Client addresses are kept only as a salted hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from assistant.store.database import Database
+from assistant.store.models import StoreMeta, VerificationFailure, utcnow
+
+LockScope = Literal["order", "conversation", "client"]
+_SALT_KEY = "client_hash_salt"
+
+
+def normalise_order_id(order_id: str) -> str:
+    """The form order numbers are counted in (as typed, upper case, no surrounding space)."""
+    return order_id.strip().upper()[:64]
+
+
+@dataclass(frozen=True)
+class VerificationLimits:
+    """How many failures each scope may have within `window_hours` before checking stops."""
+
+    per_order: int = 3
+    per_conversation: int = 5
+    per_client: int = 20
+    window_hours: float = 24.0
+
+
+@dataclass(frozen=True)
+class VerificationStatus:
+    """What an agent sees of a conversation's identity checks."""
+
+    failures: int  # in this conversation, within the window
+    is_locked: bool  # the conversation itself reached its limit
+    locked_orders: tuple[str, ...]  # order numbers tried here that reached their limit (from anywhere)
+    limit: int  # the conversation's limit, for display
+
+
+class VerificationLedger:
+    """Records failed identity checks and says when a scope has had too many."""
+
+    def __init__(self, db: Database, limits: VerificationLimits | None = None) -> None:
+        self.db = db
+        self.limits = limits or VerificationLimits()
+        self._salt: str | None = None
+
+    def locked_scope(
+        self, *, conversation_id: str, order_id: str | None = None, client: str | None = None
+    ) -> LockScope | None:
+        """Which limit stops a check now: the order's, the conversation's, the client's, or None."""
+        checks: list[tuple[LockScope, ColumnElement[bool], int]] = [
+            (
+                "conversation",
+                VerificationFailure.conversation_id == conversation_id,
+                self.limits.per_conversation,
+            )
+        ]
+        if order_id is not None:
+            checks.insert(0, ("order", VerificationFailure.order_id == normalise_order_id(order_id),
+                              self.limits.per_order))  # fmt: skip
+        if client:
+            checks.append(("client", VerificationFailure.client_hash == self._client_hash(client),
+                           self.limits.per_client))  # fmt: skip
+        since = self._since()
+        with self.db.session() as session:
+            for scope, condition, limit in checks:
+                if self._count(session, condition, since) >= limit:
+                    return scope
+        return None
+
+    def record_failure(self, *, conversation_id: str, order_id: str, client: str | None = None) -> None:
+        """Count one failed check of `order_id` in `conversation_id` from `client`."""
+        with self.db.session() as session:
+            session.add(
+                VerificationFailure(
+                    conversation_id=conversation_id,
+                    order_id=normalise_order_id(order_id),
+                    client_hash=self._client_hash(client) if client else "",
+                )
+            )
+            session.commit()
+
+    def status(self, conversation_id: str) -> VerificationStatus:
+        """The conversation's failures in the window and the order numbers it tried that are locked."""
+        since = self._since()
+        with self.db.session() as session:
+            failures = self._count(session, VerificationFailure.conversation_id == conversation_id, since)
+            tried = session.scalars(
+                select(VerificationFailure.order_id)
+                .where(
+                    VerificationFailure.conversation_id == conversation_id,
+                    VerificationFailure.created_at >= since,
+                )
+                .distinct()
+            ).all()
+            locked = tuple(
+                order_id
+                for order_id in sorted(tried)
+                if self._count(session, VerificationFailure.order_id == order_id, since)
+                >= self.limits.per_order
+            )
+        return VerificationStatus(failures, failures >= self.limits.per_conversation, locked,
+                                  self.limits.per_conversation)  # fmt: skip
+
+    def _since(self) -> datetime:
+        return utcnow() - timedelta(hours=self.limits.window_hours)
+
+    @staticmethod
+    def _count(session: Session, condition: ColumnElement[bool], since: datetime) -> int:
+        return int(
+            session.scalar(
+                select(func.count(VerificationFailure.id)).where(
+                    condition, VerificationFailure.created_at >= since
+                )
+            )
+            or 0
+        )
+
+    def _client_hash(self, client: str) -> str:
+        return hashlib.sha256(f"{self._install_salt()}:{client}".encode()).hexdigest()
+
+    def _install_salt(self) -> str:
+        """A random salt made once per database (every worker reads the same one)."""
+        if self._salt is None:
+            with self.db.session() as session:
+                row = session.get(StoreMeta, _SALT_KEY)
+                if row is None:
+                    session.add(StoreMeta(key=_SALT_KEY, value=secrets.token_hex(16)))
+                    try:
+                        session.commit()
+                    except IntegrityError:  # another worker made it first
+                        session.rollback()
+                    row = session.get(StoreMeta, _SALT_KEY)
+                self._salt = row.value if row is not None else ""
+        return self._salt
