@@ -203,6 +203,26 @@ def test_bad_input_gets_a_clear_reply(assistant: Assistant, message: str, action
     assert reply.text and "Traceback" not in reply.text
 
 
+def test_nul_characters_are_stripped_and_the_message_answered(assistant: Assistant) -> None:
+    reply = assistant.respond("c-nul", "where\x00 is my order?\x00")
+    assert reply.trace.guard.problem == "none" and reply.trace.guard.removed_control_chars == 2
+    assert reply.trace.understanding.intent == "order_status"
+
+
+def test_long_messages_cost_bounded_work(assistant: Assistant) -> None:
+    seen: list[str] = []
+
+    class Recording:
+        def score(self, text: str, language: str) -> float:
+            seen.append(text)
+            return 0.0
+
+    assistant.understander.sentiment = Recording()
+    reply = assistant.respond("c-long-zh", ("我的订单什么时候到？包裹一直没有更新。" * 120)[:2000])
+    assert reply.text and reply.language == "zh"
+    assert len(seen[0]) <= 405  # sentiment reads the start and the end, not all 2,000 characters
+
+
 def test_huge_and_control_character_input(assistant: Assistant) -> None:
     reply = assistant.respond("c-huge", "where is my order? " * 6000)
     assert reply.trace.guard.was_truncated

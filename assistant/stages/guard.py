@@ -1,5 +1,6 @@
-"""Guard: the first look at a message. Caps length, strips control characters, flags personal
-data and instruction-injection attempts, and recognises input that is empty or binary."""
+"""Guard: the first look at a message. Caps length, strips control characters (NUL included: the rest
+of the message is answered), flags personal data and instruction-injection attempts, and recognises
+input that is empty or binary (bytes that are not UTF-8, or text that is mostly replacement characters)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ class Guard:
                 return GuardResult(text="", problem="binary")
         if not isinstance(message, str):
             return GuardResult(text="", problem="binary")
-        if "\x00" in message or (message and message.count("\ufffd") / len(message) > 0.1):
+        if message and message.count("\ufffd") / len(message) > 0.1:  # bytes decoded with errors="replace"
             return GuardResult(text="", problem="binary")
         controls = 0
         kept: list[str] = []

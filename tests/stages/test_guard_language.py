@@ -11,11 +11,17 @@ from assistant.stages.language import LanguageDetector, cjk_share
 
 @pytest.mark.parametrize(
     ("message", "problem"),
-    [("", "empty"), ("  \n\t", "empty"), (b"\xff\xfe\x00", "binary"), ("a\x00b", "binary"), (None, "binary"),
+    [("", "empty"), ("  \n\t", "empty"), (b"\xff\xfe\x00", "binary"), ("\ufffd\ufffd\ufffdab", "binary"), (None, "binary"),
      ("🎉🔥", "no_words"), ("???", "no_words"), ("hello", "none"), ("你好", "none")],
 )  # fmt: skip
 def test_guard_problems(message: object, problem: str) -> None:
     assert Guard().check(message).problem == problem
+
+
+def test_guard_strips_nul_and_other_controls_and_keeps_the_rest() -> None:
+    result = Guard().check("where\x00 is my\x00\x00 order?\x1b[31m\u200b")
+    assert result.text == "where is my order?[31m" and result.problem == "none"
+    assert result.removed_control_chars == 5
 
 
 def test_guard_cleans_and_caps() -> None:
