@@ -31,12 +31,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(app) -> Iterator[str]:
-    """Serve `app` with uvicorn in a thread; yields the base URL."""
+def live_server(app, settings=None) -> Iterator[str]:
+    """Serve `app` with uvicorn in a thread (configured as `serve` does when `settings` are given); yields
+    the base URL."""
     import uvicorn
 
+    from ui.app import server_config
+
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = (
+        server_config(settings, app, host="127.0.0.1", port=port)
+        if settings is not None
+        else uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -96,5 +104,6 @@ def web_settings(tmp_path: Path, *overrides: str):
     from assistant.settings import load_settings
 
     return load_settings(overrides=[f"paths.data_dir={tmp_path}", "web.rate_limit_per_minute=0",
-                                    "web.new_conversations_per_minute=0", "web.sign_in_attempts_per_minute=1000",
+                                    "web.new_conversations_per_minute=0", "web.rate_limit_per_address_per_minute=0",
+                                    "web.sign_in_attempts_per_minute=1000",
                                     *overrides])  # fmt: skip

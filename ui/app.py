@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio.to_thread
@@ -35,6 +35,9 @@ from ui.api import build_api
 from ui.middleware import ErrorBodies, SecurityHeaders
 from ui.render import CSS
 from ui.shopper_page import ShopperPage
+
+if TYPE_CHECKING:
+    import uvicorn
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -259,6 +262,19 @@ def _product_html(product: dict[str, Any]) -> str:
     return _page(title, body)
 
 
+def server_config(
+    settings: Settings, app: Any, *, host: str, port: int, log_level: str = "warning"
+) -> uvicorn.Config:
+    """How uvicorn serves `app` (the same for `serve`, the tests and the benchmarks)."""
+    import uvicorn
+
+    web = settings.web
+    # Keep-alive longer than browsers' and proxies' own idle timeouts, so a client never reuses a connection
+    # the server is closing at that moment; a fixed connection cap and listen backlog, not the defaults.
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_keep_alive=web.keep_alive_timeout_s,
+                          limit_concurrency=web.max_connections, backlog=web.backlog)  # fmt: skip
+
+
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> int:
     """Build the assistant, warm its models, print the URLs and serve until interrupted."""
     import uvicorn
@@ -279,9 +295,5 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         f'widget demo:    {base}/demo   (embed: <script src="{base}/widget.js" defer></script>)', flush=True
     )
     print(f"API docs:       {base}/api/docs   (OpenAPI: {base}/api/v1/openapi.json)", flush=True)
-    web = settings.web
-    # Keep-alive longer than browsers' and proxies' own idle timeouts: a client must never reuse a connection
-    # the server is closing at that moment (uvicorn's 5 s default made loaded clients see connection resets).
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=web.keep_alive_timeout_s,
-                limit_concurrency=web.max_connections, backlog=web.backlog)  # fmt: skip
+    uvicorn.Server(server_config(settings, app, host=host, port=port)).run()
     return 0
