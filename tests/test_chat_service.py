@@ -59,6 +59,20 @@ def test_history_shows_cards_and_sources_but_never_the_trace(services) -> None:
     assert {"intent", "slots", "facts", "rule", "drafts"}.isdisjoint(stored.meta)
 
 
+def test_stored_messages_hide_the_shoppers_phone_but_never_the_shops(services) -> None:
+    chat, _ = services
+    session = chat.start()
+    chat.send(
+        session.conversation_id, session.token, "please call me back on 07911 123456 or +49 151 12345678"
+    )
+    outcome = chat.request_human(session.conversation_id, session.token)
+    shop_phone = "+1 555 0100"  # the demo shop's published number (its contact passage)
+    assert outcome.reply is not None and any(shop_phone in s.text for s in outcome.reply.sources)
+    stored = chat.history(session.conversation_id, session.token)
+    assert "07911" not in stored[0].text and "[PHONE]" in stored[0].text and "12345678" not in stored[0].text
+    assert any(shop_phone in s["text"] for s in stored[-1].meta["sources"])
+
+
 def test_streaming_ends_with_the_outcome(services) -> None:
     chat, _ = services
     session = chat.start()

@@ -32,7 +32,7 @@ from assistant.rate_limit import ChatLimits
 from assistant.settings import Settings
 from ui.agent_console import AgentConsole
 from ui.api import build_api
-from ui.middleware import ErrorBodies, SecurityHeaders
+from ui.middleware import ErrorBodies, FinishedResponses, SecurityHeaders
 from ui.render import CSS
 from ui.shopper_page import ShopperPage
 
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 AGENT_COOKIE = "agent_token"
+# Gradio endpoints the pages never use; answered 404 (the upload route would store anyone's files in /tmp).
+UNUSED_GRADIO_ROUTES = ("/gradio_api/upload", "/gradio_api/upload_progress")
 # error type -> (HTTP status, code in the JSON body)
 STATUS = {InputError: (422, "invalid_input"), NotFoundError: (404, "not_found"), AuthError: (401, "unauthorized"),
           RateLimitedError: (429, "rate_limited")}  # fmt: skip
@@ -133,6 +135,12 @@ def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccou
             return JSONResponse(error_body("too_large", f"the request body is over {web.max_body_bytes} bytes"),
                                 status_code=413, headers={"Connection": "close"})  # fmt: skip
         path = request.url.path
+        if path.endswith(
+            UNUSED_GRADIO_ROUTES
+        ):  # no component takes files: nobody may store any on this server
+            return JSONResponse(
+                error_body("not_found", "file uploads are not accepted here"), status_code=404
+            )
         is_agent_page = (path == "/agent" or path.startswith("/agent/")) and path not in (
             "/agent/login",
             "/agent/logout",
@@ -152,6 +160,7 @@ def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccou
     # then every 404/405/413 gets the API's error shape; the security headers go on every response.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=web.max_body_bytes)
     app.add_middleware(ErrorBodies, max_body_bytes=web.max_body_bytes)
+    app.add_middleware(FinishedResponses)
     app.add_middleware(SecurityHeaders, frame_ancestors=web.frame_ancestors,
                        image_origins=image_origins(assistant.shop.products.values()))  # fmt: skip
 

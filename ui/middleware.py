@@ -9,10 +9,13 @@ by inner middleware (Starlette's body limit) get the same treatment.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
 
 # Content types that may carry a session token or a conversation: never stored by a browser or proxy.
 PRIVATE_TYPES = (b"application/json", b"text/html", b"text/event-stream", b"text/plain")
@@ -155,3 +158,39 @@ class ErrorBodies:
         if isinstance(original, dict) and "detail" in original:
             shaped["detail"] = original["detail"]
         return json.dumps(shaped).encode()
+
+
+class FinishedResponses:
+    """A response that has started is always finished cleanly.
+
+    Gradio's queue stream, asked for a session it does not know, sends its error event and then raises;
+    uvicorn would log a traceback and reset the connection, so the client's next request on it failed. Here
+    the stream ends normally instead (the error is logged), and the connection stays usable. An error before
+    the response starts still goes to the error handlers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = finished = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if not started:
+                raise
+            logger.warning("%s %s failed after its response started; ended it cleanly", scope.get("method"),
+                           scope.get("path"), exc_info=logger.isEnabledFor(logging.DEBUG))  # fmt: skip
+            if not finished:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})

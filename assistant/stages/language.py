@@ -10,7 +10,6 @@ from __future__ import annotations
 from assistant.backends.language_detection import LanguageIdentifier
 from assistant.schema import Language, LanguageResult
 
-
 DETECT_CHARS = 1000
 
 

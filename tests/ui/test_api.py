@@ -217,6 +217,7 @@ def test_agent_flow(client: TestClient) -> None:
     view = client.get(f"/api/v1/agent/conversations/{cid}", headers=alice).json()
     bot_turn = next(m for m in view["messages"] if m["role"] == "assistant")
     assert {"intent", "slots", "action", "rule", "facts", "sources"} <= set(bot_turn)
+    assert view["verification"] == {"failed_attempts": 0, "limit": 5, "locked": False, "locked_orders": []}
     suggestions = client.get(f"/api/v1/agent/conversations/{cid}/suggestions?k=2", headers=alice).json()[
         "suggestions"
     ]
@@ -336,6 +337,28 @@ def test_numeric_query_values_out_of_range_are_422(client: TestClient, after_id:
         f"/api/v1/conversations/{cid}/feedback", json={"message_id": 2**70, "helpful": True}, headers=token
     )
     assert r.status_code == 422
+
+
+def test_the_agent_view_shows_a_verification_lock(client: TestClient) -> None:
+    cid, token = start(client)
+    order = order_with("delivered")
+    client.post(
+        f"/api/v1/conversations/{cid}/messages", json={"message": "where is my order?"}, headers=token
+    )
+    for postcode in ("00001", "00002", "00003"):
+        r = client.post(f"/api/v1/conversations/{cid}/messages", json={"message": f"{order['id']} postcode {postcode}"},
+                        headers=token)  # fmt: skip
+    assert "too many unsuccessful attempts" in r.json()["reply"]["text"]
+    view = client.get(f"/api/v1/agent/conversations/{cid}", headers=agent(client)).json()
+    assert view["verification"]["failed_attempts"] == 3 and view["verification"]["locked_orders"] == [
+        order["id"]
+    ]
+
+
+def test_uploads_are_not_accepted(client: TestClient) -> None:
+    for path in ("/gradio_api/upload", "/agent/gradio_api/upload"):
+        r = client.post(path, files={"files": ("a.txt", b"hello")})
+        assert r.status_code in (401, 404) and "error" in r.json()
 
 
 def test_security_headers(client: TestClient) -> None:
