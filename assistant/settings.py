@@ -239,6 +239,9 @@ class WebSettings:
     max_connections: Annotated[int, Field(ge=1, le=100_000)] = 1000
     backlog: Annotated[int, Field(ge=1, le=65_535)] = 2048
     worker_threads: Annotated[int, Field(ge=1, le=1000)] = 64  # threads that run turns and database calls
+    # Proxies whose X-Forwarded-For names the shopper's address (limits and guessing counts key on it):
+    # comma-separated addresses, or "*" only when nothing but the proxy can reach this server.
+    forwarded_allow_ips: Text = "127.0.0.1"
 
 
 @dataclass(frozen=True)

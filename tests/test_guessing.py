@@ -4,6 +4,7 @@ lock is in the database (it survives a restart) and the agent sees it."""
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -70,6 +71,10 @@ def test_brute_force_in_one_conversation_never_reaches_the_order(services, statu
         replies.append(outcome.reply)
     assert_no_leak(replies, order)
     reasons = [r.trace.action.reason for r in replies if r.trace.action is not None]
+    print(
+        f"brute force over {kind}s of a {status} order in one conversation: {len(replies)} guesses, "
+        f"{reasons.count('not_verified')} checked, {reasons.count('locked')} refused as locked, 0 leaks"
+    )
     assert reasons[:2] == ["not_verified", "not_verified"]
     assert set(reasons[2:]) == {"locked"}  # the third failure locks the order, the right answer included
     assert "too many unsuccessful attempts" in replies[-1].text
@@ -89,6 +94,9 @@ def test_a_new_conversation_per_guess_still_stops_at_the_order_limit(services) -
         replies.append(reply)
         checked += reply.trace.action is not None and reply.trace.action.reason == "not_verified"
     assert_no_leak(replies, order)
+    print(
+        f"brute force, a new conversation and address per guess: {len(replies)} guesses, {checked} checked, 0 leaks"
+    )
     assert checked == 2 and replies[-1].trace.action.reason == "locked"
 
 
@@ -150,7 +158,8 @@ def test_the_lock_survives_a_restart_and_shows_in_the_console(tmp_path: Path) ->
     assert reply is not None and reply.trace.action.reason == "locked"
     view = desk.open(session.conversation_id)
     assert view.verification.failures == 3 and order["id"] in view.verification.locked_orders
-    assert "Identity checks locked" in _status(view) and order["id"] in _status(view)
+    shown = html.unescape(_status(view))  # the console's Markdown, as the agent reads it
+    assert "Identity checks locked" in shown and order["id"] in shown
     # The shopper accepts the offered human.
     yes = chat.send(other.conversation_id, other.token, "yes please", client="198.51.100.2").reply
     assert yes is not None and yes.handoff

@@ -281,7 +281,8 @@ def server_config(
     # Keep-alive longer than browsers' and proxies' own idle timeouts, so a client never reuses a connection
     # the server is closing at that moment; a fixed connection cap and listen backlog, not the defaults.
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_keep_alive=web.keep_alive_timeout_s,
-                          limit_concurrency=web.max_connections, backlog=web.backlog)  # fmt: skip
+                          limit_concurrency=web.max_connections, backlog=web.backlog, proxy_headers=True,
+                          forwarded_allow_ips=web.forwarded_allow_ips)  # fmt: skip
 
 
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> int:

@@ -119,9 +119,17 @@ class ShopperPage:
             chat, view = [_bot(t(language, "error"))], {"last_id": 0, "last_reply_id": None}
         return [chat, saved, language, view, *self._quick(quick), *self._labels(language)]
 
-    def send(self, message: str, chat: list, saved: dict, language: str, view: dict, request: gr.Request):
+    def _stored_chat(self, saved: dict, language: str) -> list[dict[str, str]]:
+        """The conversation as the server has it. The page never sends its chat back: a long conversation
+        would outgrow `web.max_body_bytes`, and the server's copy is the one that counts."""
+        try:
+            messages = self.chat.history(str(saved.get("conversation_id", "")), saved.get("token"))
+        except AssistantError:
+            messages = []
+        return _messages_to_chat(messages, language) or [_bot(t(language, "welcome"))]
+
+    def send(self, message: str, saved: dict, language: str, view: dict, request: gr.Request):
         """Stream one turn into the chat; yields [chatbot, textbox, language, view, quick replies…, labels…]."""
-        chat = list(chat or [])
         keep = [gr.update() for _ in range(QUICK_REPLY_SLOTS)] + [gr.update() for _ in range(9)]
         saved = saved or {}
         try:
@@ -129,9 +137,9 @@ class ShopperPage:
             message = self.chat.check_message(message)
         except (InputError, AssistantError) as exc:
             gr.Warning(str(exc))
-            yield [chat, gr.update(), language, view, *keep]
+            yield [gr.update(), gr.update(), language, view, *keep]
             return
-        chat += [_user(message), _bot("…")]
+        chat = [*self._stored_chat(saved, language), _user(message), _bot("…")]
         yield [chat, "", language, view, *keep]
         text = ""
         try:
@@ -165,8 +173,9 @@ class ShopperPage:
         view["last_id"] = max(view["last_id"], outcome.reply_message_id or 0)
         return [chat, "", language, view, *self._quick(reply.suggestions), *self._labels(language)]
 
-    def human(self, chat: list, saved: dict, language: str, view: dict, request: gr.Request) -> list[Any]:
-        chat = list(chat or [])
+    def human(self, saved: dict, language: str, view: dict, request: gr.Request) -> list[Any]:
+        saved = saved or {}
+        chat = self._stored_chat(saved, language)
         try:
             self.limits.message(str((saved or {}).get("conversation_id", "")), _client(request))
             outcome = self.chat.request_human(saved.get("conversation_id", ""), (saved or {}).get("token"))
@@ -194,12 +203,14 @@ class ShopperPage:
 
         return handler
 
-    def poll(self, chat: list, saved: dict, language: str, view: dict) -> list[Any]:
-        """Agent messages that arrived since the last look (the bot's own replies come through `send`)."""
+    def poll(self, saved: dict, language: str, view: dict) -> list[Any]:
+        """The chat again when an agent's message arrived since the last look (the bot's own replies come
+        through `send`)."""
+        saved = saved or {}
         try:
-            new = self.chat.history(saved.get("conversation_id", ""), (saved or {}).get("token"),
+            new = self.chat.history(str(saved.get("conversation_id", "")), saved.get("token"),
                                     after_id=int((view or {}).get("last_id", 0)))  # fmt: skip
-        except (AssistantError, AttributeError):
+        except (AssistantError, AttributeError, ValueError):
             return [gr.update(), gr.update()]
         agent = [m for m in new if m.role == "agent"]
         if not agent:
@@ -207,7 +218,7 @@ class ShopperPage:
         view = dict(view)
         view["last_id"] = max(m.id for m in new)
         view["last_reply_id"] = agent[-1].id
-        return [list(chat or []) + [_bot(_agent_html(m.text, language)) for m in agent], view]
+        return [self._stored_chat(saved, language), view]
 
     def new_chat(self, language: str, request: gr.Request) -> list[Any]:
         try:
@@ -250,7 +261,7 @@ class ShopperPage:
             turn_out = [chatbot, box, language, view, *quick, *labelled]
 
             page.load(self.load, [saved], [chatbot, saved, language, view, *quick, *labelled])
-            send_inputs = [chatbot, saved, language, view]
+            send_inputs = [saved, language, view]  # never the chat itself: the server has it
             for trigger in (send.click, box.submit):
                 trigger(self.send, [box, *send_inputs], turn_out, concurrency_limit=8)
             for button in quick:
@@ -263,6 +274,6 @@ class ShopperPage:
             chatbot.clear(self.new_chat, [language], [chatbot, saved, view, *quick])
             picker.input(lambda choice: [choice, *self.relabel(choice)], [picker],
                          [language, title, box, send, human, up, down, comment, new])  # fmt: skip
-            gr.Timer(POLL_S).tick(self.poll, [chatbot, saved, language, view], [chatbot, view],
+            gr.Timer(POLL_S).tick(self.poll, [saved, language, view], [chatbot, view],
                                   show_progress="hidden")  # fmt: skip
         return page

@@ -233,9 +233,16 @@ TRAPS = [
 ]
 
 
-def watch_requests(page) -> list[str]:
+def watch_requests(page, sizes: list[int] | None = None) -> list[str]:
+    """URLs the page requests (and, into `sizes`, how big each body it sends to the Gradio queue is)."""
     seen: list[str] = []
-    page.context.on("request", lambda request: seen.append(request.url))
+
+    def record(request) -> None:
+        seen.append(request.url)
+        if sizes is not None and "queue/join" in request.url:
+            sizes.append(len(request.post_data_buffer or b""))
+
+    page.context.on("request", record)
     return seen
 
 
@@ -251,7 +258,8 @@ def assert_inert(page, root: str, seen: list[str]) -> None:
 def test_shopper_text_is_inert_in_the_chat_the_console_and_the_widget(server, browser) -> None:
     base, app = server
     shopper = start_shopper(browser, base)
-    seen = watch_requests(shopper)
+    sizes: list[int] = []
+    seen = watch_requests(shopper, sizes)
     violations: list[str] = []
     shopper.on(
         "console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None
@@ -267,6 +275,8 @@ def test_shopper_text_is_inert_in_the_chat_the_console_and_the_widget(server, br
     )
     assert_inert(shopper, "#sa-chat", seen)
     assert not violations, violations  # the page itself runs under its CSP without complaint
+    # The page never sends its chat back (a long conversation would outgrow the body limit): only the message.
+    assert sizes and max(sizes) < 2000, sizes
     screenshot(shopper, "shopper-inert-text")
     conversation_id = next(
         c.id
