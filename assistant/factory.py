@@ -6,14 +6,9 @@ backend. Construction is cheap: models load on `warm_up()` or first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from assistant.model_preparation import require_model
 from assistant.schema import ModelRole
 from assistant.settings import Settings
-
-if TYPE_CHECKING:
-    from assistant.store.verification import VerificationLimits
 
 
 def build_embedder(settings: Settings, role: ModelRole = ModelRole.EMBEDDER, *, use_fine_tuned: bool = True):
@@ -85,15 +80,6 @@ def build_vector_store(settings: Settings):  # -> VectorStore
     if settings.retrieval.chroma_host != "embedded":
         return ChromaVectorStore(host=settings.retrieval.chroma_host, port=settings.retrieval.chroma_port)
     return ChromaVectorStore(settings.paths.index_dir)
-
-
-def verification_limits(settings: Settings) -> VerificationLimits:
-    """The guessing limits for identity checks, from `[verification]`."""
-    from assistant.store.verification import VerificationLimits
-
-    v = settings.verification
-    return VerificationLimits(per_order=v.max_failures_per_order, per_conversation=v.max_failures_per_conversation,
-                              per_client=v.max_failures_per_client, window_hours=v.window_hours)  # fmt: skip
 
 
 def build_assistant(settings: Settings, *, embedder=None, generator=None, store=None):  # -> Assistant
@@ -169,7 +155,7 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
         actions=ActionRunner(
             OrderRepository(db),
             shop,
-            ledger=VerificationLedger(db, verification_limits(settings)),
+            ledger=VerificationLedger(db, settings.verification),
             today=shop.today or date.today(),
         ),
         writer=ReplyGenerator(

@@ -103,7 +103,6 @@ class DialogueState:
     pending_order_id: str | None = None
     handoff: bool = False
     turn_count: int = 0
-    failed_verifications: int = 0
     low_confidence_streak: int = 0
 
 

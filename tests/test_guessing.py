@@ -13,7 +13,8 @@ from assistant_fixtures import SHOP, order_with
 from web_fixtures import fake_assistant
 
 from assistant.chat_service import AgentDesk, ShopperChat
-from assistant.store.verification import VerificationLedger, VerificationLimits
+from assistant.settings import VerificationSettings
+from assistant.store.verification import VerificationLedger
 from ui.agent_console import _status
 
 CUSTOMERS = [json.loads(line) for line in (SHOP / "store" / "customers.jsonl").open(encoding="utf-8")]
@@ -104,7 +105,7 @@ def test_a_new_conversation_per_guess_still_stops_at_the_order_limit(services) -
 def test_one_address_trying_a_few_guesses_on_many_orders_is_stopped(tmp_path: Path) -> None:
     assistant = fake_assistant(tmp_path)
     assistant.actions.ledger = VerificationLedger(
-        assistant.conversations.db, VerificationLimits(per_client=6)
+        assistant.conversations.db, VerificationSettings(max_failures_per_client=6)
     )
     chat = ShopperChat(assistant)
     orders = [json.loads(line) for line in (SHOP / "store" / "orders.jsonl").open(encoding="utf-8")][:12]

@@ -31,7 +31,7 @@ from assistant.pipeline import Assistant
 from assistant.rate_limit import ChatLimits
 from assistant.settings import Settings
 from ui.agent_console import AgentConsole
-from ui.api import build_api
+from ui.api import build_api, client_address
 from ui.middleware import ErrorBodies, FinishedResponses, SecurityHeaders
 from ui.render import CSS
 from ui.shopper_page import ShopperPage
@@ -135,9 +135,7 @@ def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccou
             return JSONResponse(error_body("too_large", f"the request body is over {web.max_body_bytes} bytes"),
                                 status_code=413, headers={"Connection": "close"})  # fmt: skip
         path = request.url.path
-        if path.endswith(
-            UNUSED_GRADIO_ROUTES
-        ):  # no component takes files: nobody may store any on this server
+        if path.endswith(UNUSED_GRADIO_ROUTES):  # no component takes files: nobody may store any here
             return JSONResponse(
                 error_body("not_found", "file uploads are not accepted here"), status_code=404
             )
@@ -175,7 +173,7 @@ def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccou
         request: Request, username: str = Form("", max_length=64), password: str = Form("", max_length=512)
     ) -> Response:
         try:
-            limits.sign_in_attempt(request.client.host if request.client else "unknown")
+            limits.sign_in_attempt(client_address(request))
             token = accounts.sign_in(username.strip(), password)
         except (AuthError, RateLimitedError) as exc:
             return HTMLResponse(_login_html(str(exc)), status_code=401 if isinstance(exc, AuthError) else 429)

@@ -52,10 +52,15 @@ class SecurityHeaders:
         self, app: ASGIApp, *, frame_ancestors: str = "none", image_origins: Iterable[str] = ()
     ) -> None:
         self.app = app
-        self.frame_ancestors = frame_ancestors
-        self.image_origins = tuple(image_origins)
+        image_origins = tuple(image_origins)
         # X-Frame-Options can name no origin list: with origins, CSP frame-ancestors alone decides.
         self.frame_options = {"none": b"DENY", "self": b"SAMEORIGIN"}.get(frame_ancestors)
+        # The three policies a response can get, built once: (is a page, is the API docs page) -> header.
+        self.policies = {
+            (is_page, is_docs): content_security_policy(frame_ancestors=frame_ancestors, image_origins=image_origins,
+                                                        is_page=is_page, is_docs=is_docs).encode()
+            for is_page, is_docs in ((False, False), (True, False), (True, True))
+        }  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,9 +73,8 @@ class SecurityHeaders:
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OWNED]
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"").lower()
                 is_page = content_type.startswith(b"text/html")
-                policy = content_security_policy(frame_ancestors=self.frame_ancestors, image_origins=self.image_origins,
-                                                 is_page=is_page, is_docs=path == "/api/docs")  # fmt: skip
-                headers += [(b"content-security-policy", policy.encode()), (b"x-content-type-options", b"nosniff"),
+                policy = self.policies[(is_page, is_page and path == "/api/docs")]
+                headers += [(b"content-security-policy", policy), (b"x-content-type-options", b"nosniff"),
                             (b"referrer-policy", b"same-origin")]  # fmt: skip
                 if self.frame_options:
                     headers.append((b"x-frame-options", self.frame_options))

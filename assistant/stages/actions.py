@@ -157,9 +157,7 @@ class ActionRunner:
         customer_id = self.orders.verify(order_id, email=email, postcode=postcode)
         if customer_id is None or (state.verified_customer_id and customer_id != state.verified_customer_id):
             # One reply for an unknown order number and a wrong e-mail or postcode: nothing tells which.
-            failed = replace(
-                state, failed_verifications=state.failed_verifications + 1, pending_order_id=order_id
-            )
+            failed = replace(state, pending_order_id=order_id)
             if dry_run:
                 return failed, None, "not_verified"
             self.ledger.record_failure(
@@ -176,7 +174,6 @@ class ActionRunner:
             verified_customer_id=customer_id,
             verified_order_ids=tuple(dict.fromkeys((*state.verified_order_ids, order_id))),
             pending_order_id=order_id,
-            failed_verifications=0,
         )
         return verified, order, ""
 

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from assistant.settings import VerificationSettings
 from assistant.store.database import Database
 from assistant.store.models import StoreMeta, VerificationFailure, utcnow
 
@@ -30,16 +31,6 @@ _SALT_KEY = "client_hash_salt"
 def normalise_order_id(order_id: str) -> str:
     """The form order numbers are counted in (as typed, upper case, no surrounding space)."""
     return order_id.strip().upper()[:64]
-
-
-@dataclass(frozen=True)
-class VerificationLimits:
-    """How many failures each scope may have within `window_hours` before checking stops."""
-
-    per_order: int = 3
-    per_conversation: int = 5
-    per_client: int = 20
-    window_hours: float = 24.0
 
 
 @dataclass(frozen=True)
@@ -55,9 +46,9 @@ class VerificationStatus:
 class VerificationLedger:
     """Records failed identity checks and says when a scope has had too many."""
 
-    def __init__(self, db: Database, limits: VerificationLimits | None = None) -> None:
+    def __init__(self, db: Database, limits: VerificationSettings | None = None) -> None:
         self.db = db
-        self.limits = limits or VerificationLimits()
+        self.limits = limits or VerificationSettings()
         self._salt: str | None = None
 
     def locked_scope(
@@ -68,15 +59,15 @@ class VerificationLedger:
             (
                 "conversation",
                 VerificationFailure.conversation_id == conversation_id,
-                self.limits.per_conversation,
+                self.limits.max_failures_per_conversation,
             )
         ]
         if order_id is not None:
             checks.insert(0, ("order", VerificationFailure.order_id == normalise_order_id(order_id),
-                              self.limits.per_order))  # fmt: skip
+                              self.limits.max_failures_per_order))  # fmt: skip
         if client:
             checks.append(("client", VerificationFailure.client_hash == self._client_hash(client),
-                           self.limits.per_client))  # fmt: skip
+                           self.limits.max_failures_per_client))  # fmt: skip
         since = self._since()
         with self.db.session() as session:
             for scope, condition, limit in checks:
@@ -113,10 +104,10 @@ class VerificationLedger:
                 order_id
                 for order_id in sorted(tried)
                 if self._count(session, VerificationFailure.order_id == order_id, since)
-                >= self.limits.per_order
+                >= self.limits.max_failures_per_order
             )
-        return VerificationStatus(failures, failures >= self.limits.per_conversation, locked,
-                                  self.limits.per_conversation)  # fmt: skip
+        return VerificationStatus(failures, failures >= self.limits.max_failures_per_conversation, locked,
+                                  self.limits.max_failures_per_conversation)  # fmt: skip
 
     def _since(self) -> datetime:
         return utcnow() - timedelta(hours=self.limits.window_hours)
