@@ -3,26 +3,49 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from assistant.errors import DataError
 from assistant.privacy import public_contacts
+from assistant.shop import ShopProfile, load_profile, localised
 
 
 @dataclass(frozen=True)
 class ShopKnowledge:
-    """Products and passages by id."""
+    """Products and passages by id, and the shop's profile (name, languages, currency, templates)."""
 
     products: dict[str, dict]
     passages: dict[str, dict]
-    name: str = "the shop"
-    today: date | None = None  # a shop folder may pin "today" (the demo shop's records are dated)
+    profile: ShopProfile = field(default_factory=ShopProfile)
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    @property
+    def today(self) -> date | None:
+        return self.profile.today
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return self.profile.languages
 
     def passage(self, group: str, language: str) -> dict | None:
         """The passage of `group` in `language` (falls back to English)."""
-        return self.passages.get(f"{group}-{language}") or self.passages.get(f"{group}-en")
+        found = self.passages.get(f"{group}-{language}") or self.passages.get(f"{group}-en")
+        if found is None:  # a one-language shop's passage ids need no language suffix
+            found = self.passages.get(group) or next(
+                (p for p in self.passages.values() if p.get("group") == group), None
+            )
+        return found
+
+    def title(self, product: dict, language: str) -> str:
+        return localised(product.get("title"), language)
+
+    def description(self, product: dict, language: str) -> str:
+        return localised(product.get("description"), language)
 
     def public_contacts(self) -> frozenset[str]:
         """The phone numbers and e-mail addresses the shop publishes in its passages (never redacted)."""
@@ -53,18 +76,23 @@ def load_shop_knowledge(shop_dir: Path) -> ShopKnowledge:
                 ) from exc
         return out
 
-    meta: dict = {}
-    if (shop_dir / "shop.json").is_file():
-        try:
-            meta = json.loads((shop_dir / "shop.json").read_text(encoding="utf-8"))
-            today = date.fromisoformat(meta["today"]) if meta.get("today") else None
-        except (ValueError, TypeError) as exc:
-            raise DataError(f"{shop_dir / 'shop.json'} is unreadable: {exc}") from exc
-    else:
-        today = None
-    return ShopKnowledge(
-        read("catalog/products.jsonl"),
-        read("knowledge/passages.jsonl"),
-        str(meta.get("name", "the shop")),
-        today,
-    )
+    profile = load_profile(shop_dir)
+    return ShopKnowledge(read_optional(shop_dir, "catalog/products.jsonl", read),
+                         read_optional(shop_dir, "knowledge/passages.jsonl", read), profile)  # fmt: skip
+
+
+def read_optional(shop_dir: Path, relative: str, read) -> dict[str, dict]:
+    """A shop may start with products and no passages, or passages and no products; not with neither."""
+    if (shop_dir / relative).is_file():
+        return read(relative)
+    if not shop_dir.is_dir():
+        raise DataError(
+            f"{shop_dir} is not a folder; set paths.shop_dir or run `python -m assistant shop init DIR`"
+        )
+    other = "knowledge/passages.jsonl" if relative.startswith("catalog") else "catalog/products.jsonl"
+    if not (shop_dir / other).is_file():
+        raise DataError(
+            f"{shop_dir} has neither catalog/products.jsonl nor knowledge/passages.jsonl; import a catalog or "
+            "FAQ pages (`python -m assistant data import-catalog` / `import-knowledge`)"
+        )
+    return {}

@@ -108,12 +108,14 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
 
     a = settings.assistant
     shop = load_shop_knowledge(settings.paths.shop_dir)
+    # The shop's languages that the settings allow (an English-only shop never answers in Chinese).
+    languages = tuple(code for code in shop.languages if code in a.languages) or shop.languages[:1]
     embedder = embedder or build_embedder(settings)
     if generator is None and settings.generation.mode == "model":
         generator = build_generator(settings)
     db = Database(database_url(settings))
     seed_store(db, settings.paths.shop_dir)
-    vocabulary = Vocabulary.from_catalog(shop.products.values(), shop.passages.values())
+    vocabulary = Vocabulary.of_shop(shop)
     # An intent run with a fine-tuned encoder embeds messages for intent with that encoder; a head-only run
     # was fit on the prepared embedder, which a promoted retriever replaces for search only.
     intent_encoder = active_intent_encoder(settings.paths.artifacts_dir)
@@ -132,9 +134,9 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
         embedder=embedder,
         guard=Guard(max_chars=a.max_message_chars),
         language=LanguageDetector(
-            LangdetectIdentifier(a.languages),
-            supported=a.languages,
-            default=a.default_language,
+            LangdetectIdentifier(languages),
+            supported=languages,
+            default=a.default_language if a.default_language in languages else languages[0],  # type: ignore[arg-type]
             min_chars=a.min_detect_chars,
         ),
         understander=Understander(

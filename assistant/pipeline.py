@@ -42,74 +42,18 @@ from assistant.stages.generation import Evidence, ReplyGenerator, ungrounded_fac
 from assistant.stages.guard import Guard
 from assistant.stages.language import LanguageDetector
 from assistant.stages.policy import PolicyMaker
-from assistant.stages.recommendation import Recommender, product_filters
+from assistant.stages.recommendation import Recommender, describe_constraint, meets, product_filters
 from assistant.stages.retrieval import Retriever
 from assistant.stages.understanding import Understander
 from assistant.store.conversations import ConversationStore
 
 logger = logging.getLogger(__name__)
-PRODUCT_SLOTS = (
-    "category",
-    "product_type",
-    "colour",
-    "brand",
-    "price_max",
-    "price_min",
-    "size",
-    "product_id",
-)
+PRODUCT_SLOTS = ("category", "product_type", "colour", "material", "brand", "price_max", "price_min", "size",
+                 "product_id")  # fmt: skip
 KNOWLEDGE_ACTIONS = frozenset({"answer_policy"})
-# Knowledge topics that can answer each policy intent (a retrieval filter; dropped if it finds nothing).
-INTENT_TOPICS = {
-    "shipping_policy": ["shipping", "orders"], "return_policy": ["returns"], "warranty": ["warranty", "returns"],
-    "promotion": ["promotions", "payment"], "account_help": ["account"], "privacy_request": ["privacy", "account"],
-    "payment_problem": ["payment"], "size_advice": ["sizing", "returns"], "damaged_item": ["returns"],
-    "product_question": ["care"],
-}  # fmt: skip
-
-
-def preferred_groups(intent: str, slots: dict[str, str]) -> list[str]:
-    """Passages that answer exactly what the slots name (shipping to a region, returns of a category...)."""
-    groups = []
-    if intent == "shipping_policy" and slots.get("region"):
-        groups.append(f"KB-SHIP-{slots['region']}")
-    if intent == "return_policy" and slots.get("category"):
-        groups.append(f"KB-RET-{slots['category'].upper()}")
-    if intent == "warranty" and slots.get("category"):
-        groups.append(f"KB-WAR-{slots['category'].upper()}")
-    if intent == "promotion" and slots.get("code"):
-        groups.append(f"KB-PROMO-{slots['code']}")
-    return groups
-
-
-# The passages whose facts the fixed templates repeat (cited under the reply, and the evidence for it).
-TEMPLATE_PASSAGES = {
-    "handoff": ("KB-SVC-CONTACT", "KB-SVC-HOURS"),
-    "apologize": ("KB-SVC-COMPLAINT",),
-    "request_verification": ("KB-PRIV-VERIFY",),
-    "refuse_unverified": ("KB-PRIV-VERIFY",),
-    "confirm_cancel": ("KB-ORD-CANCEL",),
-    "cancel_order": ("KB-ORD-CANCEL",),
-    "request_address": ("KB-ORD-ADDRESS",),
-    "change_address": ("KB-ORD-ADDRESS",),
-    "start_return": ("KB-RET-FEE",),
-    "start_replacement": ("KB-RET-DAMAGED",),
-    "check_refund": ("KB-RET-REFUND",),
-    "lookup_order": ("KB-ORD-STATUS",),
-}
-QUICK_REPLIES = {
-    "greet": (("Where is my order?", "Return an item", "Shipping times", "Talk to a human"),
-              ("我的订单到哪了？", "我要退货", "配送时间", "转人工")),
-    "recommend_products": (("Anything cheaper?", "Tell me more about the first one", "Talk to a human"),
-                           ("有便宜点的吗？", "详细说说第一个", "转人工")),
-    "confirm_cancel": (("Yes, cancel it", "No, keep it"), ("确认取消", "不取消了")),
-    "apologize": (("Yes, a human please", "No thanks"), ("好的，转人工", "不用了")),
-    "request_verification": (("I don't have my order number", "Talk to a human"), ("找不到订单号", "转人工")),
-    "clarify": (("Order status", "Returns", "Delivery", "Talk to a human"), ("订单状态", "退货", "配送", "转人工")),
-}  # fmt: skip
-# When a reply offers a human (after too many failed identity checks): yes or no.
-OFFER_QUICK_REPLIES = (("Yes, a human please", "No thanks"), ("好的，转人工", "不用了"))
-DEFAULT_QUICK_REPLIES = (("Talk to a human",), ("转人工",))
+# Constraints a shopper gives are hard filters; when nothing meets them all, these are given up in this order
+# (the reply says which) to show the closest alternatives.
+RELAXATION_ORDER = ("colour", "material", "brand", "size", "price_min", "product_type", "price_max")
 
 
 @dataclass
@@ -253,7 +197,7 @@ class Assistant:
         would have decided. The reply says so in the conversation's language."""
         state = self.conversations.load_state(conversation_id)
         language = language or state.language
-        message = "转人工" if language == "zh" else "I'd like to talk to a human."
+        message = self.writer.render("shopper_asks_human", language)
         try:
             turn = self._prepare(
                 conversation_id, message, forced=Decision("handoff", "shopper pressed talk to a human")
@@ -314,7 +258,7 @@ class Assistant:
         with timer("policy"):
             decision = forced or self.policy.decide(guard, understanding, state)
         with timer("retrieval"):
-            knowledge, products, replies = self._retrieve(
+            knowledge, products, replies, unmet = self._retrieve(
                 guard, decision, understanding, state, vector, degraded
             )
         with timer("recommendation"):
@@ -331,7 +275,15 @@ class Assistant:
             passages = ()
         else:
             passages = self._fixed_passages(decision, language.language)
-        evidence = Evidence(outcome.result, passages, cards, product_records, guard.text)
+        passage_facts = tuple(
+            (str(k), str(v))
+            for h in passages
+            for k, v in (self.shop.passages.get(h.id, {}).get("facts") or {}).items()
+        )
+        unmet = unmet if cards else ()
+        evidence = Evidence(
+            outcome.result, passages, cards, product_records, guard.text, passage_facts, unmet
+        )
         history = [
             ChatMessage("user" if role == "customer" else "assistant", text)
             for role, text in self.conversations.history(conversation_id, limit=self.history_turns)
@@ -356,7 +308,7 @@ class Assistant:
 
     def _fixed_passages(self, decision: Decision, language: str) -> tuple[Hit, ...]:
         out = []
-        for group in TEMPLATE_PASSAGES.get(decision.action, ()):
+        for group in self.shop.profile.template_passages.get(decision.action, ()):
             passage = self.shop.passage(group, language)
             if passage:
                 out.append(Hit("knowledge", passage["id"], f"{passage['title']}. {passage['text']}", 1.0,
@@ -372,30 +324,35 @@ class Assistant:
                                        vector=vector if shared else None)  # fmt: skip
 
     def _retrieve(self, guard: GuardResult, decision: Decision, understanding: Understanding, state: DialogueState,
-                  vector: np.ndarray, degraded: list[str]) -> tuple[tuple[Hit, ...], tuple[Hit, ...], tuple[Hit, ...]]:  # fmt: skip
+                  vector: np.ndarray, degraded: list[str]
+                  ) -> tuple[tuple[Hit, ...], tuple[Hit, ...], tuple[Hit, ...], tuple[str, ...]]:  # fmt: skip
+        """Knowledge, product and reply-memory hits, and the shopper's constraints no product met."""
         if not guard.text:
-            return (), (), ()
+            return (), (), (), ()
         language = state.language
         knowledge: tuple[Hit, ...] = ()
         products: tuple[Hit, ...] = ()
         replies: tuple[Hit, ...] = ()
+        unmet: tuple[str, ...] = ()
         try:
             # Knowledge is searched on every turn: the evidence for policy answers, and for the trace (the
             # agent console shows it; the evals score it) whatever the action.
             knowledge = self._search_knowledge(guard.text, vector, understanding, language)
             if decision.action in ("recommend_products", "answer_product", "check_stock"):
-                products = self._search_products(guard.text, vector, decision, understanding.slots, state)
+                products, unmet = self._search_products(
+                    guard.text, vector, decision, understanding.slots, state
+                )
             replies = self.retriever.search(
                 "reply", guard.text, vector, top_k=3, where={"language": language}
             )
         except AssistantError as exc:
             logger.warning("retrieval degraded: %s", exc)
             degraded.append("retrieval")
-        return knowledge, products, replies
+        return knowledge, products, replies, unmet
 
     def _search_knowledge(self, text: str, vector: np.ndarray, understanding: Understanding,
                           language: str) -> tuple[Hit, ...]:  # fmt: skip
-        topics = INTENT_TOPICS.get(understanding.intent)
+        topics = list(self.shop.profile.intent_topics.get(understanding.intent, ()))
         hits: tuple[Hit, ...] = ()
         if topics:
             where = {"$and": [{"language": language}, {"topic": {"$in": topics}}]}
@@ -406,32 +363,57 @@ class Assistant:
             )
         exact = [
             self.shop.passage(g, language)
-            for g in preferred_groups(understanding.intent, understanding.slots)
+            for g in self.shop.profile.passages_for(understanding.intent, understanding.slots)
         ]
         first = tuple(
             Hit("knowledge", p["id"], f"{p['title']}. {p['text']}", (hits[0].score if hits else 0.0) + 1e-3,
-                p["title"], {"group": p["group"], "language": p["language"], "topic": p["topic"]})
+                p["title"], {"group": p.get("group", p["id"]), "language": p["language"], "topic": p["topic"]})
             for p in exact if p
         )  # fmt: skip
         return (first + tuple(h for h in hits if h.id not in {f.id for f in first}))[: self.top_k]
 
     def _search_products(self, text: str, vector: np.ndarray, decision: Decision, slots: dict[str, str],
-                         state: DialogueState) -> tuple[Hit, ...]:  # fmt: skip
+                         state: DialogueState) -> tuple[tuple[Hit, ...], tuple[str, ...]]:  # fmt: skip
+        """Products for the message under the shopper's constraints (hard filters), and the constraints that had
+        to be given up because no product met them all (then the hits are the closest alternatives)."""
         language = state.language
         query = " ".join(
-            [text, *(slots[k] for k in ("product_type", "category", "colour", "brand") if k in slots)]
+            [
+                text,
+                *(
+                    slots[k]
+                    for k in ("product_type", "category", "colour", "material", "brand")
+                    if k in slots
+                ),
+            ]
         )
+        if not self.shop.products:
+            return (), ()
         if decision.action != "recommend_products":
-            return self.retriever.search("product", query, vector, top_k=3, where={"language": language})
+            return self.retriever.search("product", query, vector, top_k=3, where={"language": language}), ()
+        constraints = dict(slots)
         max_price = _max_price(slots, state, self.shop)
-        relaxations = [slots, {k: v for k, v in slots.items() if k not in ("colour", "brand")},
-                       {k: v for k, v in slots.items() if k in ("category", "price_max")}]  # fmt: skip
-        for attempt in relaxations:
-            where = product_filters(attempt, language, max_price=max_price)
-            hits = self.retriever.search("product", query, vector, top_k=12, where=where)
+        if max_price is not None:
+            constraints["price_max"] = f"{max_price:g}"
+        given_up: list[str] = []
+        for key in (None, *RELAXATION_ORDER):
+            if key is not None:
+                if key not in constraints:
+                    continue
+                given_up.append(key)
+                constraints.pop(key)
+            where = product_filters(constraints, language)
+            hits = self.retriever.search("product", query, vector, top_k=24, where=where)
+            hits = tuple(
+                h
+                for h in hits
+                if meets(self.shop.products.get(str(h.metadata.get("product_id"))), constraints)
+            )
             if hits:
-                return hits
-        return ()
+                return hits[:12], tuple(
+                    describe_constraint(k, slots, max_price, self.shop, language) for k in given_up
+                )
+        return (), ()
 
     def _drafts(self, turn: _Turn, *, candidates: int = 1) -> tuple[Draft, ...]:
         language = turn.language.language
@@ -461,12 +443,7 @@ class Assistant:
             action=turn.outcome.result, drafts=drafts, fallback_reason=fallback_reason,
             timings_ms=dict(turn.timer.timings_ms), degraded=tuple(turn.degraded),
         )  # fmt: skip
-        index = 1 if language == "zh" else 0
-        quick = (
-            OFFER_QUICK_REPLIES
-            if is_locked
-            else QUICK_REPLIES.get(turn.decision.action, DEFAULT_QUICK_REPLIES)
-        )[index]
+        quick = self._quick_replies("offer_handoff" if is_locked else turn.decision.action, language)
         reply = Reply(
             text=chosen.text, language=language, cards=turn.cards, sources=self._sources(turn), suggestions=quick,
             confidence=round(turn.understanding.confidence * chosen.confidence, 3),
@@ -482,10 +459,15 @@ class Assistant:
         )
         return reply
 
+    def _quick_replies(self, action: str, language: str) -> tuple[str, ...]:
+        table = self.shop.profile.quick_replies
+        texts = table.get(action) or table.get("default") or {}
+        return tuple(texts.get(language) or texts.get("en") or ())
+
     def _sources(self, turn: _Turn) -> tuple[Source, ...]:
         sources = [Source(h.id, h.title or h.id, "knowledge", h.text) for h in turn.evidence.passages[:1]]
         sources += [Source(c.product_id, c.title, "product") for c in turn.cards]
-        sources += [Source(p["id"], p["title"].get(turn.language.language, p["title"]["en"]), "product")
+        sources += [Source(p["id"], self.shop.title(p, turn.language.language), "product")
                     for p in turn.evidence.products[:1]]  # fmt: skip
         result = turn.outcome.result
         if result.order_id and result.status == "done":
@@ -498,13 +480,13 @@ class Assistant:
             state = self.conversations.load_state(conversation_id)
         except Exception:  # the database itself may be what failed
             logger.exception("could not load state for %s", conversation_id)
-        zh = state.language == "zh"
-        text = ("抱歉，系统出了点问题。请稍后再试，或回复“转人工”联系客服。" if zh else
-                "Sorry, something went wrong on our side. Please try again, or ask for a human and a colleague will help.")  # fmt: skip
+        text = self.writer.render("failure", state.language)
         empty = GuardResult(text="")
         trace = TurnTrace(empty, LanguageResult(state.language, "kept", 0.0), Understanding("unknown", 0.0, True, {}, 0.0),
                           state, Decision("apologize", "internal error"), degraded=("turn",))  # fmt: skip
-        return Reply(text, state.language, (), (), DEFAULT_QUICK_REPLIES[1 if zh else 0], 0.0, False, trace)
+        return Reply(
+            text, state.language, (), (), self._quick_replies("default", state.language), 0.0, False, trace
+        )
 
 
 def reply_record(reply: Reply) -> dict:

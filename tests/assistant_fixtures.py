@@ -89,7 +89,7 @@ def build_test_assistant(
         understander=Understander(
             embedder,
             head,
-            SlotExtractor(Vocabulary.from_catalog(knowledge.products.values(), knowledge.passages.values())),
+            SlotExtractor(Vocabulary.of_shop(knowledge)),
             sentiment,
         ),
         policy=PolicyMaker(),

@@ -77,7 +77,7 @@ def run_replay_suite(settings: Settings, *, split: str, limit: int | None, out_r
     assistant = build_assistant(settings)
     assistant.warm_up()
     conversations = load_conversations(settings.paths.shop_dir, split, limit=limit)
-    vocabulary = Vocabulary.from_catalog(assistant.shop.products.values(), assistant.shop.passages.values())
+    vocabulary = Vocabulary.of_shop(assistant.shop)
 
     def semantic(replies: list[str], golds: list[str]) -> list[float]:
         a, b = assistant.embedder.embed_passages(replies), assistant.embedder.embed_passages(golds)

@@ -18,6 +18,7 @@ from assistant.backends.embedding import Embedder
 from assistant.backends.vector_store import Metadata, VectorStore
 from assistant.catalog import ShopKnowledge
 from assistant.data.validation import read_splits
+from assistant.shop import localised
 
 logger = logging.getLogger(__name__)
 COLLECTIONS = ("products", "knowledge", "replies")
@@ -45,17 +46,25 @@ class IndexReport:
 
 
 def product_documents(shop: ShopKnowledge) -> list[Document]:
+    """One document per product and shop language (a missing translation falls back to another language).
+    Unknown stock counts as available for filtering; an unknown rating is stored as -1."""
     docs = []
     for product in shop.products.values():
-        attributes = product.get("attributes", {})
-        for language in ("en", "zh"):
-            name = product.get("category_name", {}).get(language, " > ".join(product["category"]))
-            text = f"{product['title'][language]}. {name}. {product['description'][language]}"
+        attributes = product.get("attributes") or {}
+        path = [str(c) for c in product.get("category") or ()]
+        product_type = product.get("product_type") or {}
+        for language in shop.languages:
+            name = localised(product.get("category_name"), language) or " > ".join(path)
+            parts = [shop.title(product, language), name, shop.description(product, language)]
+            text = ". ".join(p for p in parts if p)
+            stock = product.get("stock")
             docs.append(Document(f"{product['id']}:{language}", text, {
-                "product_id": product["id"], "language": language, "category": product["category"][0],
-                "brand": product["brand"], "price": float(product["price"]), "in_stock": product["stock"] > 0,
-                "colour": str(attributes.get("colour", "")), "rating": float(product["rating"]),
-                "product_type": product.get("product_type", {}).get("en", ""),
+                "product_id": product["id"], "language": language, "category": path[0] if path else "",
+                "brand": str(product.get("brand") or ""), "price": float(product["price"]),
+                "in_stock": stock is None or stock > 0, "colour": str(attributes.get("colour", "")).lower(),
+                "material": str(attributes.get("material", "")).lower(),
+                "rating": float(product["rating"]) if product.get("rating") is not None else -1.0,
+                "product_type": localised(product_type, "en") if isinstance(product_type, dict) else str(product_type),
             }))  # fmt: skip
     return docs
 
@@ -65,7 +74,12 @@ def knowledge_documents(shop: ShopKnowledge) -> list[Document]:
         Document(
             p["id"],
             f"{p['title']}. {p['text']}",
-            {"language": p["language"], "topic": p["topic"], "group": p["group"], "title": p["title"]},
+            {
+                "language": p["language"],
+                "topic": p.get("topic", ""),
+                "group": p.get("group", p["id"]),
+                "title": p["title"],
+            },
         )
         for p in shop.passages.values()
     ]

@@ -69,7 +69,7 @@ class ActionRunner:
         )
         if order is None:
             return ActionOutcome(ActionResult(action, "refused", reason=problem), state)
-        facts = order_facts(order)
+        facts = order_facts(order, self.shop)
         if action == "lookup_order":
             return self._done(action, order, facts, state)
         if action == "check_refund":
@@ -90,7 +90,9 @@ class ActionRunner:
                 return self._refused(
                     action, order, facts, replace(state, pending_action=None), "already_" + order.status
                 )
-            return self._done(action, cancelled, order_facts(cancelled), replace(state, pending_action=None))
+            return self._done(
+                action, cancelled, order_facts(cancelled, self.shop), replace(state, pending_action=None)
+            )
         if action == "request_address":
             if order.status != "placed":
                 return self._refused(action, order, facts, state, "already_" + order.status)
@@ -107,7 +109,7 @@ class ActionRunner:
             return self._done(
                 action,
                 changed,
-                dict(order_facts(changed), address=address),
+                dict(order_facts(changed, self.shop), address=address),
                 replace(state, pending_action=None),
             )
         if action in ("start_return", "start_replacement"):
@@ -115,13 +117,13 @@ class ActionRunner:
                 return self._refused(action, order, facts, state, "not_delivered")
             item = order.items[0] if order.items else {}
             product = self.shop.products.get(str(item.get("product_id")), {})
-            category = (product.get("category") or ["apparel"])[0]
-            window = int(((self.shop.passage(f"KB-RET-{category.upper()}", "en") or {}).get("facts") or {}).get(
-                "window_days", 30))  # fmt: skip
+            category = (product.get("category") or [""])[0]
+            window = self._return_window(category)
+            if window is None:  # the shop states no return window: a person decides
+                return self._refused(action, order, facts, state, "no_return_window")
             days = (self.today - date.fromisoformat(str(order.delivered_at))).days
             facts = dict(facts, product_id=str(item.get("product_id", "")), window_days=str(window), days=str(days),
-                         category=category, product_title_en=product.get("title", {}).get("en", ""),
-                         product_title_zh=product.get("title", {}).get("zh", ""))  # fmt: skip
+                         category=category)  # fmt: skip
             if action == "start_return" and days > window:
                 return self._refused(action, order, facts, state, "window_passed")
             self.orders.start_return(
@@ -133,6 +135,21 @@ class ActionRunner:
             outcome = self._done(action, order, facts, replace(state, pending_action=None))
             return replace(outcome, product_ids=(facts["product_id"],) if facts["product_id"] else ())
         return ActionOutcome(ActionResult(action, "not_needed"), state)
+
+    def _return_window(self, category: str) -> int | None:
+        """Days after delivery to return items of `category`: the `window_days` fact of the shop's return passage
+        for the category (shop.json slot_passages), else shop.json return_window_days, else the `window_days` of
+        any returns passage; None when the shop states none."""
+        groups = self.shop.profile.passages_for("start_return", {"category": category})
+        general = [p for p in self.shop.passages.values() if p.get("topic") == "returns"]
+        for passages in ([self.shop.passage(g, "en") for g in groups], general):
+            for passage in passages:
+                value = ((passage or {}).get("facts") or {}).get("window_days")
+                if value and str(value).isdigit():
+                    return int(value)
+            if passages is not general and self.shop.profile.return_window_days:
+                return self.shop.profile.return_window_days
+        return self.shop.profile.return_window_days
 
     def _verified_order(self, slots: dict[str, str], state: DialogueState, *, client: str | None,
                         dry_run: bool) -> tuple[DialogueState, OrderView | None, str]:  # fmt: skip
@@ -203,20 +220,25 @@ def _requested(intent: str) -> str:
     return BY_INTENT.get(intent, "lookup_order")
 
 
-def order_facts(order: OrderView) -> dict[str, str]:
-    """The order's facts as display strings (what templates and the groundedness check use)."""
+def order_facts(order: OrderView, shop: ShopKnowledge, language: str = "en") -> dict[str, str]:
+    """The order's facts as display strings (what templates and the groundedness check use); amounts in the
+    order's currency, written as the shop writes prices."""
+
+    def money(amount: float) -> str:
+        return shop.profile.price(amount, language, order.currency or None)
+
     facts = {
         "order_id": order.id,
         "status": order.status,
         "status_zh": STATUS_ZH.get(order.status, order.status),
         "placed_on": order.placed_at[:10],
-        "total": f"${order.total:.2f}",
+        "total": money(order.total),
     }
     optional = {
         "carrier": order.carrier, "tracking_number": order.tracking_number, "shipped_at": order.shipped_at,
         "delivered_at": order.delivered_at, "returned_at": order.returned_at, "refunded_at": order.refunded_at,
         "cancelled_at": order.cancelled_at,
-        "refund_amount": f"${order.refund_amount:.2f}" if order.refund_amount is not None else None,
+        "refund_amount": money(order.refund_amount) if order.refund_amount is not None else None,
     }  # fmt: skip
     facts.update({k: str(v) for k, v in optional.items() if v})
     return facts

@@ -11,9 +11,13 @@ from dataclasses import dataclass
 from assistant.backends.text_generation import TextGenerator
 from assistant.catalog import ShopKnowledge
 from assistant.schema import ActionResult, ChatMessage, Decision, Draft, Hit, ProductCard
+from assistant.shop import ShopProfile
 
 STATUSES = ("placed", "shipped", "delivered", "returned", "cancelled", "refunded")
-_NUMBER = re.compile(r"\$?\d+(?:[.,:]\d+)*(?:-\d+)?")
+# A number, optionally after a currency sign; facts are compared without the sign, so "£3.50" in a passage
+# supports "3.50" in a draft and the other way round.
+_NUMBER = re.compile(r"(?:[$€£¥￥₩₹]|US\$|CA\$|A\$|HK\$|NZ\$|S\$)?\d+(?:[.,:]\d+)*(?:-\d+)?")
+_SIGN = re.compile(r"^(?:[$€£¥￥₩₹]|US\$|CA\$|A\$|HK\$|NZ\$|S\$)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 SAMPLING_TEMPERATURE = 0.7  # for several candidate drafts: varied, still on topic
 # Actions whose reply the model may phrase; the rest are exact templates (verification, refusals...).
@@ -41,17 +45,29 @@ class Evidence:
     cards: tuple[ProductCard, ...]
     products: tuple[dict, ...]
     message: str
+    passage_facts: tuple[tuple[str, str], ...] = ()  # the cited passages' `facts` (templates fill them in)
+    unmet: tuple[str, ...] = ()  # constraints no product met: the cards are the closest alternatives
 
     def text(self) -> str:
         parts = [self.message]
         if self.action:
             parts += [f"{k}: {v}" for k, v in self.action.facts.items()]
         parts += [h.text for h in self.passages]
-        parts += [f"{c.title} ${c.price:.2f} {c.reason}" for c in self.cards]
+        parts += [f"{k}: {v}" for k, v in self.passage_facts]
+        parts += [f"{c.title} {c.price:.2f} {c.reason}" for c in self.cards]
         for p in self.products:
-            parts += [p["title"].get("en", ""), p["title"].get("zh", ""), p["description"].get("en", ""),
-                      p["description"].get("zh", ""), f"${p['price']:.2f}", f"stock {p['stock']}"]  # fmt: skip
+            parts += [
+                *_all_texts(p.get("title")),
+                *_all_texts(p.get("description")),
+                f"{float(p['price']):.2f}",
+            ]
+            if p.get("stock") is not None:
+                parts.append(f"stock {p['stock']}")
         return "\n".join(parts)
+
+
+def _all_texts(value: object) -> list[str]:
+    return [str(v) for v in value.values()] if isinstance(value, dict) else [str(value or "")]
 
 
 def model_writes(decision: Decision, language: str) -> bool:
@@ -61,8 +77,8 @@ def model_writes(decision: Decision, language: str) -> bool:
 
 
 def facts_in(text: str) -> set[str]:
-    """The checkable facts in a text: numbers (with $ and ranges), dates, order states."""
-    found = {m.group().rstrip(".,:").replace(",", "") for m in _NUMBER.finditer(text)}
+    """The checkable facts in a text: numbers (currency signs dropped; ranges kept), dates, order states."""
+    found = {_SIGN.sub("", m.group()).rstrip(".,:").replace(",", "") for m in _NUMBER.finditer(text)}
     found |= set(_DATE.findall(text))
     lowered = text.lower()
     found |= {s for s in STATUSES if re.search(rf"\b{s}\b", lowered)}
@@ -78,8 +94,8 @@ def quality_problems(draft: str, required: str) -> tuple[str, ...]:
     problems = []
     if not draft.strip():
         return ("empty",)
-    have = {f.lstrip("$") for f in facts_in(draft)}
-    problems += [f"missing {fact}" for fact in sorted(facts_in(required)) if fact.lstrip("$") not in have]
+    have = facts_in(draft)
+    problems += [f"missing {fact}" for fact in sorted(facts_in(required)) if fact not in have]
     if _BOILERPLATE.search(draft):
         problems.append("boilerplate")
     sentences = _sentences(draft)
@@ -91,12 +107,11 @@ def quality_problems(draft: str, required: str) -> tuple[str, ...]:
 def ungrounded_facts(draft: str, evidence: str) -> tuple[str, ...]:
     """Facts in `draft` that the evidence does not contain."""
     support = facts_in(evidence)
-    plain = {s.lstrip("$") for s in support}
     missing = []
     for fact in sorted(facts_in(draft)):
-        if fact in support or fact.lstrip("$") in plain:
+        if fact in support:
             continue
-        if "-" in fact and all(part.lstrip("$") in plain for part in fact.split("-")):
+        if "-" in fact and all(part in support for part in fact.split("-")):
             continue
         missing.append(fact)
     return tuple(missing)
@@ -121,6 +136,14 @@ class ReplyGenerator:
     def uses_model(self, decision: Decision, language: str) -> bool:
         return self.generator is not None and model_writes(decision, language)
 
+    @property
+    def profile(self) -> ShopProfile:
+        return self.shop.profile
+
+    def render(self, key: str, language: str, facts: dict[str, str] | None = None) -> str:
+        """The shop's template `key` filled from `facts` (see `render`)."""
+        return render(self.profile, key, language, facts or {})
+
     def template(
         self, decision: Decision, evidence: Evidence, language: str, replies: tuple[Hit, ...] = ()
     ) -> Draft:
@@ -135,14 +158,17 @@ class ReplyGenerator:
                             return Draft(text, "reply_memory", confidence=0.8)
                 body = top.text.split(". ", 1)[1] if ". " in top.text else top.text
                 return Draft(body, "knowledge", confidence=0.75)
-            return Draft(render("no_answer", language, {}), "template", confidence=0.2)
-        facts = dict(evidence.action.facts) if evidence.action else {}
+            return Draft(self.render("no_answer", language), "template", confidence=0.2)
+        facts = {**dict(evidence.passage_facts), **(evidence.action.facts if evidence.action else {})}
+        if "product_id" in facts:
+            product = self.shop.products.get(facts["product_id"], {})
+            facts.setdefault("product_title", self.shop.title(product, language) if product else "")
         key = decision.action
         if evidence.action is not None and evidence.action.status == "refused":
             key = f"{decision.action}:{evidence.action.reason}"
         if decision.action in ("recommend_products", "check_stock", "answer_product"):
             return Draft(self._product_text(decision.action, evidence, language), "template", confidence=0.7)
-        return Draft(render(key, language, facts), "template", confidence=0.85)
+        return Draft(self.render(key, language, facts), "template", confidence=0.85)
 
     def generate(self, decision: Decision, evidence: Evidence, language: str, history: Sequence[ChatMessage],
                  replies: tuple[Hit, ...] = ()) -> tuple[Draft, ...]:  # fmt: skip
@@ -200,8 +226,15 @@ class ReplyGenerator:
                                                if not k.endswith("_zh")))  # fmt: skip
         facts += [f"Policy: {h.text}" for h in evidence.passages[:2]]
         for p in evidence.products[:3]:
-            stock = f"{p['stock']} in stock" if p["stock"] else "out of stock"
-            facts.append(f"Product: {p['title']['en']}, ${p['price']:.2f}, {stock}. {p['description']['en']}")
+            stock = (
+                ""
+                if p.get("stock") is None
+                else (f", {p['stock']} in stock" if p["stock"] else ", out of stock")
+            )
+            price = self.profile.price(float(p["price"]), "en")
+            facts.append(
+                f"Product: {self.shop.title(p, 'en')}, {price}{stock}. {self.shop.description(p, 'en')}"
+            )
         system = (
             SYSTEM_PROMPT
             + "\n\nAnswer: "
@@ -215,170 +248,83 @@ class ReplyGenerator:
         return [ChatMessage("system", system), *context, ChatMessage("user", evidence.message)]
 
     def _product_text(self, action: str, evidence: Evidence, language: str) -> str:
+        price = self.profile.price
         if action == "recommend_products":
             if not evidence.cards:
-                return render("no_products", language, {})
-            lines = [f"{i + 1}. {c.title} (${c.price:.2f}): {c.reason}" if language == "en" else
-                     f"{i + 1}. {c.title}（${c.price:.2f}）：{c.reason}" for i, c in enumerate(evidence.cards)]  # fmt: skip
-            head = "Here are some options I'd suggest:" if language == "en" else "为您推荐以下几款："
+                return self.render("no_products", language)
+            lines = [self.render("product_line", language, {"n": str(i + 1), "title": c.title, "reason": c.reason,
+                                                            "price": price(c.price, language, c.currency)})
+                     for i, c in enumerate(evidence.cards)]  # fmt: skip
+            if evidence.unmet:
+                head = self.render("recommend_closest", language, {"unmet": _join(evidence.unmet, language)})
+            else:
+                head = self.render("recommend_products", language)
             return head + "\n" + "\n".join(lines)
         if not evidence.products:
-            return render("unknown_product", language, {})
+            return self.render("unknown_product", language)
         p = evidence.products[0]
-        title = p["title"].get(language, p["title"]["en"])
+        facts = {"title": self.shop.title(p, language), "description": self.shop.description(p, language),
+                 "price": price(float(p["price"]), language, p.get("currency")),
+                 "stock": "" if p.get("stock") is None else str(p["stock"])}  # fmt: skip
         if action == "check_stock":
+            if p.get("stock") is None:
+                return self.render("stock_unknown", language, facts)
             if p["stock"]:
-                return (f"Yes, {title} is in stock ({p['stock']} available) at ${p['price']:.2f}." if language == "en"
-                        else f"有货，{title}库存{p['stock']}件，价格${p['price']:.2f}。")  # fmt: skip
-            restock = self.shop.passage("KB-ORD-PREORDER", language)
-            tail = (restock or {}).get("text", "")
-            return (f"{title} is out of stock right now. {tail}" if language == "en"
-                    else f"{title}暂时缺货。{tail}")  # fmt: skip
-        description = p["description"].get(language, p["description"]["en"])
-        stock = (
-            ("in stock" if p["stock"] else "out of stock")
-            if language == "en"
-            else ("有货" if p["stock"] else "缺货")
+                return self.render("in_stock", language, facts)
+            restock = self._fixed_text("out_of_stock", language)
+            return self.render(
+                "out_of_stock", language, dict(facts, **({"restock": restock} if restock else {}))
+            )
+        key = "product_unknown_stock" if p.get("stock") is None else ("product_in_stock" if p["stock"] else
+                                                                       "product_out_of_stock")  # fmt: skip
+        if not facts["description"]:
+            key += "_brief"
+        return self.render(key, language, facts)
+
+    def _fixed_text(self, action: str, language: str) -> str:
+        texts = [
+            self.shop.passage(group, language) for group in self.profile.template_passages.get(action, ())
+        ]
+        return " ".join(str(p.get("text", "")) for p in texts if p)
+
+
+def _join(items: Sequence[str], language: str) -> str:
+    if language == "zh":
+        return "、".join(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+_PLACEHOLDER = re.compile(r"{(\w+)}")
+
+
+def render(profile: ShopProfile, key: str, language: str, facts: dict[str, str]) -> str:
+    """Fill the shop's template `key`: the first variant whose placeholders are all known.
+
+    A refusal without its own wording says why (`lookup_order:<reason>`, `any:<kind>`, `cannot_do`), never the
+    success text; an order status uses `status:<state>`; anything unfillable falls back to `no_answer`."""
+    templates = profile.templates
+    known = {"shop_name": profile.name_in(language), "order_example": profile.order_number.example, **facts}
+    if key in ("lookup_order", "check_refund"):
+        key = (
+            f"status:{facts.get('status', '')}"
+            if f"status:{facts.get('status', '')}" in templates
+            else "status:other"
         )
-        return (f"{title} (${p['price']:.2f}, {stock}): {description}" if language == "en"
-                else f"{title}（${p['price']:.2f}，{stock}）：{description}")  # fmt: skip
-
-
-def render(key: str, language: str, facts: dict[str, str]) -> str:
-    """Fill the template `key` (falls back to the action's generic template, then to a safe line)."""
-    table = TEMPLATES.get(key)
-    if table is None and ":" in key:  # a refusal without its own wording: say why, never the success text
+    table = templates.get(key)
+    if table is None and ":" in key:
         reason = key.split(":", 1)[1]
         table = (
-            TEMPLATES.get(f"lookup_order:{reason}")
-            or TEMPLATES.get(f"any:{reason.split('_', 1)[0]}")
-            or TEMPLATES["cannot_do"]
+            templates.get(f"lookup_order:{reason}")
+            or templates.get(f"any:{reason.split('_', 1)[0]}")
+            or templates.get("cannot_do")
         )
-    table = table or TEMPLATES["no_answer"]
-    template = table[language if language in table else "en"]
-    if key in ("lookup_order", "check_refund"):
-        template = status_template(facts, language)
-    try:
-        return template.format(**facts)
-    except (KeyError, IndexError):
-        return TEMPLATES["no_answer"][language if language in ("en", "zh") else "en"]
+    for candidate in (table, templates.get("no_answer")):
+        variants = _in_language(candidate or {}, language, profile.default_language)
+        for variant in variants:
+            if all(known.get(name) not in (None, "") for name in _PLACEHOLDER.findall(variant)):
+                return variant.format(**known)
+    return "…"
 
 
-def status_template(facts: dict[str, str], language: str) -> str:
-    status = facts.get("status", "")
-    if language == "zh":
-        tail = {
-            "placed": "，下单日期{placed_on}，将在1个工作日内发货。",
-            "shipped": "，已于{shipped_at}由{carrier}发出，物流单号{tracking_number}。",
-            "delivered": "，{carrier}已于{delivered_at}送达（物流单号{tracking_number}）。",
-            "returned": "，我们已于{returned_at}收到退货，退款将在2个工作日内办理。",
-            "refunded": "，已于{refunded_at}退款{refund_amount}。",
-            "cancelled": "，已于{cancelled_at}取消，退款{refund_amount}。",
-        }.get(status, "。")
-        return "订单{order_id}的状态是“{status_zh}”" + tail
-    tail = {
-        "placed": "; it was placed on {placed_on} and will ship within 1 business day.",
-        "shipped": ": it left our warehouse on {shipped_at} with {carrier}, tracking number {tracking_number}.",
-        "delivered": ": {carrier} delivered it on {delivered_at} (tracking {tracking_number}).",
-        "returned": ": we received your return on {returned_at}; the refund is issued within 2 business days.",
-        "refunded": ": we refunded {refund_amount} on {refunded_at}.",
-        "cancelled": ": it was cancelled on {cancelled_at} and {refund_amount} was refunded.",
-    }.get(status, ".")
-    return "Order {order_id} is {status}" + tail
-
-
-T = dict[str, dict[str, str]]
-TEMPLATES: T = {
-    "clarify_input": {"en": "I couldn't read that message. Could you type your question again in words?",
-                      "zh": "抱歉，没能读懂这条消息，请用文字重新描述您的问题。"},
-    "clarify_words": {"en": "Thanks for the message! How can I help you today: an order, a return, delivery or finding "
-                            "a product?", "zh": "收到！请问有什么可以帮您？订单、退货、配送还是选购商品？"},
-    "wait_for_human": {"en": "A member of our team is handling this conversation and will reply here shortly.",
-                       "zh": "人工客服正在处理本次对话，稍后会在这里回复您。"},
-    "refuse_unverified": {
-        "en": "I can only share order details with the customer who placed the order, after checking the order "
-              "number together with its email or postcode. I can't show other customers' information.",
-        "zh": "我只能在核对订单号及对应的邮箱或邮编后，向下单本人提供订单信息，无法显示其他顾客的信息。"},
-    "handoff": {"en": "I'm connecting you with a member of our team now; an agent usually joins within 5 minutes "
-                      "during opening hours (8:00 to 20:00).",
-                "zh": "正在为您转接人工客服，营业时间（8:00至20:00）内通常5分钟内接入。"},
-    "apologize": {"en": "I'm really sorry about this experience. A team lead reviews every complaint and replies within "
-                        "2 business days. Would you like me to bring in a colleague right now?",
-                  "zh": "非常抱歉给您带来不好的体验。每条投诉都会由组长审核，并在2个工作日内回复。需要现在为您转接人工吗？"},
-    "clarify": {"en": "Sorry, I'm not sure I understood. Is your question about an order, a return, delivery, payment "
-                      "or a product?",
-                "zh": "抱歉，我不太确定您的意思。请问是关于订单、退货、配送、付款还是商品的问题？"},
-    "decline_out_of_scope": {
-        "en": "I'm the Lumen Lane shop assistant, so I can't help with that, but I'm happy to help with orders, "
-              "returns, delivery or finding a product.",
-        "zh": "我是流明小巷的购物助手，这个问题帮不上忙，不过订单、退货、配送或选购商品的问题都可以问我。"},
-    "greet": {"en": "Hi! Welcome to Lumen Lane. How can I help you today?", "zh": "您好，欢迎光临流明小巷！请问有什么可以帮您？"},
-    "close": {"en": "You're welcome! Have a great day.", "zh": "不客气，祝您生活愉快！"},
-    "acknowledge": {"en": "Okay! Is there anything else I can help with?", "zh": "好的！还有什么可以帮您？"},
-    "request_verification": {
-        "en": "I can help with that. To protect your account, please send me your order number and the email "
-              "address or postcode used on the order.",
-        "zh": "可以帮您处理。为保护您的账户安全，请提供订单号以及下单时使用的邮箱或邮编。"},
-    "lookup_order:needs_details": {"en": "Thanks! And the email address or postcode on that order?",
-                                   "zh": "谢谢！请再提供该订单的邮箱或邮编。"},
-    "lookup_order:not_verified": {
-        "en": "Sorry, I couldn't verify an order with those details. Please check the order number and the email "
-              "address or postcode used when ordering.",
-        "zh": "抱歉，无法用这些信息核实订单。请核对订单号以及下单时使用的邮箱或邮编。"},
-    "lookup_order:locked": {
-        "en": "For your security I can't check order details here any more: there have been too many unsuccessful "
-              "attempts. A member of our team can verify you another way. Would you like me to connect you?",
-        "zh": "为保护账户安全，由于多次核对未成功，我暂时无法在这里继续核对订单信息。人工客服可以通过其他方式核实您的身份，需要为您转接吗？"},
-    "lookup_order:no_order_id": {"en": "Could you send me the order number? It looks like LL-123456.",
-                                 "zh": "请提供订单号，格式为LL-123456。"},
-    "confirm_cancel": {"en": "Order {order_id} hasn't shipped yet, so I can cancel it. The total of {total} will be "
-                             "refunded. Shall I go ahead?",
-                       "zh": "订单{order_id}尚未发货，可以取消，订单金额{total}将全额退回。确认取消吗？"},
-    "confirm_cancel:already_shipped": {
-        "en": "Order {order_id} has already shipped, so it can't be cancelled any more. Once it arrives you can "
-              "return it instead.", "zh": "订单{order_id}已发货，无法取消。收到后可以申请退货。"},
-    "confirm_cancel:already_delivered": {
-        "en": "Order {order_id} has already been delivered, so there is nothing left to cancel. You can return the "
-              "items within the return window instead.",
-        "zh": "订单{order_id}已签收，无需取消。如不需要商品，可在退货期限内申请退货。"},
-    "cancel_order": {"en": "Order {order_id} is cancelled. The refund of {refund_amount} takes 1-3 business days to "
-                           "process.", "zh": "订单{order_id}已取消。退款{refund_amount}将在1-3个工作日内处理。"},
-    "keep_order": {"en": "No problem, order {order_id} stays as it is.", "zh": "好的，订单{order_id}保持不变。"},
-    "request_address": {"en": "Order {order_id} hasn't shipped yet, so the address can still change. What's the new "
-                              "address?", "zh": "订单{order_id}尚未发货，可以修改地址。请提供新的收货地址。"},
-    "request_address:already_shipped": {
-        "en": "Order {order_id} has already shipped with {carrier} (tracking {tracking_number}), so we can't change "
-              "the address. The carrier can redirect it if you contact them with the tracking number.",
-        "zh": "订单{order_id}已由{carrier}发出（物流单号{tracking_number}），无法修改地址。可凭物流单号联系承运商改派。"},
-    "change_address": {"en": "Updated: order {order_id} will now go to {address}.",
-                       "zh": "已更新：订单{order_id}将寄往{address}。"},
-    "start_return": {
-        "en": "Done: I've started a return for {product_title_en} from order {order_id}. These items can be returned "
-              "within {window_days} days of delivery, and you're on day {days}. A prepaid label is on its way to your "
-              "email; for a change of mind the $4.95 label fee is deducted from the refund.",
-        "zh": "已为您发起订单{order_id}中{product_title_zh}的退货。该类商品可在签收后{window_days}天内退货，目前是第{days}天。"
-              "预付运单已发送到您的邮箱；非质量问题退货将从退款中扣除$4.95运单费。"},
-    "start_return:window_passed": {
-        "en": "I'm sorry: order {order_id} was delivered on {delivered_at}, {days} days ago, and these items can only be "
-              "returned within {window_days} days of delivery. If the item is faulty, it may still be under warranty.",
-        "zh": "很抱歉，订单{order_id}已于{delivered_at}签收，距今{days}天，该类商品仅支持签收后{window_days}天内退货。"
-              "如果商品有质量问题，可能仍在保修范围内。"},
-    "start_return:not_delivered": {
-        "en": "Order {order_id} is {status} and hasn't been delivered yet, so a return can't start. You can return it "
-              "within the return window once it arrives.",
-        "zh": "订单{order_id}目前状态为“{status_zh}”，尚未签收，暂时无法发起退货。签收后可在退货期限内申请。"},
-    "start_replacement": {
-        "en": "I'm sorry it arrived like that. I've arranged a free replacement for {product_title_en} from order "
-              "{order_id}; it ships within 1 business day, and you don't need to send the damaged one back.",
-        "zh": "很抱歉商品出现问题。已为订单{order_id}中的{product_title_zh}安排免费补发，1个工作日内发出，损坏的商品无需寄回。"},
-    "no_products": {"en": "Sorry, I couldn't find products in stock that match. Could you loosen a filter, such as "
-                          "the colour or the budget?", "zh": "抱歉，没有找到符合条件的有货商品。可以放宽颜色或预算等条件再试试。"},
-    "unknown_product": {"en": "I couldn't tell which product you mean. Could you send me its name?",
-                        "zh": "没能确定您说的是哪款商品，请告诉我商品名称。"},
-    "any:already": {"en": "Order {order_id} is already {status}, so I can't do that any more.",
-                    "zh": "订单{order_id}当前状态为“{status_zh}”，无法再办理此操作。"},
-    "cannot_do": {"en": "Sorry, I can't do that for this order. I can pass it to a colleague if you like.",
-                  "zh": "抱歉，这个订单无法办理该操作。如需要，我可以为您转接人工客服。"},
-    "no_answer": {"en": "I'm not sure about that one, so I'll pass it to a colleague who can help.",
-                  "zh": "这个问题我不太确定，我会转给同事为您处理。"},
-}  # fmt: skip
+def _in_language(table: dict[str, tuple[str, ...]], language: str, default: str) -> tuple[str, ...]:
+    return table.get(language) or table.get(default) or table.get("en") or next(iter(table.values()), ())

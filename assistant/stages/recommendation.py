@@ -1,40 +1,102 @@
-"""Recommendation: retrieved candidates, constrained by slots, ranked and diversified, with reasons."""
+"""Recommendation: retrieved candidates, constrained by slots, ranked and diversified, with reasons.
+
+Relevance comes first (the retrieval rank); quality only reorders close neighbours. A rating counts in
+proportion to how many reviews stand behind it: it is shrunk toward the catalog's mean rating (a Bayesian
+average), so a 5.0 from no reviews is no signal, and a product without a rating is simply not boosted.
+"""
 
 from __future__ import annotations
 
-import math
+import json
+from functools import lru_cache
 
 from assistant.catalog import ShopKnowledge
 from assistant.schema import DialogueState, Hit, ProductCard
+from assistant.shop import DEFAULTS
 
-COLOUR_ZH = {"black": "黑色", "white": "白色", "navy": "藏青色", "red": "红色", "blue": "蓝色", "green": "绿色",
-             "grey": "灰色", "beige": "米色", "pink": "粉色", "brown": "棕色", "yellow": "黄色", "purple": "紫色"}  # fmt: skip
+PRIOR_REVIEWS = 10  # a rating from this many reviews is weighted as much as the catalog's mean
+QUALITY_WEIGHT = 0.08  # per star above the mean: reorders neighbours, never the best match with the fifth
+LINKED_BONUS = 0.12  # "bought together" with something the shopper looked at
 
 
-def product_filters(slots: dict[str, str], language: str, *, max_price: float | None) -> dict:
-    """Chroma `where` for product search from the conversation's slots."""
+@lru_cache(maxsize=1)
+def colour_names() -> dict[str, dict[str, list[str]]]:
+    """The engine's colour lexicon: canonical colour -> {language: names} (`assistant/defaults/lexicon.json`)."""
+    data = json.loads((DEFAULTS / "lexicon.json").read_text(encoding="utf-8"))
+    return {k: v for k, v in data["colours"].items()}
+
+
+def colour_in(colour: str, language: str) -> str:
+    names = colour_names().get(colour, {}).get(language)
+    return names[0] if names else colour
+
+
+def product_filters(constraints: dict[str, str], language: str) -> dict:
+    """Chroma `where` for product search from the shopper's constraints (sizes are checked by `meets`)."""
     clauses: list[dict] = [{"language": language}, {"in_stock": True}]
-    if slots.get("category"):
-        clauses.append({"category": slots["category"]})
-    if slots.get("product_type"):
-        clauses.append({"product_type": slots["product_type"]})
-    if slots.get("colour"):
-        clauses.append({"colour": slots["colour"]})
-    if slots.get("brand"):
-        clauses.append({"brand": slots["brand"]})
-    if max_price is not None:
-        clauses.append({"price": {"$lte": max_price}})
-    if slots.get("price_min"):
-        clauses.append({"price": {"$gte": float(slots["price_min"])}})
+    for key in ("category", "product_type", "colour", "brand", "material"):
+        if constraints.get(key):
+            clauses.append({key: constraints[key]})
+    for key, operator in (("price_max", "$lte"), ("price_min", "$gte")):
+        try:
+            if constraints.get(key):
+                clauses.append({"price": {operator: float(constraints[key])}})
+        except ValueError:
+            continue
     return {"$and": clauses}
 
 
+def meets(product: dict | None, constraints: dict[str, str]) -> bool:
+    """Whether `product` meets the constraints the index cannot filter on (sizes are lists)."""
+    if product is None:
+        return False
+    size = constraints.get("size")
+    if size:
+        sizes = [str(s).upper() for s in (product.get("attributes") or {}).get("sizes") or ()]
+        return size.upper() in sizes
+    return True
+
+
+def describe_constraint(key: str, slots: dict[str, str], max_price: float | None, shop: ShopKnowledge,
+                        language: str) -> str:  # fmt: skip
+    """A constraint as the reply names it ("in red", "under £20.00")."""
+    value = slots.get(key, "")
+    zh = language == "zh"
+    if key == "colour":
+        return colour_in(value, language) if zh else f"in {value}"
+    if key == "price_max" and max_price is not None:
+        price = shop.profile.price(max_price, language)
+        return f"{price}以内" if zh else f"under {price}"
+    if key == "price_min":
+        price = shop.profile.price(float(value), language)
+        return f"{price}以上" if zh else f"over {price}"
+    if key == "size":
+        return f"{value}码" if zh else f"in size {value}"
+    if key == "brand":
+        return value if zh else f"from {value}"
+    if key == "material":
+        return value if zh else f"in {value}"
+    return value
+
+
 class Recommender:
-    """Ranks candidate products by relevance, rating, popularity and "bought together" links."""
+    """Ranks candidate products by relevance, then rating (shrunk by review count), popularity and
+    "bought together" links; diversifies brands; gives each a reason the shopper can read."""
 
     def __init__(self, shop: ShopKnowledge, *, top_k: int = 3) -> None:
         self.shop = shop
         self.top_k = top_k
+        rated = [(float(p["rating"]), int(p.get("review_count") or 0)) for p in shop.products.values()
+                 if p.get("rating") is not None and p.get("review_count")]  # fmt: skip
+        total = sum(n for _, n in rated)
+        self.mean_rating = sum(r * n for r, n in rated) / total if total else 3.5
+
+    def shrunk_rating(self, product: dict) -> float:
+        """The Bayesian average of the product's rating: its reviews weigh against PRIOR_REVIEWS at the mean."""
+        rating, reviews = product.get("rating"), int(product.get("review_count") or 0)
+        if rating is None or reviews <= 0:
+            return self.mean_rating
+        return (float(rating) * reviews + self.mean_rating * PRIOR_REVIEWS) / (reviews + PRIOR_REVIEWS)
 
     def recommend(
         self, hits: tuple[Hit, ...], *, slots: dict[str, str], state: DialogueState, language: str
@@ -43,27 +105,32 @@ class Recommender:
         linked = {
             other
             for pid in state.products_shown
-            for other in self.shop.products.get(pid, {}).get("bought_together", [])
+            for other in self.shop.products.get(pid, {}).get("bought_together", []) or []
         }
         scored: list[tuple[float, dict, str]] = []
         seen: set[str] = set()
-        for hit in hits:
+        for rank, hit in enumerate(hits):
             product = self.shop.products.get(str(hit.metadata.get("product_id")))
-            if product is None or product["id"] in seen or product["stock"] <= 0:
+            if (
+                product is None
+                or product["id"] in seen
+                or (product.get("stock") is not None and product["stock"] <= 0)
+            ):
                 continue
             seen.add(product["id"])
-            relevance = hit.score * 30  # RRF scores are ~1/60; bring them to the 0..1 range
-            quality = (product["rating"] - 3) / 2 * 0.5 + math.log1p(product["review_count"]) / 10
-            bonus = 0.3 if product["id"] in linked else 0.0
+            relevance = 1.0 / (1 + rank)
+            quality = QUALITY_WEIGHT * (self.shrunk_rating(product) - self.mean_rating)
+            bonus = LINKED_BONUS if product["id"] in linked else 0.0
             repeat = -0.5 if product["id"] in shown and not slots.get("ordinal") else 0.0
             scored.append((relevance + quality + bonus + repeat, product, "linked" if bonus else ""))
         scored.sort(key=lambda item: (-item[0], item[1]["id"]))
         chosen: list[tuple[dict, str]] = []
         brands: set[str] = set()
         for _, product, why in scored:  # one per brand first, then fill up
-            if product["brand"] not in brands:
+            brand = str(product.get("brand") or product["id"])  # no brand: each product its own
+            if brand not in brands:
                 chosen.append((product, why))
-                brands.add(product["brand"])
+                brands.add(brand)
             if len(chosen) == self.top_k:
                 break
         for _, product, why in scored:
@@ -74,31 +141,38 @@ class Recommender:
         return tuple(self._card(product, why, slots, language) for product, why in chosen)
 
     def _card(self, product: dict, why: str, slots: dict[str, str], language: str) -> ProductCard:
-        colour = str(product.get("attributes", {}).get("colour", ""))
-        if language == "zh":
-            parts = [f"{product['review_count']}位顾客评分{product['rating']}"]
-            if slots.get("price_max"):
-                parts.append(f"价格${product['price']:.2f}，在您的${slots['price_max']}预算内")
-            if slots.get("colour") and colour == slots["colour"]:
-                parts.append(COLOUR_ZH.get(colour, colour))
-            if why == "linked":
-                parts.append("常与您看过的商品一起购买")
-            reason = "，".join(parts)
-        else:
-            parts = [f"rated {product['rating']} by {product['review_count']} shoppers"]
-            if slots.get("price_max"):
-                parts.append(f"${product['price']:.2f}, within your ${slots['price_max']} budget")
-            if slots.get("colour") and colour == slots["colour"]:
-                parts.append(f"in {colour}")
-            if why == "linked":
-                parts.append("often bought with what you looked at")
-            reason = "; ".join(parts)
+        attributes = product.get("attributes") or {}
+        colour = str(attributes.get("colour", ""))
+        zh = language == "zh"
+        parts = []
+        reviews = int(product.get("review_count") or 0)
+        if product.get("rating") is not None and reviews > 0:
+            parts.append(f"{reviews}位顾客评分{product['rating']}" if zh else
+                         f"rated {product['rating']} by {reviews} shopper{'s' if reviews != 1 else ''}")  # fmt: skip
+        price = self.shop.profile.price(float(product["price"]), language, product.get("currency"))
+        if slots.get("price_max"):
+            budget = self.shop.profile.price(float(slots["price_max"]), language)
+            parts.append(
+                f"价格{price}，在您的{budget}预算内" if zh else f"{price}, within your {budget} budget"
+            )
+        if colour:
+            if slots.get("colour") and colour != slots["colour"]:
+                parts.append(f"{colour_in(colour, language)}，不是{colour_in(slots['colour'], language)}" if zh
+                             else f"in {colour}, not {slots['colour']}")  # fmt: skip
+            elif slots.get("colour"):
+                parts.append(colour_in(colour, language) if zh else f"in {colour}")
+        if slots.get("brand") and product.get("brand") and product["brand"] != slots["brand"]:
+            parts.append(f"{product['brand']}品牌" if zh else f"by {product['brand']}")
+        if why == "linked":
+            parts.append("常与您看过的商品一起购买" if zh else "often bought with what you looked at")
+        if not parts:
+            parts.append("与您的描述最接近" if zh else "the closest match to what you described")
         return ProductCard(
             product_id=product["id"],
-            title=product["title"][language if language in product["title"] else "en"],
+            title=self.shop.title(product, language),
             price=float(product["price"]),
-            currency=product.get("currency", "USD"),
-            reason=reason,
-            in_stock=product["stock"] > 0,
+            currency=product.get("currency") or self.shop.profile.currency,
+            reason=("，" if zh else "; ").join(parts),
+            in_stock=product.get("stock") is None or product["stock"] > 0,
             image=product.get("image"),
         )

@@ -1,28 +1,37 @@
-"""Slot extraction from patterns and the catalog's own vocabulary, in English and Chinese."""
+"""Slot extraction from patterns and the catalog's own vocabulary, in English and Chinese.
+
+Everything shop-specific comes from the shop: order numbers from `shop.json`, and brands, product types,
+categories, colours, materials and sizes from the catalog itself (`Vocabulary.from_catalog`, at start-up and
+index time), plus the shop's own aliases ("clothes" for a category, "the UK" for a shipping region).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from assistant.catalog import ShopKnowledge
 from assistant.privacy import EMAIL
+from assistant.shop import OrderNumberFormat, ShopProfile, localised
 
-# "orderLL-123456" happens (code-switching without spaces), so only a digit may not precede.
-ORDER_ID = re.compile(r"(?<!\d)LL-?\s?(\d{6})(?!\d)", re.IGNORECASE)
 POSTCODE = re.compile(
     r"(?<![A-Za-z0-9-])([A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|D\d{2} ?[A-Z\d]{4}|\d{3,6})"
     r"(?![A-Za-z0-9-])",
     re.IGNORECASE,
 )
+# A currency sign or code before an amount ("$20", "£20", "EUR 20", "usd20").
+_SIGN = r"(?:[$€£¥￥]|(?:usd|eur|gbp|cad|aud|cny|rmb)\s*)"
 PRICE_MAX = re.compile(
     r"(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|within|budget(?: of| is)?)\s*"
-    r"(?:\$|usd\s*)?(\d+(?:\.\d+)?)|\$?(\d+(?:\.\d+)?)\s*(?:美元|块|元|刀)?\s*(?:以内|以下|之内)|(?:预算|低于|不超过)\s*\$?(\d+)",
+    rf"{_SIGN}?(\d+(?:\.\d+)?)|{_SIGN}?(\d+(?:\.\d+)?)\s*(?:美元|块|元|刀|英镑|欧元)?\s*(?:以内|以下|之内)"
+    rf"|(?:预算|低于|不超过)\s*{_SIGN}?(\d+)",
     re.IGNORECASE,
 )
 PRICE_MIN = re.compile(
-    r"(?:over|above|more than|at least)\s*\$?(\d+)|(?:高于|以上)\s*\$?(\d+)", re.IGNORECASE
+    rf"(?:over|above|more than|at least)\s*{_SIGN}?(\d+)|(?:高于|以上)\s*{_SIGN}?(\d+)", re.IGNORECASE
 )
+
 MEASURE = re.compile(r"(\d{2,3}(?:\.\d)?)\s*(?:cm|厘米|公分)", re.IGNORECASE)
 ORDINALS = {
     "first": "1", "1st": "1", "second": "2", "2nd": "2", "third": "3", "3rd": "3", "last": "-1",
@@ -34,24 +43,6 @@ CARE = re.compile(
 CHEAPER = re.compile(
     r"cheaper|less expensive|lower price|too (?:pricey|expensive)|便宜|太贵|预算低", re.IGNORECASE
 )
-COLOURS_ZH = {"黑色": "black", "白色": "white", "藏青色": "navy", "红色": "red", "蓝色": "blue", "绿色": "green",
-              "灰色": "grey", "米色": "beige", "粉色": "pink", "棕色": "brown", "黄色": "yellow", "紫色": "purple"}  # fmt: skip
-COLOUR_ALIASES = {
-    "gray": "grey",
-    "navy blue": "navy",
-    "黑": "black",
-    "白": "white",
-    "红": "red",
-    "蓝": "blue",
-}
-CATEGORY_WORDS = {
-    "apparel": ["clothes", "clothing", "apparel", "衣服", "服装"], "shoes": ["shoes", "footwear", "鞋子", "鞋"],
-    "bags": ["bags", "bag", "luggage", "包"], "electronics": ["electronics", "gadgets", "电子产品", "数码"],
-    "home": ["home", "homeware", "bedding", "家居"], "kitchen": ["kitchen", "cookware", "厨房"],
-    "beauty": ["beauty", "skincare", "cosmetics", "护肤品", "美妆"], "sports": ["sports", "fitness", "outdoor", "运动"],
-    "kids": ["kids", "children", "toys", "儿童", "玩具"], "pets": ["pets", "pet", "dog", "cat", "宠物"],
-    "stationery": ["stationery", "notebooks", "pens", "文具"], "jewelry": ["jewelry", "jewellery", "watches", "首饰", "珠宝"],
-}  # fmt: skip
 # Letter sizes only with context ("size M", "in an M", "M码"): a bare "m" is usually a word ("I'm").
 SIZES = re.compile(
     r"(?:\b[Ss]ize\s*|\bin (?:an? )?|尺码\s*|穿\s*)(XXL|XL|XS|S|M|L)\b|\b(XXL|XL|XS)\b|(XXL|XL|XS|S|M|L)\s*码"
@@ -59,42 +50,125 @@ SIZES = re.compile(
 )
 
 
+# Cues that a brand which is also an ordinary word is meant as the brand ("from Everyday", "Simple brand").
+BRAND_CUES = (r"(?:from|by|brand)\s+{brand}", r"{brand}\s+(?:brand|make)", r"{brand}\s*(?:牌|品牌)")
+
+
 @dataclass(frozen=True)
 class Vocabulary:
-    """Names the catalog uses: brands, product types and categories in both languages, regions, codes."""
+    """Names the catalog uses: brands, product types, categories, colours, materials and sizes in the shop's
+    languages, shipping regions and promotion codes."""
 
     brands: tuple[str, ...]
-    product_types: dict[str, str]  # surface form (en or zh) -> canonical English type
-    type_category: dict[str, str]  # canonical type -> top-level category
-    regions: dict[str, str]  # surface form -> region key
-    promo_codes: tuple[str, ...]
+    product_types: dict[str, str]  # surface form (any language) -> canonical type
+    type_categories: dict[str, tuple[str, ...]]  # canonical type -> the top-level categories it occurs in
+    regions: dict[str, str] = field(default_factory=dict)  # surface form -> region key
+    promo_codes: tuple[str, ...] = ()
+    categories: dict[str, str] = field(default_factory=dict)  # surface form -> top-level category
+    colours: dict[str, str] = field(default_factory=dict)  # surface form -> canonical colour
+    materials: dict[str, str] = field(default_factory=dict)  # surface form -> material
+    sizes: tuple[str, ...] = ()
+    common_word_brands: tuple[str, ...] = ()  # brands that are also ordinary words: matched only with a cue
+    order_number: OrderNumberFormat = field(default_factory=lambda: ShopProfile().order_number)
+
+    @property
+    def type_category(self) -> dict[str, str]:
+        """Types that belong to exactly one category -> that category."""
+        return {t: cats[0] for t, cats in self.type_categories.items() if len(cats) == 1}
 
     @classmethod
-    def from_catalog(cls, products: Iterable[dict], passages: Iterable[dict] = ()) -> Vocabulary:
-        brands, types, type_category = set(), {}, {}
+    def of_shop(cls, shop: ShopKnowledge) -> Vocabulary:
+        """The vocabulary of the shop's catalog, passages and shop.json aliases."""
+        return cls.from_catalog(shop.products.values(), shop.passages.values(), shop.profile)
+
+    @classmethod
+    def from_catalog(
+        cls, products: Iterable[dict], passages: Iterable[dict] = (), profile: ShopProfile | None = None
+    ) -> Vocabulary:
+        from assistant.stages.recommendation import colour_names
+
+        products, passages = list(products), list(passages)
+        profile = profile or ShopProfile()
+        brands: set[str] = set()
+        types: dict[str, str] = {}
+        type_categories: dict[str, set[str]] = {}
+        categories: dict[str, str] = {}
+        colours: dict[str, str] = {}
+        materials: dict[str, str] = {}
+        sizes: set[str] = set()
+        lexicon = colour_names()
         for product in products:
-            brands.add(product["brand"])
+            if product.get("brand"):
+                brands.add(str(product["brand"]))
+            path = [str(c) for c in product.get("category") or ()]
+            top = path[0] if path else ""
             names = product.get("product_type") or {}
-            canonical = names.get("en") or product["category"][-1]
-            for surface in names.values():
-                types[surface.lower()] = canonical
-            type_category[canonical] = product["category"][0]
+            names = names if isinstance(names, dict) else {"en": str(names)}
+            canonical = localised(names, "en") or (path[-1] if len(path) > 1 else "")
+            if canonical:
+                for surface in {canonical, *names.values()}:
+                    if surface:
+                        types[str(surface).lower()] = canonical
+                if top:
+                    type_categories.setdefault(canonical, set()).add(top)
+            if top:
+                categories.setdefault(top.lower(), top)
+                category_names = product.get("category_name") or {}
+                for name in category_names.values() if isinstance(category_names, dict) else ():
+                    first = str(name).split(">")[0].strip()
+                    if first:
+                        categories.setdefault(first.lower(), top)
+            attributes = product.get("attributes") or {}
+            if attributes.get("colour"):
+                colour = str(attributes["colour"]).lower()
+                colours[colour] = colour
+                for surfaces in lexicon.get(colour, {}).values():
+                    for surface in surfaces:
+                        colours.setdefault(surface.lower(), colour)
+            if attributes.get("material"):
+                material = str(attributes["material"]).lower()
+                materials[material] = material
+            sizes.update(str(s).upper() for s in attributes.get("sizes") or ())
+        for top, words in (profile.aliases.get("categories") or {}).items():
+            for word in words:
+                categories.setdefault(word.lower(), top)
+        regions = {
+            surface.lower(): key
+            for key, surfaces in (profile.aliases.get("regions") or {}).items()
+            for surface in surfaces
+        }
         codes = sorted(
-            {str(p.get("facts", {}).get("code")) for p in passages if p.get("facts", {}).get("code")}
+            {str(p.get("facts", {}).get("code")) for p in passages if (p.get("facts") or {}).get("code")}
         )
+        common = common_words(products, passages)
         return cls(
-            tuple(sorted(brands, key=len, reverse=True)), types, type_category, dict(REGIONS), tuple(codes)
+            brands=tuple(sorted(brands, key=len, reverse=True)),
+            product_types=types,
+            type_categories={t: tuple(sorted(c)) for t, c in type_categories.items()},
+            regions=regions,
+            promo_codes=tuple(codes),
+            categories=categories,
+            colours=colours,
+            materials=materials,
+            sizes=tuple(sorted(sizes)),
+            common_word_brands=tuple(sorted(b for b in brands if b.lower() in common)),
+            order_number=profile.order_number,
         )
 
 
-REGIONS = {
-    "the us": "US", "usa": "US", "united states": "US", "america": "US", "美国": "US", "canada": "CA", "加拿大": "CA",
-    "the uk": "UK", "uk": "UK", "united kingdom": "UK", "britain": "UK", "英国": "UK", "germany": "EU", "france": "EU",
-    "europe": "EU", "eu": "EU", "德国": "EU", "法国": "EU", "欧洲": "EU", "china": "CN", "中国": "CN", "大陆": "CN",
-    "hong kong": "HK", "香港": "HK", "macau": "HK", "澳门": "HK", "taiwan": "TW", "台湾": "TW", "japan": "JP",
-    "日本": "JP", "korea": "JP", "韩国": "JP", "singapore": "SG", "新加坡": "SG", "malaysia": "SG", "马来西亚": "SG",
-    "australia": "AU", "澳洲": "AU", "澳大利亚": "AU", "new zealand": "AU", "新西兰": "AU",
-}  # fmt: skip
+def common_words(products: Iterable[dict], passages: Iterable[dict]) -> set[str]:
+    """Lower-case words the shop's own texts use as ordinary words: words in the titles and descriptions of
+    products of *other* brands, and in the passages. A brand among them is matched only with a cue."""
+    seen: set[str] = set()
+    for product in products:
+        brand = str(product.get("brand") or "").lower()
+        for key in ("title", "description"):
+            value = product.get(key)
+            for text in value.values() if isinstance(value, dict) else [value or ""]:
+                seen.update(w for w in re.findall(r"[a-z][a-z'-]+", str(text).lower()) if w != brand)
+    for passage in passages:
+        seen.update(re.findall(r"[a-z][a-z'-]+", str(passage.get("text", "")).lower()))
+    return seen
 
 
 def _word(surface: str) -> str:
@@ -103,49 +177,57 @@ def _word(surface: str) -> str:
     return escaped if not surface.isascii() else rf"(?<![\w]){escaped}(?![\w])"
 
 
+def _alternation(surfaces: Iterable[str]) -> re.Pattern[str] | None:
+    ordered = sorted({s for s in surfaces if s}, key=len, reverse=True)
+    return re.compile("|".join(_word(s) for s in ordered), re.IGNORECASE) if ordered else None
+
+
 class SlotExtractor:
     """Finds slot values in a message; values are the canonical form, found in the text."""
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
-        surfaces = sorted(vocabulary.product_types, key=len, reverse=True)
-        self._types = re.compile("|".join(_word(s) for s in surfaces), re.IGNORECASE) if surfaces else None
-        self._brands = (
-            re.compile("|".join(_word(b) for b in vocabulary.brands), re.IGNORECASE)
-            if vocabulary.brands
-            else None
-        )
-        regions = sorted(vocabulary.regions, key=len, reverse=True)
-        self._regions = re.compile("|".join(_word(r) for r in regions), re.IGNORECASE)
-        colours = ["black", "white", "navy", "red", "blue", "green", "grey", "gray", "beige", "pink", "brown",
-                   "yellow", "purple", *COLOURS_ZH]  # fmt: skip
-        self._colours = re.compile(
-            "|".join(_word(c) for c in sorted(colours, key=len, reverse=True)), re.IGNORECASE
-        )
+        common = {b.lower() for b in vocabulary.common_word_brands}
+        self._types = _alternation(vocabulary.product_types)
+        self._brands = _alternation(b for b in vocabulary.brands if b.lower() not in common)
+        self._cued_brands = [
+            (brand, re.compile("|".join(cue.format(brand=_word(brand)) for cue in BRAND_CUES), re.IGNORECASE))
+            for brand in vocabulary.common_word_brands
+        ]
+        self._regions = _alternation(vocabulary.regions)
+        self._categories = _alternation(vocabulary.categories)
+        self._colours = _alternation(vocabulary.colours)
+        self._materials = _alternation(vocabulary.materials)
 
     def extract(self, text: str, *, expecting_details: bool = False) -> dict[str, str]:
         """Slots in `text`. Postcodes are only read when the assistant asked for verification."""
+        v = self.vocabulary
         slots: dict[str, str] = {}
-        if m := ORDER_ID.search(text):
-            slots["order_id"] = f"LL-{m.group(1)}"
+        if order_id := v.order_number.find(text):
+            slots["order_id"] = order_id
         if m := EMAIL.search(text):
             slots["email"] = m.group().lower()
         if expecting_details and "email" not in slots:
-            rest = ORDER_ID.sub(" ", text)
+            rest = v.order_number.remove(text)
             if m := POSTCODE.search(rest):
                 slots["postcode"] = m.group(1).upper()
         if self._types and (m := self._types.search(text)):
-            canonical = self.vocabulary.product_types[m.group().lower()]
+            canonical = v.product_types[m.group().lower()]
             slots["product_type"] = canonical
-            slots["category"] = self.vocabulary.type_category.get(canonical, "")
-        for category, words in CATEGORY_WORDS.items():
-            if "category" not in slots and any(re.search(_word(w), text, re.IGNORECASE) for w in words):
-                slots["category"] = category
+            slots["category"] = v.type_category.get(canonical, "")  # none when the type spans categories
+        if not slots.get("category") and self._categories and (m := self._categories.search(text)):
+            slots["category"] = v.categories[m.group().lower()]
         if self._brands and (m := self._brands.search(text)):
-            slots["brand"] = next(b for b in self.vocabulary.brands if b.lower() == m.group().lower())
-        if m := self._colours.search(text):
-            value = m.group().lower()
-            slots["colour"] = COLOURS_ZH.get(m.group(), COLOUR_ALIASES.get(value, value))
+            slots["brand"] = next(b for b in v.brands if b.lower() == m.group().lower())
+        if "brand" not in slots:
+            for brand, cue in self._cued_brands:
+                if cue.search(text):
+                    slots["brand"] = brand
+                    break
+        if self._colours and (m := self._colours.search(text)):
+            slots["colour"] = v.colours[m.group().lower()]
+        if self._materials and (m := self._materials.search(text)):
+            slots["material"] = v.materials[m.group().lower()]
         if m := PRICE_MAX.search(text):
             slots["price_max"] = next(g for g in m.groups() if g)
         if m := PRICE_MIN.search(text):
@@ -162,9 +244,9 @@ class SlotExtractor:
             if re.search(_word(word), text, re.IGNORECASE):
                 slots["ordinal"] = value
                 break
-        if m := self._regions.search(text):
-            slots["region"] = self.vocabulary.regions[m.group().lower()]
-        for code in self.vocabulary.promo_codes:
+        if self._regions and (m := self._regions.search(text)):
+            slots["region"] = v.regions[m.group().lower()]
+        for code in v.promo_codes:
             if re.search(_word(code), text, re.IGNORECASE):
                 slots["code"] = code
-        return {k: v for k, v in slots.items() if v}
+        return {key: value for key, value in slots.items() if value}

@@ -52,7 +52,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory):
         return respond(conversation_id, message)
 
     assistant.respond = spy  # type: ignore[method-assign]
-    vocabulary = Vocabulary.from_catalog(assistant.shop.products.values(), assistant.shop.passages.values())
+    vocabulary = Vocabulary.of_shop(assistant.shop)
     result = replay(assistant, conversations, SlotExtractor(vocabulary), run_tag="t")
     return result, seen, conversations
 

@@ -10,22 +10,30 @@ from assistant.backends.vector_store import InMemoryVectorStore, matches
 from assistant.catalog import ShopKnowledge
 from assistant.indexing.lexical import BM25Index, tokenize
 from assistant.schema import ActionResult, Decision, DialogueState, Hit
+from assistant.shop import ShopProfile
 from assistant.stages.generation import (
     Evidence,
     ReplyGenerator,
     facts_in,
     quality_problems,
-    render,
     ungrounded_facts,
 )
+from assistant.stages.generation import render as render_for
 from assistant.stages.recommendation import Recommender, product_filters
 from assistant.stages.retrieval import Retriever
+
+PROFILE = ShopProfile()
+
+
+def render(key: str, language: str, facts: dict[str, str]) -> str:
+    return render_for(PROFILE, key, language, facts)
 
 
 def test_facts_in_text() -> None:
     text = "Returns within 30 days; label $4.95. Order LL-123456 shipped on 2026-11-07, 3-5 business days."
     found = facts_in(text)
-    assert {"30", "$4.95", "2026-11-07", "3-5", "shipped"} <= found
+    assert {"30", "4.95", "2026-11-07", "3-5", "shipped"} <= found
+    assert {"4.95", "12.50", "1200"} <= facts_in("£4.95, €12.50 or ¥1,200")
 
 
 def test_ungrounded_facts() -> None:
@@ -90,7 +98,7 @@ def test_recommender_diversifies_brands_and_skips_out_of_stock() -> None:
 
 
 def test_product_filters() -> None:
-    where = product_filters({"category": "shoes", "colour": "black"}, "en", max_price=45.0)
+    where = product_filters({"category": "shoes", "colour": "black", "price_max": "45"}, "en")
     assert matches(
         {"language": "en", "in_stock": True, "category": "shoes", "colour": "black", "price": 40.0}, where
     )

@@ -2,24 +2,52 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from assistant.schema import DialogueState, GuardResult, Understanding
+from assistant.shop import ShopProfile, load_profile
 from assistant.stages.policy import PolicyMaker
 from assistant.stages.slots import SlotExtractor, Vocabulary
 
 PRODUCTS = [
     {"id": "P1", "brand": "Stride", "category": ["shoes", "sneakers"],
-     "product_type": {"en": "running shoes", "zh": "跑步鞋"}},
+     "product_type": {"en": "running shoes", "zh": "跑步鞋"}, "attributes": {"colour": "black"}},
     {"id": "P2", "brand": "Satchel & Sons", "category": ["bags", "backpacks"],
-     "product_type": {"en": "backpack", "zh": "双肩包"}},
+     "product_type": {"en": "backpack", "zh": "双肩包"}, "attributes": {"colour": "navy", "material": "canvas"}},
 ]  # fmt: skip
 PASSAGES = [{"id": "KB-PROMO-WELCOME10-en", "facts": {"code": "WELCOME10"}}]
+PROFILE = load_profile(Path(__file__).resolve().parents[2] / "dialogue_data")
 
 
 @pytest.fixture
 def slots() -> SlotExtractor:
-    return SlotExtractor(Vocabulary.from_catalog(PRODUCTS, PASSAGES))
+    return SlotExtractor(Vocabulary.from_catalog(PRODUCTS, PASSAGES, PROFILE))
+
+
+def test_vocabulary_comes_from_the_catalog_and_the_shop() -> None:
+    """Another shop: its own order numbers, colours, materials; a type in two categories names no category; a
+    brand that is an ordinary word in the shop's texts is a filter only when the shopper cues it."""
+    products = [
+        {"id": "A", "brand": "Everyday", "title": "Everyday linen apron", "category": ["kitchen", "textiles"],
+         "product_type": "apron", "attributes": {"colour": "olive", "material": "linen", "sizes": ["S", "M"]}},
+        {"id": "B", "brand": "Potter", "title": "Stoneware mug for everyday use", "category": ["kitchen"],
+         "product_type": "mug", "attributes": {"colour": "cream"}},
+        {"id": "C", "brand": "Potter", "title": "Garden apron", "category": ["garden"], "product_type": "apron"},
+    ]  # fmt: skip
+    profile = ShopProfile(order_number=load_profile(None).order_number)
+    vocabulary = Vocabulary.from_catalog(products, (), profile)
+    assert vocabulary.common_word_brands == ("Everyday",)
+    assert vocabulary.type_categories["apron"] == ("garden", "kitchen")
+    extract = SlotExtractor(vocabulary).extract
+    assert extract("an olive linen apron, order #10234") == {
+        "colour": "olive", "material": "linen", "product_type": "apron", "order_id": "#10234"}  # fmt: skip
+    assert "brand" not in extract("a mug for everyday coffee")
+    assert extract("anything from Everyday?")["brand"] == "Everyday"
+    assert extract("a Potter mug")["brand"] == "Potter"
+    assert "order_id" not in extract("where is LL-123456?")  # another shop's format is not this one's
+    assert extract("pottery in the kitchen")["category"] == "kitchen"
 
 
 @pytest.mark.parametrize(
