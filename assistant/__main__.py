@@ -65,9 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate = data_commands.add_parser(
         "validate", help="check schemas and cross references of a shop folder"
     )
-    validate.add_argument("path", nargs="?", type=Path, default=Path("dialogue_data"))
+    validate.add_argument(
+        "path", nargs="?", type=Path, default=None, help="shop folder (default: paths.shop_dir)"
+    )
     figures = data_commands.add_parser("figures", help="counts per file, language and intent")
-    figures.add_argument("path", nargs="?", type=Path, default=Path("dialogue_data"))
+    figures.add_argument(
+        "path", nargs="?", type=Path, default=None, help="shop folder (default: paths.shop_dir)"
+    )
     figures.add_argument("--markdown", action="store_true", help="print Markdown tables")
     importer = data_commands.add_parser(
         "import", help="convert a shop export into the conversation log format"
@@ -85,6 +89,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     importer.add_argument("--redact", action="store_true", help="replace e-mails, phones, cards and names")
 
+    catalog = data_commands.add_parser(
+        "import-catalog", help="convert a product export into the shop's catalog/products.jsonl"
+    )
+    catalog.add_argument("fmt", choices=["shopify", "woocommerce", "google-merchant", "csv", "jsonl"],
+                         metavar="FORMAT", help="shopify | woocommerce | google-merchant | csv | jsonl")  # fmt: skip
+    catalog.add_argument("source", type=Path, help="the export file (CSV, TSV, XML or JSONL)")
+    catalog.add_argument("--shop", type=Path, help="shop folder to write into (default: paths.shop_dir)")
+    catalog.add_argument("--mapping", type=Path, help="csv/jsonl: JSON of our field -> your column")
+    catalog.add_argument("--language", default=None, help="language of the texts (default: the shop's first)")
+    catalog.add_argument("--currency", help="currency when the export has none (default: shop.json)")
+    knowledge = data_commands.add_parser(
+        "import-knowledge", help="convert FAQ/policy pages or an FAQ CSV into knowledge/passages.jsonl"
+    )
+    knowledge.add_argument(
+        "source", type=Path, help="a folder of .md/.html/.txt pages, or a question,answer CSV"
+    )
+    knowledge.add_argument("--shop", type=Path, help="shop folder to write into (default: paths.shop_dir)")
+    for sub in (catalog, knowledge):
+        sub.add_argument("--on-error", choices=["skip", "reject"], default="skip",
+                         help="skip malformed rows (reported) or reject the whole import (default: skip)")  # fmt: skip
+
+    shop = commands.add_parser("shop", help="create a shop folder")
+    shop_commands = shop.add_subparsers(dest="shop_command", metavar="ACTION", required=True)
+    init = shop_commands.add_parser(
+        "init", help="write a valid empty shop folder and point the settings at it"
+    )
+    init.add_argument("folder", type=Path)
+    init.add_argument("--name", default=None, help="the shop's name (default: the folder's name)")
+    init.add_argument("--languages", default="en", help="comma-separated, first = default (default: en)")
+    init.add_argument("--currency", default="USD", help="ISO 4217 code (default: USD)")
+    init.add_argument(
+        "--order-example", default="#1001", help="what an order number looks like (default: #1001)"
+    )
+    init.add_argument(
+        "--no-settings", action="store_true", help="do not point the settings file at the folder"
+    )
+
     commands.add_parser("index", help="build or update the search index of the shop (incremental)")
     add_train_parser(commands)
     commands.add_parser("chat", help="talk to the assistant in the terminal")
@@ -96,7 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "eval", help="offline evaluation: replay held-out conversations, or a suite"
     )
-    evaluate.add_argument("suite", nargs="?", default="replay", choices=["replay", "intents", "retrieval"])
+    evaluate.add_argument(
+        "suite", nargs="?", default="replay", choices=["replay", "intents", "retrieval", "cold-start"]
+    )
+    evaluate.add_argument("--shared-data", type=Path, default=Path("../shared/data"),
+                          help="cold-start: folder of the public data sets (bitext, clinc150)")  # fmt: skip
     evaluate.add_argument(
         "--split", default="test", choices=["train", "dev", "test"], help="replay: which split"
     )
@@ -171,7 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(config_file=args.config, overrides=args.overrides)
+        config = args.config
+        if args.command == "shop" and config is not None and not config.exists():
+            config = None  # `shop init` writes the settings file it is given
+        settings = load_settings(config_file=config, overrides=args.overrides)
         logging.basicConfig(
             level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
@@ -189,7 +237,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print(settings_to_toml(settings), end="")
         return 0
     if args.command == "data":
-        return _data(args)
+        return _data(args, settings)
+    if args.command == "shop":
+        return _shop(args)
     if args.command == "index":
         from assistant.indexing.cli import run_index
 
@@ -230,13 +280,63 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     return _check(settings, as_json=args.json)
 
 
-def _data(args: argparse.Namespace) -> int:
+def _shop(args: argparse.Namespace) -> int:
+    from assistant.data.scaffold import init_shop, point_settings_at
+
+    folder = args.folder
+    languages = [code.strip() for code in args.languages.split(",") if code.strip()]
+    written = init_shop(folder, name=args.name or folder.resolve().name.replace("-", " ").replace("_", " ").title(),
+                        languages=languages, currency=args.currency.upper(), order_example=args.order_example)  # fmt: skip
+    for path in written:
+        print(f"wrote {path}")
+    if not args.no_settings:
+        config = args.config or Path("assistant.toml")
+        point_settings_at(folder, config)
+        print(f"{config}: paths.shop_dir = {folder}")
+    print(f"next: edit {folder / 'shop.json'}, import your exports (`python -m assistant data import-catalog ...`, "
+          f"`data import-knowledge ...`), then `python -m assistant data validate {folder}`")  # fmt: skip
+    return 0
+
+
+def _data(args: argparse.Namespace, settings: Settings) -> int:
+    if args.data_command == "import-catalog":
+        from assistant.data.catalog_import import import_catalog
+        from assistant.shop import load_profile
+
+        shop_dir = args.shop or settings.paths.shop_dir
+        language = args.language or load_profile(shop_dir).default_language
+        imported_catalog = import_catalog(args.fmt, args.source, shop_dir, mapping=args.mapping, on_error=args.on_error,
+                                language=language, currency=args.currency)  # fmt: skip
+        done = imported_catalog
+        print(f"{args.source} ({done.format}): {done.rows_in} rows in, {done.products_out} products written to "
+              f"{shop_dir / 'catalog' / 'products.jsonl'}, {len(done.rejected)} rows rejected")  # fmt: skip
+        if done.missing:
+            print("  not in the export (shown as unknown, never invented): "
+                  + ", ".join(f"{k} for {v} products" for k, v in sorted(done.missing.items())))  # fmt: skip
+        _print_rejections(done.rejected)
+        return 0
+    if args.data_command == "import-knowledge":
+        from assistant.data.knowledge_import import import_knowledge
+        from assistant.shop import load_profile
+
+        shop_dir = args.shop or settings.paths.shop_dir
+        knowledge = import_knowledge(args.source, shop_dir, languages=load_profile(shop_dir).languages,
+                                     on_error=args.on_error)  # fmt: skip
+        topics = ", ".join(f"{k} {v}" for k, v in sorted(knowledge.topics.items()))
+        print(f"{args.source}: {knowledge.files_in} files, {knowledge.passages_out} passages ({topics}) with "
+              f"{knowledge.facts_out} facts written to {shop_dir / 'knowledge' / 'passages.jsonl'}, "
+              f"{len(knowledge.rejected)} skipped")  # fmt: skip
+        _print_rejections(knowledge.rejected)
+        return 0
     if args.data_command == "validate":
         from assistant.data.validation import validate_shop
 
+        args.path = args.path or settings.paths.shop_dir
         report = validate_shop(args.path)
         for issue in report.issues:
             print(issue)
+        for note in report.notes:
+            print(f"note: {note}")
         summary = ", ".join(f"{k} {v}" for k, v in report.counts.items())
         verdict = "valid" if report.is_valid else f"{len(report.issues)} problems"
         print(f"{args.path}: {verdict} ({summary})")
@@ -244,7 +344,7 @@ def _data(args: argparse.Namespace) -> int:
     if args.data_command == "figures":
         from assistant.data.figures import figures_markdown, shop_figures
 
-        figures = shop_figures(args.path)
+        figures = shop_figures(args.path or settings.paths.shop_dir)
         print(
             figures_markdown(figures) if args.markdown else json.dumps(figures, indent=2, ensure_ascii=False)
         )
@@ -259,11 +359,15 @@ def _data(args: argparse.Namespace) -> int:
         f"conversations ({imported.turns_out} turns) written to {args.destination}, "
         f"{len(imported.rejected)} rows rejected"
     )
-    for rejection in imported.rejected[:50]:
-        print(f"  rejected {rejection.where}: {rejection.reason}")
-    if len(imported.rejected) > 50:
-        print(f"  ... and {len(imported.rejected) - 50} more")
+    _print_rejections(imported.rejected)
     return 0
+
+
+def _print_rejections(rejected: list) -> None:
+    for rejection in rejected[:50]:
+        print(f"  rejected {rejection.where}: {rejection.reason}")
+    if len(rejected) > 50:
+        print(f"  ... and {len(rejected) - 50} more")
 
 
 def _runs(settings: Settings, args: argparse.Namespace) -> int:

@@ -129,6 +129,16 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
         intent_embedder = build_embedder(settings, use_fine_tuned=False)
     else:
         intent_embedder = embedder
+    from assistant.training.default_intent import embedder_reference, ensure_default_intent_model
+    from assistant.training.intent import DEFAULT_PREFIX
+    from assistant.training.registry import active_run
+
+    # No model trained on the shop's logs yet: the engine's default (cold start).
+    active = active_run(settings.paths.artifacts_dir, "intent")
+    if active is None or active.startswith(DEFAULT_PREFIX):
+        ensure_default_intent_model(intent_embedder, settings.paths.artifacts_dir,
+                                    embedder_reference=embedder_reference(intent_embedder), languages=languages)  # fmt: skip
+    intent_head = load_active_intent_head(settings.paths.artifacts_dir)
     return Assistant(
         shop=shop,
         embedder=embedder,
@@ -141,7 +151,7 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
         ),
         understander=Understander(
             intent_embedder,
-            load_active_intent_head(settings.paths.artifacts_dir),
+            intent_head,
             SlotExtractor(vocabulary),
             LexiconSentimentScorer(),
         ),

@@ -280,7 +280,7 @@ class Assistant:
             for h in passages
             for k, v in (self.shop.passages.get(h.id, {}).get("facts") or {}).items()
         )
-        unmet = unmet if cards else ()
+        unmet = unmet if cards or product_records else ()
         evidence = Evidence(
             outcome.result, passages, cards, product_records, guard.text, passage_facts, unmet
         )
@@ -389,10 +389,14 @@ class Assistant:
         )
         if not self.shop.products:
             return (), ()
-        if decision.action != "recommend_products":
-            return self.retriever.search("product", query, vector, top_k=3, where={"language": language}), ()
-        constraints = dict(slots)
-        max_price = _max_price(slots, state, self.shop)
+        is_recommendation = decision.action == "recommend_products"
+        if is_recommendation:
+            constraints = dict(slots)
+        else:  # a question about one product: what it is, not what it costs, narrows it down
+            constraints = {
+                k: v for k, v in slots.items() if k in ("product_type", "colour", "material", "brand", "size")
+            }
+        max_price = _max_price(slots, state, self.shop) if is_recommendation else None
         if max_price is not None:
             constraints["price_max"] = f"{max_price:g}"
         given_up: list[str] = []
@@ -402,17 +406,18 @@ class Assistant:
                     continue
                 given_up.append(key)
                 constraints.pop(key)
-            where = product_filters(constraints, language)
-            hits = self.retriever.search("product", query, vector, top_k=24, where=where)
+            where = product_filters(constraints, language, in_stock_only=is_recommendation)
+            hits = self.retriever.search(
+                "product", query, vector, top_k=24 if is_recommendation else 6, where=where
+            )
             hits = tuple(
                 h
                 for h in hits
                 if meets(self.shop.products.get(str(h.metadata.get("product_id"))), constraints)
             )
             if hits:
-                return hits[:12], tuple(
-                    describe_constraint(k, slots, max_price, self.shop, language) for k in given_up
-                )
+                unmet = tuple(describe_constraint(k, slots, max_price, self.shop, language) for k in given_up)
+                return hits[: 12 if is_recommendation else 3], unmet
         return (), ()
 
     def _drafts(self, turn: _Turn, *, candidates: int = 1) -> tuple[Draft, ...]:

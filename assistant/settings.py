@@ -125,6 +125,9 @@ class PathsSettings:
     data_dir: Folder = Path("data")
     shop_dir: Folder = Path("dialogue_data")
     artifacts_dir: Folder = Path("artifacts")
+    index_location: Text = (
+        "auto"  # the embedded chromadb folder; "auto": data_dir/index (one per shop when set)
+    )
 
     @property
     def models_dir(self) -> Path:
@@ -134,7 +137,7 @@ class PathsSettings:
     @property
     def index_dir(self) -> Path:
         """The embedded chromadb folder."""
-        return self.data_dir / "index"
+        return self.data_dir / "index" if self.index_location == "auto" else Path(self.index_location)
 
 
 @dataclass(frozen=True)

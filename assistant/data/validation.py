@@ -46,6 +46,9 @@ class Report:
 
     issues: list[Issue] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    notes: list[Issue] = field(
+        default_factory=list
+    )  # not errors: what the shop cannot do yet, and how to add it
 
     @property
     def is_valid(self) -> bool:
@@ -95,13 +98,24 @@ class _Checker:
             return False
         return True
 
-    def bilingual(self, key: str) -> None:
+    def localised(self, key: str, languages: tuple[str, ...], *, required: bool = True) -> None:
+        """A text, or {language: text} with a text in at least one of the shop's languages."""
         value = self.record.get(key)
-        if not isinstance(value, dict):
-            self.fail(f"{key!r} must be an object with 'en' and 'zh' texts")
+        if value in (None, "", {}) and not required:
             return
-        for language in LANGUAGES:
-            self.text(language, value.get(language), where=f"{key}.")
+        if isinstance(value, str):
+            if required and not value.strip():
+                self.fail(f"{key!r} must not be empty")
+            return
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            self.fail(f"{key!r} must be a text or an object of language -> text ({', '.join(languages)})")
+            return
+        if required and not any(str(value.get(language) or "").strip() for language in languages):
+            self.fail(f"{key!r} has no text in the shop's languages ({', '.join(languages)})")
+
+    def optional_number(self, key: str, *, high: float | None = None, integer: bool = False) -> None:
+        if self.record.get(key) is not None:
+            self.number(key, high=high, integer=integer)
 
     def number(self, key: str, *, low: float = 0, high: float | None = None, integer: bool = False) -> None:
         value = self.record.get(key)
@@ -144,6 +158,8 @@ def _unique(issues: list[Issue], file: str, seen: dict[str, int], line: int, rec
 def _load(
     root: Path, name: str, issues: list[Issue], check: Callable[[_Checker], None]
 ) -> dict[str, tuple[int, dict]]:
+    if not (root / FILES[name]).is_file():
+        return {}
     label = str(FILES[name])
     out: dict[str, tuple[int, dict]] = {}
     seen: dict[str, int] = {}
@@ -155,24 +171,26 @@ def _load(
     return out
 
 
-def _check_product(c: _Checker) -> None:
-    c.bilingual("title")
-    c.bilingual("description")
-    c.text("brand")
-    if not c.string_list("category"):
-        c.fail("'category' must name at least one category")
+def _check_product(c: _Checker, languages: tuple[str, ...]) -> None:
+    """Title and price are required; a missing description, brand, rating, review count or stock is allowed
+    (shown as unknown, never invented)."""
+    c.localised("title", languages)
+    c.localised("description", languages, required=False)
+    if c.record.get("brand") not in (None, "") and not isinstance(c.record.get("brand"), str):
+        c.fail("'brand' must be a string")
+    c.string_list("category")
     c.number("price")
     c.text("currency")
-    c.number("rating", high=5)
-    c.number("review_count", integer=True)
-    c.number("stock", integer=True)
-    if not isinstance(c.record.get("attributes", {}), dict):
+    c.optional_number("rating", high=5)
+    c.optional_number("review_count", integer=True)
+    c.optional_number("stock", integer=True)
+    if not isinstance(c.record.get("attributes") or {}, dict):
         c.fail("'attributes' must be an object")
     c.string_list("bought_together")
 
 
-def _check_passage(c: _Checker) -> None:
-    c.choice("language", LANGUAGES)
+def _check_passage(c: _Checker, languages: tuple[str, ...]) -> None:
+    c.choice("language", languages)
     for key in ("title", "text", "topic"):
         c.text(key)
     if not isinstance(c.record.get("facts", {}), dict):
@@ -183,7 +201,8 @@ def _check_customer(c: _Checker) -> None:
     c.text("name")
     if not c.text("email") or "@" not in c.record["email"]:
         c.fail("'email' must be an e-mail address")
-    c.choice("language", LANGUAGES)
+    if c.record.get("language") is not None:
+        c.choice("language", LANGUAGES)
     address = c.record.get("address")
     if not isinstance(address, dict) or not isinstance(address.get("postcode"), str):
         c.fail("'address' must be an object with a 'postcode'")
@@ -253,8 +272,29 @@ def validate_shop(root: Path) -> Report:
     if not root.is_dir():
         issues.append(Issue(str(root), 0, "is not a folder"))
         return report
-    products = _load(root, "products", issues, _check_product)
-    passages = _load(root, "passages", issues, _check_passage)
+    from assistant.errors import DataError
+    from assistant.shop import load_profile
+
+    languages: tuple[str, ...] = LANGUAGES
+    try:
+        profile = load_profile(root)
+        languages = profile.languages
+    except DataError as exc:
+        issues.append(Issue("shop.json or templates/", 0, str(exc)))
+        profile = None
+    if not (root / "shop.json").is_file():
+        report.notes.append(Issue("shop.json", 0, "missing: the engine defaults apply (name 'our shop', English, USD); "
+                                  "`python -m assistant shop init DIR` writes one to fill in"))  # fmt: skip
+    products = _load(root, "products", issues, lambda c: _check_product(c, languages))
+    passages = _load(root, "passages", issues, lambda c: _check_passage(c, languages))
+    _note_missing(root, report)
+    if profile is not None:
+        groups = {str(p.get("group", pid)) for pid, (_, p) in passages.items()} | set(passages)
+        for action, named in profile.template_passages.items():
+            for group in named:
+                if group not in groups:
+                    issues.append(Issue("shop.json", 0, f"template_passages.{action} names passage group {group!r}, "
+                                        "which knowledge/passages.jsonl does not have"))  # fmt: skip
     customers = _load(root, "customers", issues, _check_customer)
     orders = _load(root, "orders", issues, _check_order)
     conversations = _load(root, "conversations", issues, _check_conversation)
@@ -298,8 +338,40 @@ def validate_shop(root: Path) -> Report:
                 issues.append(
                     Issue(label, line, f"turns[{index}] acts on unknown order {turn['order_id']!r}")
                 )
-    _check_splits(root, set(conversations), issues, report.counts)
+    if (root / FILES["conversations"]).is_file():
+        _check_splits(root, set(conversations), issues, report.counts)
     return report
+
+
+def _note_missing(root: Path, report: Report) -> None:
+    """What a shop without some files cannot do, and how to add them (notes, not errors: each is optional)."""
+    has = {name: (root / path).is_file() and (root / path).stat().st_size > 0 for name, path in FILES.items()}
+    if not has["products"] and not has["passages"]:
+        empty = (
+            "is empty"
+            if (root / FILES["products"]).is_file() or (root / FILES["passages"]).is_file()
+            else "has"
+        )
+        message = ("no products and no passages yet: the assistant can only hand shoppers to a person. Import a "
+                   "catalog (`python -m assistant data import-catalog shopify products.csv`) or FAQ pages "
+                   "(`python -m assistant data import-knowledge faq/`)")  # fmt: skip
+        if empty == "has":  # not even the empty files `shop init` writes: this is not a shop folder
+            report.issues.append(Issue(str(root), 0, message))
+        else:
+            report.notes.append(Issue(str(root), 0, message))
+        return
+    hints = {
+        "products": "no catalog: product questions and recommendations go to a person; import one with "
+                    "`python -m assistant data import-catalog FORMAT FILE`",
+        "passages": "no FAQ/policy passages: policy questions go to a person; import pages with "
+                    "`python -m assistant data import-knowledge FOLDER_OR_CSV`",
+        "orders": "no order records: order questions are handed to a person (a real shop connects its order system)",
+        "conversations": "no support logs: intents use the engine's default model (cold start) until logs are imported "
+                         "with `python -m assistant data import` and `train intent` runs",
+    }  # fmt: skip
+    for name, hint in hints.items():
+        if not has[name]:
+            report.notes.append(Issue(str(FILES[name]), 0, hint))
 
 
 def read_splits(root: Path) -> dict[str, list[str]]:

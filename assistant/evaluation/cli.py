@@ -32,6 +32,9 @@ def run_eval(settings: Settings, args: argparse.Namespace) -> int:
 
     from assistant.evaluation import suites
 
+    if args.suite == "cold-start":
+        return _cold_start(settings, args)
+
     if args.suite == "replay":
         if args.generation:
             settings = replace(settings, generation=replace(settings.generation, mode=args.generation))
@@ -70,4 +73,34 @@ def run_eval(settings: Settings, args: argparse.Namespace) -> int:
         if failures:
             return 1
         print(f"  all headline metrics within tolerance of {args.baseline}")
+    return 0
+
+
+def _cold_start(settings: Settings, args: argparse.Namespace) -> int:
+    """Score the engine's default intent model (fit once for this embedder) on data nobody here wrote."""
+    import time
+
+    from assistant.evaluation.cold_start import cold_start_figures
+    from assistant.factory import build_embedder
+    from assistant.shop import load_profile
+    from assistant.stages.intent_head import IntentHead
+    from assistant.training.default_intent import embedder_reference, ensure_default_intent_model
+
+    embedder = build_embedder(settings, use_fine_tuned=False)
+    languages = load_profile(settings.paths.shop_dir).languages
+    folder = ensure_default_intent_model(embedder, settings.paths.artifacts_dir, languages=languages,
+                                         embedder_reference=embedder_reference(embedder))  # fmt: skip
+    figures = cold_start_figures(IntentHead.load(folder), embedder, shop_dir=settings.paths.shop_dir,
+                                 shared_data=args.shared_data)  # fmt: skip
+    figures["model"] = {
+        "run": folder.name,
+        **json.loads((folder / "metrics.json").read_text(encoding="utf-8")),
+    }
+    out = args.out / (args.run_id or time.strftime("%Y%m%d-%H%M%S-cold-start"))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cold_start.json").write_text(
+        json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    print(json.dumps(figures, indent=2, ensure_ascii=False))
+    print(f"-> {out / 'cold_start.json'}")
     return 0

@@ -263,6 +263,17 @@ class ReplyGenerator:
         if not evidence.products:
             return self.render("unknown_product", language)
         p = evidence.products[0]
+        text = self._one_product_text(action, p, language, alternative=bool(evidence.unmet))
+        if evidence.unmet:  # nothing met what the shopper named: say so, then show the closest
+            return (
+                self.render("closest_product", language, {"unmet": _join(evidence.unmet, language)})
+                + " "
+                + text
+            )
+        return text
+
+    def _one_product_text(self, action: str, p: dict, language: str, *, alternative: bool = False) -> str:
+        price = self.profile.price
         facts = {"title": self.shop.title(p, language), "description": self.shop.description(p, language),
                  "price": price(float(p["price"]), language, p.get("currency")),
                  "stock": "" if p.get("stock") is None else str(p["stock"])}  # fmt: skip
@@ -270,7 +281,7 @@ class ReplyGenerator:
             if p.get("stock") is None:
                 return self.render("stock_unknown", language, facts)
             if p["stock"]:
-                return self.render("in_stock", language, facts)
+                return self.render("in_stock_alternative" if alternative else "in_stock", language, facts)
             restock = self._fixed_text("out_of_stock", language)
             return self.render(
                 "out_of_stock", language, dict(facts, **({"restock": restock} if restock else {}))

@@ -23,7 +23,7 @@ ORDER_ACTIONS = {
 }
 KNOWLEDGE_INTENTS = frozenset(
     {"shipping_policy", "return_policy", "warranty", "promotion", "account_help", "privacy_request",
-     "payment_problem", "size_advice"}
+     "payment_problem", "size_advice", "contact_info"}
 )  # fmt: skip
 
 

@@ -31,9 +31,9 @@ def colour_in(colour: str, language: str) -> str:
     return names[0] if names else colour
 
 
-def product_filters(constraints: dict[str, str], language: str) -> dict:
+def product_filters(constraints: dict[str, str], language: str, *, in_stock_only: bool = True) -> dict:
     """Chroma `where` for product search from the shopper's constraints (sizes are checked by `meets`)."""
-    clauses: list[dict] = [{"language": language}, {"in_stock": True}]
+    clauses: list[dict] = [{"language": language}, *([{"in_stock": True}] if in_stock_only else [])]
     for key in ("category", "product_type", "colour", "brand", "material"):
         if constraints.get(key):
             clauses.append({key: constraints[key]})

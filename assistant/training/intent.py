@@ -25,6 +25,7 @@ from assistant.training.registry import active_run, set_active, step_reporter, w
 
 logger = logging.getLogger(__name__)
 COMPONENT = "intent"
+DEFAULT_PREFIX = "default-"  # runs of the engine's default model (training/default_intent.py)
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,8 @@ def train_intent_model(
     write_run(folder, metrics=metrics, settings_toml=settings_toml, manifest={
         "component": COMPONENT, "run_id": run_id, "embedder": embedder_reference, "data": data_hashes(shop_dir),
     })  # fmt: skip
-    if active_run(artifacts_dir, COMPONENT) is None:
+    active = active_run(artifacts_dir, COMPONENT)
+    if active is None or active.startswith(DEFAULT_PREFIX):  # the shop's own logs replace the engine default
         set_active(artifacts_dir, COMPONENT, run_id)
     progress(
         f"intent model {run_id}: dev accuracy {metrics['dev_accuracy']}, macro-F1 {metrics['dev_macro_f1']}"
