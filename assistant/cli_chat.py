@@ -37,7 +37,7 @@ def format_reply(reply: Reply) -> str:
     """The reply as terminal text: message, cards, sources, quick replies."""
     lines = [reply.text]
     for card in reply.cards:
-        stock = "in stock" if card.in_stock else "out of stock"
+        stock = {True: "in stock", False: "out of stock", None: "stock unknown"}[card.in_stock]
         lines.append(
             f"  [{card.product_id}] {card.title}  ${card.price:.2f} ({stock})\n      why: {card.reason}"
         )

@@ -136,8 +136,9 @@ class ProductCard:
     price: float
     currency: str
     reason: str
-    in_stock: bool
+    in_stock: bool | None  # None: the shop's data does not say (shown as nothing, never guessed)
     image: str | None = None
+    price_text: str = ""  # the price as the shop writes it ("£28.00")
 
 
 @dataclass(frozen=True)

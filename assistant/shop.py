@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from babel.core import Locale, UnknownLocaleError
+from babel.core import UnknownLocaleError, get_global
 from babel.numbers import UnknownCurrencyError, format_currency, get_currency_symbol
 
 from assistant.errors import DataError
@@ -201,6 +201,8 @@ def load_profile(
             f"{where}: languages {bad} are not supported; the engine replies in {', '.join(engine_languages)}"
         )
     currency = str(meta.get("currency") or "USD").upper()
+    if currency not in get_global("all_currencies"):
+        raise DataError(f"{where}: currency {currency!r} is not an ISO 4217 code (USD, EUR, GBP, CNY...)")
     locales = {str(k): str(v) for k, v in (meta.get("price_locales") or {}).items()}
     try:
         for language in languages:
@@ -247,11 +249,3 @@ def load_profile(
         return_window_days=int(meta["return_window_days"]) if meta.get("return_window_days") else None,
         templates=load_templates(shop_dir),
     )
-
-
-def check_locale(code: str) -> bool:
-    try:
-        Locale.parse(code)
-    except (UnknownLocaleError, ValueError):
-        return False
-    return True

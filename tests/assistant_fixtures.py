@@ -26,6 +26,22 @@ from assistant.store.orders import OrderRepository
 from assistant.training.intent import intent_examples
 
 SHOP = Path(__file__).resolve().parent.parent / "dialogue_data"
+HARBOUR = Path(__file__).resolve().parent / "data" / "shops" / "harbour"
+
+
+def build_harbour(destination: Path) -> Path:
+    """The second shop, as its engineer would bring it up: its folder (shop.json, templates, store) and its
+    exports run through the importers. Returns the shop folder."""
+    import shutil
+
+    from assistant.data.catalog_import import import_catalog
+    from assistant.data.knowledge_import import import_knowledge
+
+    if not (destination / "catalog" / "products.jsonl").is_file():
+        shutil.copytree(HARBOUR, destination, dirs_exist_ok=True)
+        import_catalog("shopify", destination / "exports" / "products.csv", destination)
+        import_knowledge(destination / "exports" / "faq", destination)
+    return destination
 
 
 @lru_cache(maxsize=1)
@@ -75,17 +91,20 @@ def build_test_assistant(
     sentiment,
     generator=None,
     index: bool = True,
+    shop_dir: Path = SHOP,
 ) -> Assistant:
-    knowledge = shop()
+    knowledge = shop() if shop_dir == SHOP else load_shop_knowledge(shop_dir)
     if index:
-        build_index(knowledge, SHOP, store, embedder, max_replies=400)
+        build_index(knowledge, shop_dir, store, embedder, max_replies=400)
     db = Database(f"sqlite:///{tmp_path / 'assistant.db'}")
-    seed_store(db, SHOP)
+    seed_store(db, shop_dir)
     return Assistant(
         shop=knowledge,
         embedder=embedder,
         guard=Guard(max_chars=2000),
-        language=LanguageDetector(identifier),
+        language=LanguageDetector(
+            identifier, supported=knowledge.languages, default=knowledge.profile.default_language
+        ),
         understander=Understander(
             embedder,
             head,

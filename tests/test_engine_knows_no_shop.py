@@ -31,7 +31,14 @@ def demo_literals() -> set[str]:
 
 def test_engine_and_ui_hold_no_demo_shop_literal() -> None:
     literals = demo_literals()
-    assert {"Lumen Lane", "流明小巷", "LL-", "$4.95", "WELCOME10", "KB-RET-FEE"} <= literals  # the grep is real
+    assert {
+        "Lumen Lane",
+        "流明小巷",
+        "LL-",
+        "$4.95",
+        "WELCOME10",
+        "KB-RET-FEE",
+    } <= literals  # the grep is real
     found = []
     for folder in ("assistant", "ui"):
         for path in (ROOT / folder).rglob("*"):

@@ -253,17 +253,17 @@ def _login_html(error: str) -> str:
 
 
 def _product_html(product: dict[str, Any]) -> str:
-    title = (
-        product["title"]["en"] if isinstance(product.get("title"), dict) else str(product.get("title", ""))
-    )
-    description = product.get("description", "")
-    if isinstance(description, dict):
-        description = description.get("en", "")
-    price = f"{float(product.get('price', 0)):.2f} {product.get('currency', 'USD')}"
-    stock = "In stock" if int(product.get("stock", 0) or 0) > 0 else "Out of stock"
+    from assistant.shop import format_price, localised
+
+    title = localised(product.get("title"), "en")
+    description = localised(product.get("description"), "en")
+    price = format_price(float(product.get("price", 0)), str(product.get("currency") or "USD"), "en_US")
+    stock = {None: "", True: " · In stock", False: " · Out of stock"}[
+        None if product.get("stock") is None else int(product["stock"]) > 0
+    ]
     body = f"""<p><a href="/demo">Demo shop</a> · this page is a mock product page with the chat widget on it</p>
 <div class="product"><div class="ph">{escape(title[:1])}</div><div>
-<h1 id="product-title">{escape(title)}</h1><p><b>{escape(price)}</b> · {stock}</p>
+<h1 id="product-title">{escape(title)}</h1><p><b>{escape(price)}</b>{stock}</p>
 <p>{escape(str(description))}</p><button>Add to cart</button></div></div>
 <script src="/widget.js" defer></script>"""
     return _page(title, body)

@@ -33,9 +33,14 @@ def card_html(card: dict[str, Any], language: str) -> str:
         if image and str(image).startswith(("https://", "http://", "/"))
         else f'<div class="sa-card-img sa-card-placeholder" aria-hidden="true">{escape(title[:1] or "?")}</div>'
     )
-    stock = t(language, "in_stock") if card.get("in_stock") else t(language, "out_of_stock")
+    known = card.get("in_stock") is not None  # a shop's export may not say; then nothing is claimed
+    stock = (
+        (t(language, "in_stock") if card.get("in_stock") else t(language, "out_of_stock")) if known else ""
+    )
     stock_class = "sa-in-stock" if card.get("in_stock") else "sa-out-of-stock"
-    price = f"{float(card.get('price', 0)):.2f} {escape(str(card.get('currency', '')))}"
+    price = escape(
+        str(card.get("price_text") or f"{float(card.get('price', 0)):.2f} {card.get('currency', '')}")
+    )
     href = f"/demo/products/{escape(str(card.get('product_id', '')))}"
     return (
         f'<div class="sa-card" data-product-id="{escape(str(card.get("product_id", "")))}">{picture}'

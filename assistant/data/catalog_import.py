@@ -235,9 +235,9 @@ def _csv_rows(
     text: str, report: CatalogImportReport, *, delimiter: str | None = None
 ) -> Iterator[tuple[int, dict]]:
     """(line number, row with stripped keys and values) for each data row."""
-    if delimiter is None:
+    if delimiter is None:  # the header row's most frequent separator (Excel in many locales writes ";")
         first = text.split("\n", 1)[0]
-        delimiter = "\t" if first.count("\t") > first.count(",") else ","
+        delimiter = max(",;\t|", key=first.count)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     if not reader.fieldnames:
         raise DataError(f"the {report.format} export has no header row")
@@ -487,6 +487,7 @@ def _read_google_merchant(text: str, report: CatalogImportReport, _: dict[str, s
         _gmc_xml_items(text, report) if text.lstrip().startswith("<") else _gmc_tsv_items(text, report)
     )
     groups: dict[str, _Draft] = {}
+    available: dict[str, list[bool]] = {}
     for where, item in items:
         try:
             price, code = parse_price(item.get("sale_price") or item.get("price", ""))
@@ -519,13 +520,13 @@ def _read_google_merchant(text: str, report: CatalogImportReport, _: dict[str, s
             draft.currency = draft.currency or code
             if item.get("size"):
                 draft.sizes.append(item["size"])
-            if availability in ("out_of_stock",):
-                draft.stock = draft.stock or 0
-            elif availability in ("in_stock",) and draft.stock == 0:
-                draft.stock = None  # another variant is available; how many is not in the feed
+            available.setdefault(key, []).append(availability != "out_of_stock")
         except RowError as exc:
             report.rejected.append(Rejection(where, str(exc)))
-    yield from groups.values()
+    for key, draft in groups.items():
+        # A feed says whether each variant can be bought, never how many: 0 when none can, else unknown.
+        draft.stock = None if any(available.get(key, [True])) else 0
+        yield draft
 
 
 def _gmc_tsv_items(text: str, report: CatalogImportReport) -> Iterator[tuple[str, dict]]:

@@ -314,6 +314,8 @@ def render(profile: ShopProfile, key: str, language: str, facts: dict[str, str])
     A refusal without its own wording says why (`lookup_order:<reason>`, `any:<kind>`, `cannot_do`), never the
     success text; an order status uses `status:<state>`; anything unfillable falls back to `no_answer`."""
     templates = profile.templates
+    if language not in profile.languages:  # the shop does not write in it: its own language, not the engine's
+        language = profile.default_language
     known = {"shop_name": profile.name_in(language), "order_example": profile.order_number.example, **facts}
     if key in ("lookup_order", "check_refund"):
         key = (

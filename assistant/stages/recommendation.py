@@ -15,7 +15,7 @@ from assistant.schema import DialogueState, Hit, ProductCard
 from assistant.shop import DEFAULTS
 
 PRIOR_REVIEWS = 10  # a rating from this many reviews is weighted as much as the catalog's mean
-QUALITY_WEIGHT = 0.08  # per star above the mean: reorders neighbours, never the best match with the fifth
+QUALITY_WEIGHT = 0.08  # per star above the mean: reorders neighbours, not the best match with the tenth
 LINKED_BONUS = 0.12  # "bought together" with something the shopper looked at
 
 
@@ -109,6 +109,7 @@ class Recommender:
         }
         scored: list[tuple[float, dict, str]] = []
         seen: set[str] = set()
+        top = max((h.score for h in hits), default=0.0)
         for rank, hit in enumerate(hits):
             product = self.shop.products.get(str(hit.metadata.get("product_id")))
             if (
@@ -118,7 +119,9 @@ class Recommender:
             ):
                 continue
             seen.add(product["id"])
-            relevance = 1.0 / (1 + rank)
+            # Fused retrieval scores of neighbours are close (RRF: 2/61 vs 2/62), so quality reorders neighbours
+            # while a clearly better match keeps its lead; scores that are not positive fall back to the rank.
+            relevance = hit.score / top if top > 0 else 1.0 / (1 + rank)
             quality = QUALITY_WEIGHT * (self.shrunk_rating(product) - self.mean_rating)
             bonus = LINKED_BONUS if product["id"] in linked else 0.0
             repeat = -0.5 if product["id"] in shown and not slots.get("ordinal") else 0.0
@@ -173,6 +176,7 @@ class Recommender:
             price=float(product["price"]),
             currency=product.get("currency") or self.shop.profile.currency,
             reason=("，" if zh else "; ").join(parts),
-            in_stock=product.get("stock") is None or product["stock"] > 0,
+            in_stock=None if product.get("stock") is None else product["stock"] > 0,
             image=product.get("image"),
+            price_text=price,
         )

@@ -132,7 +132,9 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
     write_shop(tmp_path)
     (tmp_path / "store" / "orders.jsonl").unlink()
     report = validate_shop(tmp_path)
-    assert not any("file is missing" in str(i) for i in report.issues)  # every file but one of two is optional
+    assert not any(
+        "file is missing" in str(i) for i in report.issues
+    )  # every file but one of two is optional
     assert any(str(n).startswith("store/orders.jsonl: no order records") for n in report.notes)
     for name in ("catalog/products.jsonl", "knowledge/passages.jsonl"):
         (tmp_path / name).unlink()

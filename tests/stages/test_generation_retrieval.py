@@ -9,7 +9,7 @@ from assistant.backends.embedding import HashingEmbedder
 from assistant.backends.vector_store import InMemoryVectorStore, matches
 from assistant.catalog import ShopKnowledge
 from assistant.indexing.lexical import BM25Index, tokenize
-from assistant.schema import ActionResult, Decision, DialogueState, Hit
+from assistant.schema import ActionResult, Decision, DialogueState, Hit, ProductCard
 from assistant.shop import ShopProfile
 from assistant.stages.generation import (
     Evidence,
@@ -22,7 +22,7 @@ from assistant.stages.generation import render as render_for
 from assistant.stages.recommendation import Recommender, product_filters
 from assistant.stages.retrieval import Retriever
 
-PROFILE = ShopProfile()
+PROFILE = ShopProfile(languages=("en", "zh"))
 
 
 def render(key: str, language: str, facts: dict[str, str]) -> str:
@@ -190,3 +190,52 @@ def test_prompt_holds_the_facts_and_the_customers_context_but_not_earlier_replie
     # a fact from an earlier reply is not this answer's: it is nowhere in the prompt, and the check rejects it
     assert all("JD99887766" not in m.content for m in prompt)
     assert ungrounded_facts("It shipped (tracking JD99887766).", evidence.text())
+
+
+def test_ratings_are_shrunk_by_review_count_and_relevance_comes_first() -> None:
+    def product(pid: str, rating: float | None, reviews: int | None) -> dict:
+        return {"id": pid, "title": {"en": pid}, "brand": pid, "price": 10.0, "currency": "GBP", "stock": None,
+                "rating": rating, "review_count": reviews, "attributes": {}, "category": ["x"]}  # fmt: skip
+
+    products = {p["id"]: p for p in (product("lonely-five", 5.0, 0), product("solid", 4.6, 400),
+                                      product("unrated", None, None), product("poor", 2.0, 300))}  # fmt: skip
+    recommender = Recommender(ShopKnowledge(products, {}, ShopProfile(currency="GBP")), top_k=4)
+    assert recommender.shrunk_rating(products["lonely-five"]) == pytest.approx(recommender.mean_rating)
+    assert recommender.shrunk_rating(products["solid"]) > recommender.shrunk_rating(products["lonely-five"])
+
+    def order(ids: list[str]) -> list[str]:  # hits scored as reciprocal-rank fusion scores them
+        hits = tuple(
+            Hit("product", f"{i}:en", "", 2 / (61 + n), metadata={"product_id": i}) for n, i in enumerate(ids)
+        )
+        return [
+            c.product_id
+            for c in recommender.recommend(hits, slots={}, state=DialogueState("c"), language="en")
+        ]
+
+    # a 5.0 from no reviews is no signal: the well-reviewed neighbour overtakes it
+    assert order(["lonely-five", "solid", "unrated", "poor"])[:2] == ["solid", "lonely-five"]
+    fillers = [f"f{i}" for i in range(9)]
+    products.update({f: product(f, None, None) for f in fillers})
+    recommender = Recommender(ShopKnowledge(products, {}, ShopProfile(currency="GBP")), top_k=4)
+    assert (
+        order(["unrated", *fillers, "solid"])[0] == "unrated"
+    )  # the best match keeps its lead over the tenth
+    cards = recommender.recommend(
+        (Hit("product", "unrated:en", "", 1.0, metadata={"product_id": "unrated"}),),
+        slots={"price_max": "20"}, state=DialogueState("c"), language="en",
+    )  # fmt: skip
+    assert (
+        cards[0].reason == "£10.00, within your £20.00 budget" and cards[0].in_stock is None
+    )  # nothing invented
+
+
+def test_nothing_matching_is_said_and_the_closest_shown() -> None:
+    card = ProductCard("P1", "Glazed Teapot in Blue", 28.0, "GBP", "in blue, not pink", True)
+    evidence = Evidence(None, (), (card,), (), "a pink teapot?", unmet=("in pink",))
+    text = (
+        ReplyGenerator(ShopKnowledge({}, {}), None)
+        .template(Decision("recommend_products", "r"), evidence, "en")
+        .text
+    )
+    assert text.startswith("Nothing matches in pink right now. These are the closest options:")
+    assert "Glazed Teapot in Blue (£28.00): in blue, not pink" in text
