@@ -43,7 +43,7 @@ def product_filters(constraints: dict[str, str], language: str, *, in_stock_only
                 clauses.append({"price": {operator: float(constraints[key])}})
         except ValueError:
             continue
-    return {"$and": clauses}
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 def meets(product: dict | None, constraints: dict[str, str]) -> bool:

@@ -50,7 +50,8 @@ SIZES = re.compile(
 )
 
 
-# Cues that a brand which is also an ordinary word is meant as the brand ("from Everyday", "Simple brand").
+# Cues that a brand which is also an ordinary word is meant as the brand ("from Everyday", "Simple brand"); it
+# also counts when written with its capitals mid-sentence ("is the Everyday mug dishwasher safe").
 BRAND_CUES = (r"(?:from|by|brand)\s+{brand}", r"{brand}\s+(?:brand|make)", r"{brand}\s*(?:牌|品牌)")
 
 
@@ -177,6 +178,16 @@ def _word(surface: str) -> str:
     return escaped if not surface.isascii() else rf"(?<![\w]){escaped}(?![\w])"
 
 
+def _written_as_a_name(pattern: re.Pattern[str], text: str) -> bool:
+    """Whether a brand that is also a common word is written as a name: in its own capitals, and not where any
+    word would be capitalised (the start of the message or of a sentence)."""
+    for m in pattern.finditer(text):
+        before = text[: m.start()].rstrip()
+        if before and before[-1] not in ".!?。！？":
+            return True
+    return False
+
+
 def _alternation(surfaces: Iterable[str]) -> re.Pattern[str] | None:
     ordered = sorted({s for s in surfaces if s}, key=len, reverse=True)
     return re.compile("|".join(_word(s) for s in ordered), re.IGNORECASE) if ordered else None
@@ -191,7 +202,8 @@ class SlotExtractor:
         self._types = _alternation(vocabulary.product_types)
         self._brands = _alternation(b for b in vocabulary.brands if b.lower() not in common)
         self._cued_brands = [
-            (brand, re.compile("|".join(cue.format(brand=_word(brand)) for cue in BRAND_CUES), re.IGNORECASE))
+            (brand, re.compile("|".join(cue.format(brand=_word(brand)) for cue in BRAND_CUES), re.IGNORECASE),
+             re.compile(_word(brand)))  # fmt: skip
             for brand in vocabulary.common_word_brands
         ]
         self._regions = _alternation(vocabulary.regions)
@@ -220,8 +232,8 @@ class SlotExtractor:
         if self._brands and (m := self._brands.search(text)):
             slots["brand"] = next(b for b in v.brands if b.lower() == m.group().lower())
         if "brand" not in slots:
-            for brand, cue in self._cued_brands:
-                if cue.search(text):
+            for brand, cue, exact in self._cued_brands:
+                if cue.search(text) or _written_as_a_name(exact, text):
                     slots["brand"] = brand
                     break
         if self._colours and (m := self._colours.search(text)):

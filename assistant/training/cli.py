@@ -51,9 +51,17 @@ def run_train(settings: Settings, args: argparse.Namespace) -> int:
 
     components = ORDER if args.component == "all" else (args.component,)
     run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S")
-    if args.component == "intent" and args.if_missing and active_run(settings.paths.artifacts_dir, "intent"):
-        print(f"intent model {active_run(settings.paths.artifacts_dir, 'intent')} is active; nothing to do")
-        return 0
+    if args.component == "intent" and args.if_missing:
+        from assistant.training.intent import DEFAULT_PREFIX
+
+        active = active_run(settings.paths.artifacts_dir, "intent")
+        has_logs = (settings.paths.shop_dir / "logs" / "conversations.jsonl").is_file()
+        if active and not active.startswith(DEFAULT_PREFIX):
+            print(f"intent model {active} is active; nothing to do")
+            return 0
+        if not has_logs:  # the engine's default model serves until the shop has logs of its own
+            print("no support logs in the shop folder: the engine's default intent model is used (cold start)")
+            return 0
     feedback = [] if args.without_feedback else _feedback(settings)
     failed = []
     for component in components:

@@ -239,3 +239,9 @@ def test_nothing_matching_is_said_and_the_closest_shown() -> None:
     )
     assert text.startswith("Nothing matches in pink right now. These are the closest options:")
     assert "Glazed Teapot in Blue (£28.00): in blue, not pink" in text
+
+
+def test_filters_are_valid_chroma_where_clauses() -> None:
+    assert product_filters({}, "en", in_stock_only=False) == {"language": "en"}  # chroma refuses a one-item $and
+    with pytest.raises(ValueError, match="at least two"):
+        matches({"language": "en"}, {"$and": [{"language": "en"}]})

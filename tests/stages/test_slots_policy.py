@@ -43,7 +43,10 @@ def test_vocabulary_comes_from_the_catalog_and_the_shop() -> None:
     extract = SlotExtractor(vocabulary).extract
     assert extract("an olive linen apron, order #10234") == {
         "colour": "olive", "material": "linen", "product_type": "apron", "order_id": "#10234"}  # fmt: skip
-    assert "brand" not in extract("a mug for everyday coffee")
+    assert "brand" not in extract("a mug for everyday coffee") and "brand" not in extract("Everyday mugs?")
+    assert extract("is the Everyday apron washable")["brand"] == "Everyday"
+    white = SlotExtractor(Vocabulary.from_catalog([{"id": "W", "attributes": {"colour": "white"}}])).extract
+    assert white("白色的有吗")["colour"] == "white" and "colour" not in white("明白了，谢谢")
     assert extract("anything from Everyday?")["brand"] == "Everyday"
     assert extract("a Potter mug")["brand"] == "Potter"
     assert "order_id" not in extract("where is LL-123456?")  # another shop's format is not this one's
