@@ -124,3 +124,14 @@ def test_shop_init_writes_a_valid_empty_shop_and_points_the_settings_at_it(tmp_p
     assert settings.store.database_url.endswith("my-shop/assistant.db")
     assert main(["--config", str(config), "shop", "init", str(folder)]) == 2  # never overwrites a shop
     assert "never overwrites" in capsys.readouterr().err
+
+
+def test_a_chinese_only_shop(tmp_path: Path) -> None:
+    from assistant.backends.language_detection import ScriptLanguageIdentifier
+    from assistant.stages.language import LanguageDetector
+
+    profile = load_profile(write(tmp_path, name="茶语", languages=["zh"], currency="CNY", price_locales={"zh": "zh_CN"}))
+    assert profile.default_language == "zh" and profile.price(12.5, "zh") == "¥12.50"
+    assert render(profile, "greet", "en", {}) == "您好，欢迎光临茶语！请问有什么可以帮您？"  # never the engine's English
+    detector = LanguageDetector(ScriptLanguageIdentifier(), supported=profile.languages, default="zh")
+    assert detector.detect("hello, where is my order?", conversation_language=None).language == "zh"
