@@ -115,3 +115,23 @@ def test_recommendations_are_the_shops_own_products_priced_in_its_currency(
 def test_an_english_only_shop_answers_in_english(shops: dict[str, Assistant]) -> None:
     reply = shops["harbour"].respond("harbour-zh", "你好，请问退货要运费吗？")
     assert reply.language == "en"
+
+
+@pytest.mark.parametrize("missing", ["catalog", "knowledge"])
+def test_a_half_built_shop_answers_what_it_can_and_says_what_it_cannot(tmp_path: Path, missing: str) -> None:
+    folder = build_harbour(tmp_path / "shop")
+    (folder / missing / ("products.jsonl" if missing == "catalog" else "passages.jsonl")).unlink()
+    default = IntentHead.load(ensure_default_intent_model(EMBEDDER, tmp_path / "artifacts", embedder_reference="h"))
+    assistant = build_test_assistant(
+        tmp_path, embedder=EMBEDDER, store=InMemoryVectorStore(), identifier=ScriptLanguageIdentifier(),
+        head=default, sentiment=KeywordSentimentScorer(), shop_dir=folder,
+    )  # fmt: skip
+    policy = assistant.respond("half-1", "is return shipping free? what does a return cost")
+    products = assistant.respond("half-2", "can you recommend a teapot under 30?")
+    assert not policy.trace.degraded and not products.trace.degraded
+    if missing == "catalog":
+        assert "£3.50" in policy.text
+        assert not products.cards and "can't search products here yet" in products.text
+    else:
+        assert "don't have information about that yet" in policy.text
+        assert products.cards and all(c.currency == "GBP" for c in products.cards)

@@ -158,7 +158,9 @@ class ReplyGenerator:
                             return Draft(text, "reply_memory", confidence=0.8)
                 body = top.text.split(". ", 1)[1] if ". " in top.text else top.text
                 return Draft(body, "knowledge", confidence=0.75)
-            return Draft(self.render("no_answer", language), "template", confidence=0.2)
+            # A shop without FAQ/policy pages says so plainly (and the policy hands over when unsure).
+            key = "no_knowledge" if not self.shop.passages else "no_answer"
+            return Draft(self.render(key, language), "template", confidence=0.2)
         facts = {**dict(evidence.passage_facts), **(evidence.action.facts if evidence.action else {})}
         if "product_id" in facts:
             product = self.shop.products.get(facts["product_id"], {})
@@ -167,6 +169,8 @@ class ReplyGenerator:
         if evidence.action is not None and evidence.action.status == "refused":
             key = f"{decision.action}:{evidence.action.reason}"
         if decision.action in ("recommend_products", "check_stock", "answer_product"):
+            if not self.shop.products:  # a shop that has not imported a catalog says so plainly
+                return Draft(self.render("no_catalog", language), "template", confidence=0.2)
             return Draft(self._product_text(decision.action, evidence, language), "template", confidence=0.7)
         return Draft(self.render(key, language, facts), "template", confidence=0.85)
 

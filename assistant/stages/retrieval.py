@@ -38,7 +38,7 @@ class Retriever:
             for name in COLLECTION.values():
                 docs = self.store.get_all(name)
                 self._lexical[name] = (docs, BM25Index([d.text for d in docs]))
-            if not self._lexical["knowledge"][0]:
+            if not self._lexical["knowledge"][0] and not self._lexical["products"][0]:  # one may be empty
                 self._lexical.clear()
                 raise IndexNotBuiltError("the search index is empty: run `python -m assistant index`")
         warm = getattr(self.reranker, "warm_up", None)
