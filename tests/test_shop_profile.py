@@ -130,8 +130,12 @@ def test_a_chinese_only_shop(tmp_path: Path) -> None:
     from assistant.backends.language_detection import ScriptLanguageIdentifier
     from assistant.stages.language import LanguageDetector
 
-    profile = load_profile(write(tmp_path, name="茶语", languages=["zh"], currency="CNY", price_locales={"zh": "zh_CN"}))
+    profile = load_profile(
+        write(tmp_path, name="茶语", languages=["zh"], currency="CNY", price_locales={"zh": "zh_CN"})
+    )
     assert profile.default_language == "zh" and profile.price(12.5, "zh") == "¥12.50"
-    assert render(profile, "greet", "en", {}) == "您好，欢迎光临茶语！请问有什么可以帮您？"  # never the engine's English
+    assert (
+        render(profile, "greet", "en", {}) == "您好，欢迎光临茶语！请问有什么可以帮您？"
+    )  # never the engine's English
     detector = LanguageDetector(ScriptLanguageIdentifier(), supported=profile.languages, default="zh")
     assert detector.detect("hello, where is my order?", conversation_language=None).language == "zh"

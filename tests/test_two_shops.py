@@ -6,6 +6,7 @@ the engine's default intent model). Fakes for speed: hashing embedder, in-memory
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from assistant_fixtures import SHOP, build_harbour, build_test_assistant, order_with, train_head
@@ -121,7 +122,9 @@ def test_an_english_only_shop_answers_in_english(shops: dict[str, Assistant]) ->
 def test_a_half_built_shop_answers_what_it_can_and_says_what_it_cannot(tmp_path: Path, missing: str) -> None:
     folder = build_harbour(tmp_path / "shop")
     (folder / missing / ("products.jsonl" if missing == "catalog" else "passages.jsonl")).unlink()
-    default = IntentHead.load(ensure_default_intent_model(EMBEDDER, tmp_path / "artifacts", embedder_reference="h"))
+    default = IntentHead.load(
+        ensure_default_intent_model(EMBEDDER, tmp_path / "artifacts", embedder_reference="h")
+    )
     assistant = build_test_assistant(
         tmp_path, embedder=EMBEDDER, store=InMemoryVectorStore(), identifier=ScriptLanguageIdentifier(),
         head=default, sentiment=KeywordSentimentScorer(), shop_dir=folder,

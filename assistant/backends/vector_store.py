@@ -216,7 +216,9 @@ def matches(metadata: Metadata, where: dict[str, Any] | None) -> bool:
         return True
     for logical in ("$and", "$or"):  # chroma refuses these with fewer than two clauses; so does the fake
         if logical in where and len(where[logical]) < 2:
-            raise ValueError(f"Expected where value for {logical} to be a list with at least two where expressions")
+            raise ValueError(
+                f"Expected where value for {logical} to be a list with at least two where expressions"
+            )
     if "$and" in where:
         return all(matches(metadata, clause) for clause in where["$and"])
     if "$or" in where:

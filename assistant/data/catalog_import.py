@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.data.importers import OnError, Rejection
+from assistant.data.importers import OnError, Rejection, write_jsonl
 from assistant.data.text import html_text
 from assistant.errors import DataError
 
@@ -171,13 +171,7 @@ def import_catalog(
         raise DataError(
             f"{source}: no product could be read ({len(report.rejected)} rows rejected); nothing was written"
         )
-    destination = shop_dir / "catalog" / "products.jsonl"
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = destination.with_name(destination.name + ".partial")
-    with staging.open("w", encoding="utf-8", newline="\n") as handle:
-        for product in products.values():
-            handle.write(json.dumps(product, ensure_ascii=False) + "\n")
-    staging.replace(destination)
+    write_jsonl(shop_dir / "catalog" / "products.jsonl", products.values())
     report.products_out = len(products)
     return report
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -80,18 +80,27 @@ def import_logs(
             f"{source}: {len(report.rejected)} malformed rows (first: {first.where}: {first.reason}); "
             "nothing was written. Fix them or import with --on-error skip."
         )
+    for conversation in conversations:
+        if redact:
+            _redact_conversation(conversation)
+        conversation.pop("_names", None)
+        report.turns_out += len(conversation["turns"])
+    report.conversations_out = write_jsonl(destination, conversations)
+    return report
+
+
+def write_jsonl(destination: Path, records: Iterable[dict]) -> int:
+    """Write `records` as JSON lines to a staging file beside `destination`, then swap it in: a failed or
+    interrupted import never leaves half a file. Returns how many were written."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = destination.with_name(destination.name + ".partial")
+    count = 0
     with staging.open("w", encoding="utf-8", newline="\n") as handle:
-        for conversation in conversations:
-            if redact:
-                _redact_conversation(conversation)
-            conversation.pop("_names", None)
-            handle.write(json.dumps(conversation, ensure_ascii=False) + "\n")
-            report.conversations_out += 1
-            report.turns_out += len(conversation["turns"])
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
     staging.replace(destination)
-    return report
+    return count
 
 
 def _decode(raw: bytes, report: ImportReport) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from assistant.data.importers import OnError, Rejection
+from assistant.data.importers import OnError, Rejection, write_jsonl
 from assistant.data.text import extract_facts, html_blocks, markdown_blocks, text_blocks
 from assistant.errors import DataError
 from assistant.shop import DEFAULTS
@@ -137,13 +137,7 @@ def import_knowledge(
                                            "topic": topic, "title": title, "text": text, "facts": facts}  # fmt: skip
         report.topics[topic] = report.topics.get(topic, 0) + 1
         report.facts_out += len(facts)
-    destination = shop_dir / "knowledge" / "passages.jsonl"
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = destination.with_name(destination.name + ".partial")
-    with staging.open("w", encoding="utf-8", newline="\n") as handle:
-        for passage in passages.values():
-            handle.write(json.dumps(passage, ensure_ascii=False) + "\n")
-    staging.replace(destination)
+    write_jsonl(shop_dir / "knowledge" / "passages.jsonl", passages.values())
     report.passages_out = len(passages)
     return report
 

@@ -202,8 +202,11 @@ class SlotExtractor:
         self._types = _alternation(vocabulary.product_types)
         self._brands = _alternation(b for b in vocabulary.brands if b.lower() not in common)
         self._cued_brands = [
-            (brand, re.compile("|".join(cue.format(brand=_word(brand)) for cue in BRAND_CUES), re.IGNORECASE),
-             re.compile(_word(brand)))  # fmt: skip
+            (
+                brand,
+                re.compile("|".join(cue.format(brand=_word(brand)) for cue in BRAND_CUES), re.IGNORECASE),
+                re.compile(_word(brand)),
+            )
             for brand in vocabulary.common_word_brands
         ]
         self._regions = _alternation(vocabulary.regions)

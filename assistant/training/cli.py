@@ -60,7 +60,9 @@ def run_train(settings: Settings, args: argparse.Namespace) -> int:
             print(f"intent model {active} is active; nothing to do")
             return 0
         if not has_logs:  # the engine's default model serves until the shop has logs of its own
-            print("no support logs in the shop folder: the engine's default intent model is used (cold start)")
+            print(
+                "no support logs in the shop folder: the engine's default intent model is used (cold start)"
+            )
             return 0
     feedback = [] if args.without_feedback else _feedback(settings)
     failed = []

@@ -25,7 +25,7 @@ from assistant.backends.embedding import Embedder
 from assistant.evaluation.metrics import accuracy, macro_f1
 from assistant.shop import DEFAULTS
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression, fit_temperature, softmax
-from assistant.training.intent import COMPONENT, DEFAULT_PREFIX, Example, embed_texts
+from assistant.training.intent import COMPONENT, DEFAULT_PREFIX, Example, embed_texts, out_of_scope_threshold
 from assistant.training.registry import active_run, set_active, write_run
 
 logger = logging.getLogger(__name__)
@@ -99,8 +99,7 @@ def _fit(embedder: Embedder, folder: Path, *, embedder_reference: str, languages
     head.temperature = fit_temperature(oof, y)
     probabilities = softmax(oof / head.temperature)
     predicted = probabilities.argmax(axis=1)
-    correct = probabilities.max(axis=1)[predicted == y]
-    head.threshold = min(0.5, float(np.quantile(correct, 0.02))) if len(correct) else 0.3
+    head.threshold = out_of_scope_threshold(probabilities, y)
     gold = [labels[i] for i in y]
     guessed = [labels[i] for i in predicted]
     metrics: dict[str, object] = {

@@ -36,6 +36,13 @@ class Example:
     conversation_id: str
 
 
+def out_of_scope_threshold(probabilities: np.ndarray, gold: np.ndarray) -> float:
+    """Below it lie the 2 % least confident of the correct held-out answers, capped at 0.5 (under it the best
+    guess is less likely than not), so unusual but clear messages are not all "unsure"."""
+    correct = probabilities.max(axis=1)[probabilities.argmax(axis=1) == gold]
+    return min(0.5, float(np.quantile(correct, 0.02))) if len(correct) else 0.0
+
+
 def intent_examples(shop_dir: Path, split: str) -> list[Example]:
     """Labelled customer turns of the conversations in `split`."""
     out = []
@@ -137,11 +144,7 @@ def train_intent_model(
     head.temperature = fit_temperature(head.logits(x_dev), y_dev)
     probabilities = head.probabilities(x_dev)
     predicted = probabilities.argmax(axis=1)
-    correct_confidence = probabilities.max(axis=1)[predicted == y_dev]
-    # Out-of-scope threshold: below it lie the 2 % least confident of the correct dev answers, capped at 0.5
-    # (under it the best guess is less likely than not), so unusual but clear messages are not all "unsure".
-    quantile = float(np.quantile(correct_confidence, 0.02)) if len(correct_confidence) else 0.0
-    head.threshold = min(0.5, quantile)
+    head.threshold = out_of_scope_threshold(probabilities, y_dev)
     gold_names = [labels[i] for i in y_dev]
     predicted_names = [labels[i] for i in predicted]
     metrics: dict[str, object] = {

@@ -242,6 +242,8 @@ def test_nothing_matching_is_said_and_the_closest_shown() -> None:
 
 
 def test_filters_are_valid_chroma_where_clauses() -> None:
-    assert product_filters({}, "en", in_stock_only=False) == {"language": "en"}  # chroma refuses a one-item $and
+    assert product_filters({}, "en", in_stock_only=False) == {
+        "language": "en"
+    }  # chroma refuses a one-item $and
     with pytest.raises(ValueError, match="at least two"):
         matches({"language": "en"}, {"$and": [{"language": "en"}]})
