@@ -233,7 +233,7 @@ def test_nothing_matching_is_said_and_the_closest_shown() -> None:
     card = ProductCard("P1", "Glazed Teapot in Blue", 28.0, "GBP", "in blue, not pink", True)
     evidence = Evidence(None, (), (card,), (), "a pink teapot?", unmet=("in pink",))
     text = (
-        ReplyGenerator(ShopKnowledge({}, {}), None)
+        ReplyGenerator(ShopKnowledge({"P1": {"id": "P1", "title": "Glazed Teapot", "price": 28.0}}, {}), None)
         .template(Decision("recommend_products", "r"), evidence, "en")
         .text
     )
