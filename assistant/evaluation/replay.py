@@ -61,7 +61,7 @@ def evidence_text(reply: Reply, message: str) -> str:
     parts = [message, *(h.text for h in trace.knowledge), *(h.text for h in trace.products)]
     if trace.action is not None:
         parts += [f"{k}: {v}" for k, v in trace.action.facts.items()]
-    parts += [f"{c.title} ${c.price:.2f} {c.reason}" for c in reply.cards]
+    parts += [f"{c.title} {c.price:.2f} {c.reason}" for c in reply.cards]
     parts += [d.text for d in trace.drafts if d.source != "generated"]  # templates repeat cited passages
     return "\n".join(parts)
 
