@@ -13,6 +13,7 @@ from functools import lru_cache
 from assistant.catalog import ShopKnowledge
 from assistant.schema import DialogueState, Hit, ProductCard
 from assistant.shop import DEFAULTS
+from assistant.stages.generation import render
 
 PRIOR_REVIEWS = 10  # a rating from this many reviews is weighted as much as the catalog's mean
 QUALITY_WEIGHT = 0.08  # per star above the mean: reorders neighbours, not the best match with the tenth
@@ -59,24 +60,15 @@ def meets(product: dict | None, constraints: dict[str, str]) -> bool:
 
 def describe_constraint(key: str, slots: dict[str, str], max_price: float | None, shop: ShopKnowledge,
                         language: str) -> str:  # fmt: skip
-    """A constraint as the reply names it ("in red", "under £20.00")."""
+    """A constraint as the reply names it ("in red", "under £20.00"), in the shop's wording."""
     value = slots.get(key, "")
-    zh = language == "zh"
     if key == "colour":
-        return colour_in(value, language) if zh else f"in {value}"
-    if key == "price_max" and max_price is not None:
-        price = shop.profile.price(max_price, language)
-        return f"{price}以内" if zh else f"under {price}"
-    if key == "price_min":
-        price = shop.profile.price(float(value), language)
-        return f"{price}以上" if zh else f"over {price}"
-    if key == "size":
-        return f"{value}码" if zh else f"in size {value}"
-    if key == "brand":
-        return value if zh else f"from {value}"
-    if key == "material":
-        return value if zh else f"in {value}"
-    return value
+        value = colour_in(value, language)
+    elif key == "price_max" and max_price is not None:
+        value = shop.profile.price(max_price, language)
+    elif key == "price_min":
+        value = shop.profile.price(float(value), language)
+    return render(shop.profile, f"constraint_{key}", language, {"value": value}) if value else key
 
 
 class Recommender:
@@ -146,36 +138,40 @@ class Recommender:
     def _card(self, product: dict, why: str, slots: dict[str, str], language: str) -> ProductCard:
         attributes = product.get("attributes") or {}
         colour = str(attributes.get("colour", ""))
-        zh = language == "zh"
+        profile = self.shop.profile
+
+        def say(key: str, **facts: str) -> str:
+            return render(profile, key, language, facts)
+
         parts = []
         reviews = int(product.get("review_count") or 0)
         if product.get("rating") is not None and reviews > 0:
-            parts.append(f"{reviews}位顾客评分{product['rating']}" if zh else
-                         f"rated {product['rating']} by {reviews} shopper{'s' if reviews != 1 else ''}")  # fmt: skip
-        price = self.shop.profile.price(float(product["price"]), language, product.get("currency"))
+            rating = str(product["rating"])
+            parts.append(say("reason_rated_once", rating=rating) if reviews == 1 else
+                         say("reason_rated", rating=rating, reviews=str(reviews)))  # fmt: skip
+        price = profile.price(float(product["price"]), language, product.get("currency"))
         if slots.get("price_max"):
-            budget = self.shop.profile.price(float(slots["price_max"]), language)
             parts.append(
-                f"价格{price}，在您的{budget}预算内" if zh else f"{price}, within your {budget} budget"
+                say("reason_budget", price=price, budget=profile.price(float(slots["price_max"]), language))
             )
-        if colour:
-            if slots.get("colour") and colour != slots["colour"]:
-                parts.append(f"{colour_in(colour, language)}，不是{colour_in(slots['colour'], language)}" if zh
-                             else f"in {colour}, not {slots['colour']}")  # fmt: skip
-            elif slots.get("colour"):
-                parts.append(colour_in(colour, language) if zh else f"in {colour}")
+        if colour and slots.get("colour"):
+            if colour != slots["colour"]:
+                parts.append(say("reason_other_colour", colour=colour_in(colour, language),
+                                 wanted=colour_in(slots["colour"], language)))  # fmt: skip
+            else:
+                parts.append(say("reason_colour", colour=colour_in(colour, language)))
         if slots.get("brand") and product.get("brand") and product["brand"] != slots["brand"]:
-            parts.append(f"{product['brand']}品牌" if zh else f"by {product['brand']}")
+            parts.append(say("reason_other_brand", brand=str(product["brand"])))
         if why == "linked":
-            parts.append("常与您看过的商品一起购买" if zh else "often bought with what you looked at")
+            parts.append(say("reason_linked"))
         if not parts:
-            parts.append("与您的描述最接近" if zh else "the closest match to what you described")
+            parts.append(say("reason_closest"))
         return ProductCard(
             product_id=product["id"],
             title=self.shop.title(product, language),
             price=float(product["price"]),
             currency=product.get("currency") or self.shop.profile.currency,
-            reason=("，" if zh else "; ").join(parts),
+            reason=say("reason_separator").join(parts),
             in_stock=None if product.get("stock") is None else product["stock"] > 0,
             image=product.get("image"),
             price_text=price,

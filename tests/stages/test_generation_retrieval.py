@@ -86,7 +86,7 @@ PRODUCTS = {
 
 
 def test_recommender_diversifies_brands_and_skips_out_of_stock() -> None:
-    recommender = Recommender(ShopKnowledge(PRODUCTS, {}), top_k=2)
+    recommender = Recommender(ShopKnowledge(PRODUCTS, {}, ShopProfile(languages=("en", "zh"))), top_k=2)
     hits = tuple(
         Hit("product", f"P{i}:en", "", 1 / (61 + i), metadata={"product_id": f"P{i}"}) for i in range(4)
     )
