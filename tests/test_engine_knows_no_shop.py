@@ -49,3 +49,14 @@ def test_engine_and_ui_hold_no_demo_shop_literal() -> None:
                 if re.search(rf"(?<![\w$]){re.escape(literal)}(?![\w])", text):
                     found.append(f"{path.relative_to(ROOT)}: {literal}")
     assert found == []
+
+
+def test_every_template_the_engine_names_has_default_wording_in_each_language() -> None:
+    """A key missing from assistant/defaults/templates.json would silently fall back to "no_answer"."""
+    templates = json.loads((ROOT / "assistant" / "defaults" / "templates.json").read_text(encoding="utf-8"))
+    named = set()
+    for path in (ROOT / "assistant").rglob("*.py"):
+        named |= set(re.findall(r'(?:render|say)\("([a-z_]+)"', path.read_text(encoding="utf-8")))
+    assert len(named) > 20  # the scan is real
+    missing = sorted(f"{key}.{lang}" for key in named for lang in ("en", "zh") if lang not in templates.get(key, {}))
+    assert missing == []
