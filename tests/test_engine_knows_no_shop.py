@@ -57,6 +57,8 @@ def test_every_template_the_engine_names_has_default_wording_in_each_language() 
     named = set()
     for path in (ROOT / "assistant").rglob("*.py"):
         named |= set(re.findall(r'(?:render|say)\("([a-z_]+)"', path.read_text(encoding="utf-8")))
-    assert len(named) > 20  # the scan is real
-    missing = sorted(f"{key}.{lang}" for key in named for lang in ("en", "zh") if lang not in templates.get(key, {}))
+    assert len(named) >= 20  # the scan is real (action names are looked up dynamically besides these)
+    missing = sorted(
+        f"{key}.{lang}" for key in named for lang in ("en", "zh") if lang not in templates.get(key, {})
+    )
     assert missing == []
