@@ -107,7 +107,10 @@ def _report_run(settings: Settings, folder: Path, started: float, component: str
     print(f"wrote {folder} in {time.perf_counter() - started:.0f} s")
     print((folder / "report.md").read_text(encoding="utf-8"))
     if active_run(settings.paths.artifacts_dir, component) == folder.name:
-        print(f"{folder.name} is the active {component} model (the first run)")
+        print(
+            f"{folder.name} is the active {component} model (the first one trained on this shop's data; an "
+            "engine default it replaces stays listed for `rollback`)"
+        )
         return
     if promote:
         result = promote_run(settings.paths.artifacts_dir, component, folder.name)
