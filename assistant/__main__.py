@@ -138,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
         "eval", help="offline evaluation: replay held-out conversations, or a suite"
     )
     evaluate.add_argument(
-        "suite", nargs="?", default="replay", choices=["replay", "intents", "retrieval", "cold-start"]
+        "suite",
+        nargs="?",
+        default="replay",
+        choices=["replay", "intents", "retrieval", "cold-start", "conversations"],
     )
     evaluate.add_argument("--shared-data", type=Path, default=Path("../shared/data"),
                           help="cold-start: folder of the public data sets (bitext, clinc150)")  # fmt: skip
@@ -149,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--generation", choices=["model", "templates"], help="replay: override generation.mode"
     )
+    evaluate.add_argument("--suite-dir", type=Path, default=Path("evals/conversations"),
+                          help="conversations: folder of the YAML conversations")  # fmt: skip
+    evaluate.add_argument("--floor", type=Path, help="conversations: fail below the pass rate in this JSON")
     evaluate.add_argument(
         "--baseline", type=Path, help="fail (exit 1) if a headline metric drops below this baseline"
     )

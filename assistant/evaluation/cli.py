@@ -34,6 +34,8 @@ def run_eval(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.suite == "cold-start":
         return _cold_start(settings, args)
+    if args.suite == "conversations":
+        return _conversations(settings, args)
 
     if args.suite == "replay":
         if args.generation:
@@ -103,4 +105,32 @@ def _cold_start(settings: Settings, args: argparse.Namespace) -> int:
     )
     print(json.dumps(figures, indent=2, ensure_ascii=False))
     print(f"-> {out / 'cold_start.json'}")
+    return 0
+
+
+def _conversations(settings: Settings, args: argparse.Namespace) -> int:
+    """Play the hand-written conversations of the configured shop and report pass rates per category."""
+    import time
+
+    from assistant.evaluation.conversation_suite import check_floor, run_conversation_suite
+
+    if args.generation:
+        settings = replace(settings, generation=replace(settings.generation, mode=args.generation))
+    out = args.out / (args.run_id or time.strftime("%Y%m%d-%H%M%S-conversations"))
+    summary, _ = run_conversation_suite(settings, suite=args.suite_dir, out=out)
+    print(f"{summary['passed']} of {summary['conversations']} conversations pass ({summary['pass_rate']:.1%}), "
+          f"{summary['turns']} turns -> {out / 'report.html'}")  # fmt: skip
+    for category, figures in summary["by_category"].items():
+        print(
+            f"  {category:<24} {figures['passed']:>3}/{figures['conversations']:<3} {figures['pass_rate']:.1%}"
+        )
+    if args.floor:
+        from assistant.shop import load_profile
+
+        failures = check_floor(summary, args.floor, load_profile(settings.paths.shop_dir).name)
+        for failure in failures:
+            print(f"  BELOW FLOOR: {failure}")
+        if failures:
+            return 1
+        print(f"  at or above the floor in {args.floor}")
     return 0
