@@ -85,6 +85,8 @@ test: lint assistant-ready browser
 	CI=$${CI:-true} $(PY) -m pytest --run-slow --durations=10 $(PYTEST_ARGS)
 	$(PY) -m assistant eval --split test --limit 60 --generation templates --run-id ci-small \
 		--baseline evals/results/baseline.json
+	$(PY) -m assistant eval conversations --generation templates --run-id ci-conversations \
+		--floor evals/conversations/floor.json
 
 eval: assistant-ready
 	$(PY) -m assistant eval --split test

@@ -38,7 +38,7 @@ from assistant.schema import (
     Understanding,
 )
 from assistant.stages.actions import ActionOutcome, ActionRunner
-from assistant.stages.generation import Evidence, ReplyGenerator, ungrounded_facts
+from assistant.stages.generation import Evidence, ReplyGenerator, rank_by_answer, ungrounded_facts
 from assistant.stages.guard import Guard
 from assistant.stages.language import LanguageDetector
 from assistant.stages.policy import PolicyMaker
@@ -52,8 +52,9 @@ PRODUCT_SLOTS = ("category", "product_type", "colour", "material", "brand", "pri
                  "product_id")  # fmt: skip
 KNOWLEDGE_ACTIONS = frozenset({"answer_policy"})
 # Constraints a shopper gives are hard filters; when nothing meets them all, these are given up in this order
-# (the reply says which) to show the closest alternatives.
-RELAXATION_ORDER = ("colour", "material", "brand", "size", "price_min", "product_type", "price_max")
+# (the reply says which) to show the closest alternatives. The kind of product goes last: "cheaper" after a
+# list of pens shows the cheapest pens, never shampoo.
+RELAXATION_ORDER = ("colour", "material", "brand", "size", "price_min", "price_max", "product_type")
 
 
 @dataclass
@@ -172,17 +173,37 @@ class Assistant:
         with turn.timer("generation"):
             if self.writer.uses_model(turn.decision, language):
                 floor = self.writer.template(turn.decision, turn.evidence, language, turn.replies)
+                # Only checked text reaches the shopper: the draft is held back sentence by sentence, and a
+                # sentence is shown only once everything in it is supported by the evidence. At the first
+                # unsupported sentence the model stops and the grounded floor replaces what was shown (which
+                # was itself grounded, so a "replace" changes wording, never facts).
                 pieces: list[str] = []
+                shown, pending = "", ""
+                failed: tuple[str, ...] = ()
                 try:
                     for piece in self.writer.stream(
                         turn.decision, turn.evidence, language, turn.history, floor
                     ):
                         pieces.append(piece)
-                        yield StreamEvent("delta", piece)
+                        pending += piece
+                        complete, pending = split_complete_sentences(pending)
+                        if complete:
+                            failed = self.writer.unsupported(complete, turn.evidence)
+                            if failed:
+                                break
+                            shown += complete
+                            yield StreamEvent("delta", complete)
+                    if not failed and pending.strip():
+                        failed = self.writer.unsupported(pending, turn.evidence)
+                        if not failed:
+                            shown += pending
+                            yield StreamEvent("delta", pending)
                     generated = self.writer.check("".join(pieces), turn.evidence, floor)
                 except AssistantError:
                     turn.degraded.append("generation")
                     generated = Draft("", "generated", is_grounded=False, ungrounded=("generation failed",))
+                if failed and generated.is_grounded:  # stopped early: the rest was never checked, so not kept
+                    generated = replace(generated, is_grounded=False, ungrounded=failed, confidence=0.1)
                 drafts = (generated, floor)
                 if not generated.is_grounded:
                     yield StreamEvent("replace", floor.text)
@@ -269,8 +290,8 @@ class Assistant:
         with timer("action"):
             outcome = self.actions.run(decision, understanding, state, dry_run=dry_run, client=client)
         product_records = self._products_in_focus(decision, understanding.slots, mentioned, state, products)
-        if decision.action in KNOWLEDGE_ACTIONS:
-            passages = knowledge[:2]
+        if decision.action in KNOWLEDGE_ACTIONS:  # the passage whose sentences answer best leads
+            passages = rank_by_answer(guard.text, knowledge[:2])
         elif outcome.result.status == "refused":
             passages = ()
         else:
@@ -448,7 +469,10 @@ class Assistant:
             action=turn.outcome.result, drafts=drafts, fallback_reason=fallback_reason,
             timings_ms=dict(turn.timer.timings_ms), degraded=tuple(turn.degraded),
         )  # fmt: skip
-        quick = self._quick_replies("offer_handoff" if is_locked else turn.decision.action, language)
+        # Buttons follow what happened: a refused cancellation offers no "Yes, cancel it".
+        refused = result is not None and result.status == "refused"
+        quick = self._quick_replies("offer_handoff" if is_locked else ("default" if refused else turn.decision.action),
+                                    language)  # fmt: skip
         reply = Reply(
             text=chosen.text, language=language, cards=turn.cards, sources=self._sources(turn), suggestions=quick,
             confidence=round(turn.understanding.confidence * chosen.confidence, 3),
@@ -492,6 +516,17 @@ class Assistant:
         return Reply(
             text, state.language, (), (), self._quick_replies("default", state.language), 0.0, False, trace
         )
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
+
+
+def split_complete_sentences(text: str) -> tuple[str, str]:
+    """(the complete sentences at the start of `text`, with their spaces; the unfinished rest)."""
+    ends = [m.end() for m in _SENTENCE_BREAK.finditer(text)]
+    if not ends:
+        return "", text
+    return text[: ends[-1]], text[ends[-1] :]
 
 
 def reply_record(reply: Reply) -> dict:
@@ -589,8 +624,10 @@ def finish_state(state: DialogueState, decision: Decision, understanding: Unders
     shown = tuple(c.product_id for c in cards) or state.products_shown
     if "product_id" in understanding.slots and not cards:
         shown = state.products_shown
+    answered = decision.action == "answer_policy" and not understanding.is_out_of_scope
     return replace(
         state,
+        last_intent=understanding.intent if answered else None,
         pending_action=pending,
         handoff=state.handoff or decision.action == "handoff",
         products_shown=shown if not product_ids else tuple(dict.fromkeys((*shown, *product_ids))),

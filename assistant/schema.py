@@ -104,6 +104,7 @@ class DialogueState:
     handoff: bool = False
     turn_count: int = 0
     low_confidence_streak: int = 0
+    last_intent: str | None = None  # the intent a knowledge answer answered ("and to Japan?" follows it)
 
 
 @dataclass(frozen=True)

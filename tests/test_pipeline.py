@@ -349,3 +349,44 @@ def test_agents_get_several_model_drafts_from_one_batched_call(tmp_path: Path, p
     generated = [s for s in suggestions if s.origin == "generated"]
     assert len(generated) == 3  # four drafts, one a duplicate
     assert all("6-9" in s.text for s in generated)
+
+
+def test_streaming_shows_only_checked_sentences(tmp_path: Path, parts) -> None:
+    """A model draft whose second sentence invents a fee: the shopper sees the grounded first sentence, never the
+    invented one, and then the grounded answer replaces it."""
+    embedder, store, head = parts
+    liar = ScriptedTextGenerator(
+        ["Shoes can be returned within 30 days of delivery. Returns cost $1.00 and take 90 days."]
+    )
+    assistant = build_test_assistant(tmp_path, embedder=embedder, store=store, identifier=ScriptLanguageIdentifier(),
+                                     head=head, sentiment=KeywordSentimentScorer(), generator=liar, index=store.count("knowledge") == 0)  # fmt: skip
+    events = list(assistant.respond_stream("c-stream-check", "What is your return policy for shoes?"))
+    shown = "".join(e.text for e in events if e.kind == "delta")
+    assert "30 days" in shown and "$1.00" not in shown and "90" not in shown
+    assert [e.kind for e in events][-2:] == ["replace", "reply"]
+    reply = events[-1].reply
+    assert reply is not None and "90" not in reply.text and not reply.trace.drafts[0].is_grounded
+
+
+def test_the_check_covers_contacts_brands_and_self_talk(tmp_path: Path, parts) -> None:
+    from assistant.schema import Decision
+    from assistant.stages.generation import Evidence
+
+    embedder, store, head = parts
+    assistant = build_test_assistant(tmp_path, embedder=embedder, store=store, identifier=ScriptLanguageIdentifier(),
+                                     head=head, sentiment=KeywordSentimentScorer(), index=store.count("knowledge") == 0)  # fmt: skip
+    writer = assistant.writer
+    evidence = Evidence(None, (), (), (), "how do I reach you?")
+    floor = writer.template(Decision("handoff", "r"), evidence, "en")
+    for draft, problem in [("Email us at help@elsewhere.example.", "help@elsewhere.example"),
+                           ("See https://evil.example/deal for more.", "https://evil.example/deal"),
+                           ("Try the Northway jacket.", "brand Northway"), ("I'm using a phone number here.", "boilerplate")]:  # fmt: skip
+        checked = writer.check(draft, evidence, floor)
+        assert not checked.is_grounded and any(problem in p for p in checked.ungrounded), draft
+
+
+def test_a_follow_up_keeps_the_question(assistant: Assistant) -> None:
+    first = assistant.respond("c-follow", "How long does shipping to the UK take?")
+    second = assistant.respond("c-follow", "and to Japan?")
+    assert first.trace.decision.action == second.trace.decision.action == "answer_policy"
+    assert "Japan" in second.text and second.trace.understanding.intent == "shipping_policy"

@@ -19,7 +19,9 @@ from typing import Any
 from assistant.errors import DataError
 from assistant.schema import Reply
 
-CLARIFYING_ACTIONS = frozenset({"clarify", "clarify_words", "clarify_input", "request_verification"})
+CLARIFYING_ACTIONS = frozenset(
+    {"clarify", "clarify_words", "clarify_input", "clarify_product", "request_verification"}
+)
 KNOWN_CHECKS = frozenset(
     {"intent", "action", "language", "contains", "contains_any", "not_contains", "starts_with_any", "cards",
      "cards_match", "cards_exclude", "clarifies", "handoff", "max_chars", "no_order_facts"}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from assistant.backends.text_generation import TextGenerator
 from assistant.catalog import ShopKnowledge
+from assistant.privacy import EMAIL
 from assistant.schema import ActionResult, ChatMessage, Decision, Draft, Hit, ProductCard
 from assistant.shop import ShopProfile
 
@@ -31,9 +32,12 @@ SYSTEM_PROMPT = (
 # Phrases of a model that talks about itself instead of answering, or that echoes the prompt.
 _BOILERPLATE = re.compile(
     r"as an? (ai|customer service assistant|language model)|i'?m (not able|unable|not equipped)|i cannot assist|"
-    r"sorry for (your|the|any) (loss|confusion|misunderstanding)|a customer asked|the correct answer|^answer:",
+    r"sorry for (your|the|any) (loss|confusion|misunderstanding)|a customer asked|the correct answer|^answer:|"
+    # self-descriptions the evidence never supports ("I'm using a phone number", "I am a chatbot")
+    r"\bi'?m using\b|\bi am using\b|\bi'?m (?:just )?an? (?:bot|chatbot|program|robot)\b|\bi am (?:just )?an? (?:bot|chatbot|program)\b",
     re.IGNORECASE,
 )
+_URL = re.compile(r"https?://[^\s)]+|www\.[^\s)]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,11 @@ def model_writes(decision: Decision, language: str) -> bool:
 
 
 def facts_in(text: str) -> set[str]:
-    """The checkable facts in a text: numbers (currency signs dropped; ranges kept), dates, order states."""
+    """The checkable facts in a text: numbers (currency signs dropped; ranges kept; phone numbers are digit
+    groups), dates, order states, e-mail addresses and URLs."""
     found = {_SIGN.sub("", m.group()).rstrip(".,:").replace(",", "") for m in _NUMBER.finditer(text)}
+    found |= {m.group().lower().rstrip(".,") for m in EMAIL.finditer(text)}  # contact details are facts too
+    found |= {m.group().lower().rstrip(".,") for m in _URL.finditer(text)}
     found |= set(_DATE.findall(text))
     lowered = text.lower()
     found |= {s for s in STATUSES if re.search(rf"\b{s}\b", lowered)}
@@ -130,6 +137,9 @@ class ReplyGenerator:
     ) -> None:
         self.shop = shop
         self.generator = generator
+        # Brands a draft may name only when the evidence does (longest first; common words excluded: "Everyday").
+        brands = {str(p.get("brand") or "") for p in shop.products.values()} - {""}
+        self._brands = tuple(sorted((b for b in brands if len(b) > 2), key=len, reverse=True))
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
 
@@ -157,7 +167,7 @@ class ReplyGenerator:
                         if text and not ungrounded_facts(text, evidence.text()):
                             return Draft(text, "reply_memory", confidence=0.8)
                 body = top.text.split(". ", 1)[1] if ". " in top.text else top.text
-                return Draft(body, "knowledge", confidence=0.75)
+                return Draft(answering_sentences(evidence.message, body), "knowledge", confidence=0.75)
             # A shop without FAQ/policy pages says so plainly (and the policy hands over when unsure).
             key = "no_knowledge" if not self.shop.passages else "no_answer"
             return Draft(self.render(key, language), "template", confidence=0.2)
@@ -213,11 +223,22 @@ class ReplyGenerator:
             temperature=self.temperature,
         )
 
+    def unsupported(self, text: str, evidence: Evidence) -> tuple[str, ...]:
+        """What in `text` the evidence does not support: facts (numbers, dates, states, e-mails, URLs), the shop's
+        brand names, and talk about itself. Also used sentence by sentence while streaming."""
+        support = evidence.text()
+        problems = tuple(f"unsupported {f}" for f in ungrounded_facts(text, support))
+        problems += tuple(f"unsupported brand {b}" for b in self._brands
+                          if re.search(rf"\b{re.escape(b)}\b", text) and b.lower() not in support.lower())  # fmt: skip
+        if _BOILERPLATE.search(text):
+            problems += ("boilerplate",)
+        return problems
+
     def check(self, text: str, evidence: Evidence, floor: Draft) -> Draft:
-        """A generated draft with its verdict: every fact in it is in the evidence (grounded), every fact of
-        the grounded answer is in it, and it is not boilerplate or repetition."""
-        problems = tuple(f"unsupported {f}" for f in ungrounded_facts(text, evidence.text()))
-        problems += quality_problems(text, floor.text)
+        """A generated draft with its verdict: everything in it is supported by the evidence (grounded), every
+        fact of the grounded answer is in it, and it is not boilerplate or repetition."""
+        problems = self.unsupported(text, evidence)
+        problems += tuple(p for p in quality_problems(text, floor.text) if p not in problems)
         return Draft(text.strip(), "generated", is_grounded=not problems, ungrounded=problems,
                      confidence=0.8 if not problems else 0.1)  # fmt: skip
 
@@ -267,7 +288,9 @@ class ReplyGenerator:
         if not evidence.products:
             return self.render("unknown_product", language)
         p = evidence.products[0]
-        text = self._one_product_text(action, p, language, alternative=bool(evidence.unmet))
+        text = self._one_product_text(
+            action, p, language, alternative=bool(evidence.unmet), question=evidence.message
+        )
         if evidence.unmet:  # nothing met what the shopper named: say so, then show the closest
             return (
                 self.render("closest_product", language, {"unmet": _join(evidence.unmet, language)})
@@ -276,9 +299,11 @@ class ReplyGenerator:
             )
         return text
 
-    def _one_product_text(self, action: str, p: dict, language: str, *, alternative: bool = False) -> str:
+    def _one_product_text(self, action: str, p: dict, language: str, *, alternative: bool = False,
+                          question: str = "") -> str:  # fmt: skip
         price = self.profile.price
-        facts = {"title": self.shop.title(p, language), "description": self.shop.description(p, language),
+        description = answering_sentences(question, self.shop.description(p, language))
+        facts = {"title": self.shop.title(p, language), "description": description,
                  "price": price(float(p["price"]), language, p.get("currency")),
                  "stock": "" if p.get("stock") is None else str(p["stock"])}  # fmt: skip
         if action == "check_stock":
@@ -301,6 +326,63 @@ class ReplyGenerator:
             self.shop.passage(group, language) for group in self.profile.template_passages.get(action, ())
         ]
         return " ".join(str(p.get("text", "")) for p in texts if p)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|(?<=[。！？；])")
+# Questions whose answer is an amount, a duration or a date: a sentence with a number answers them.
+_ASKS_FOR_AMOUNT = re.compile(
+    r"\bhow (?:long|much|many|soon|fast)\b|\bwhen\b|\bwhat (?:time|date)\b|多久|多少|几天|几点|什么时候", re.I
+)
+
+
+# Words every question has; they say nothing about which sentence answers it.
+_QUESTION_WORDS = frozenset({"what", "how", "when", "wher", "whic", "who", "why", "doe", "do", "can", "is", "are",
+                             "much", "many", "long", "will", "woul", "coul", "shou", "abou", "ther", "your", "you",
+                             "my", "i", "me", "get", "have", "need", "want", "tell", "plea"})  # fmt: skip
+
+
+def _stems(text: str) -> set[str]:
+    """Words cut to their first four letters ("returned", "returns" -> "retu"; "opening" -> "open"), Chinese as
+    tokenized."""
+    from assistant.indexing.lexical import tokenize
+
+    return {t[:4] if t.isascii() else t for t in tokenize(text)} - _QUESTION_WORDS
+
+
+def _overlap(question: str, text: str) -> int:
+    """Shared words, plus one when the question asks for an amount or a duration and the text gives a number."""
+    shared = len(_stems(question) & _stems(text))
+    return shared + (1 if _ASKS_FOR_AMOUNT.search(question) and re.search(r"\d", text) else 0)
+
+
+def rank_by_answer(question: str, hits: tuple[Hit, ...]) -> tuple[Hit, ...]:
+    """`hits` with the one whose sentences share most words with the question first (retrieval order breaks
+    ties): "what number can I ring?" is answered by the contact passage even when the hours passage ranked
+    above it."""
+    if len(hits) < 2:
+        return hits
+    # A passage's score: its two best sentences (a title that names the topic counts as one).
+    best = [sum(sorted((_overlap(question, s) for s in _SENTENCE_END.split(h.text) if s), reverse=True)[:2])
+            for h in hits]  # fmt: skip
+    order = sorted(range(len(hits)), key=lambda i: (-best[i], i))
+    return tuple(hits[i] for i in order)
+
+
+def answering_sentences(question: str, text: str, *, limit: int = 2) -> str:
+    """The sentences of `text` that address `question`, the best first: a passage or description is cut to
+    what was asked (by shared words, stemmed, stop words dropped; Chinese by words and bigrams). With no
+    overlap at all the text's first sentence leads, as its summary."""
+    sentences = [x.strip() for x in _SENTENCE_END.split(text) if x and x.strip()]
+    if len(sentences) <= limit and len(text) <= 300:
+        return text
+    scores = [_overlap(question, sentence) for sentence in sentences]
+    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+    if scores[best] == 0:
+        return " ".join(sentences[:limit])
+    others = [i for i in sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
+              if i != best and scores[i] * 2 >= scores[best]]  # fmt: skip
+    chosen = [best, *others[: limit - 1]]
+    return " ".join(sentences[i] for i in chosen)
 
 
 def _join(items: Sequence[str], language: str) -> str:

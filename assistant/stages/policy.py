@@ -7,6 +7,7 @@ only order action is to ask for them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,64 @@ KNOWLEDGE_INTENTS = frozenset(
     {"shipping_policy", "return_policy", "warranty", "promotion", "account_help", "privacy_request",
      "payment_problem", "size_advice", "contact_info"}
 )  # fmt: skip
+
+
+# A question about how things work in general ("how long do refunds take?", "can an order be cancelled?"), not
+# a request about the shopper's own order: answered from the shop's knowledge without an identity check.
+GENERAL_QUESTION = re.compile(
+    r"^\W*(?:hi|hello|hey)?\W*(?:how (?:long|many|much|soon|fast|do|does|can)|when (?:do|does|will|are|is)|"
+    r"can (?:i|you|an order|orders)|is it possible|what happens|do you|are refunds|in general)|in general|"
+    r"多久|多长时间|几天|一般|能不能|可以.{0,8}吗|怎么算",
+    re.IGNORECASE,
+)
+# Words that point at a product without naming it ("is it in stock?", "the two", "这个").
+REFERENCE = re.compile(
+    r"\b(?:it|this one|that one|this|that|the two|both|these|those|them|which one)\b|这个|那个|这两个|它|哪个",
+    re.IGNORECASE,
+)
+HOW_QUESTION = re.compile(
+    r"^\W*(?:how|what|which|can|should|is it ok|do i|怎么|如何|要不要|能不能|可以)", re.IGNORECASE
+)
+ASKS_ABOUT_OWN_ORDER = re.compile(
+    r"\bmy (?:order|parcel|package|refund|return|purchase)\b|\bstill\b|\bmine\b|我的", re.IGNORECASE
+)
+
+
+def _general_order_question(t: Turn) -> bool:
+    """An order intent asked as a general question, with no order of its own in play."""
+    if t.intent not in ORDER_ACTIONS or "order_id" in t.slots or t.is_verified or t.has_credentials:
+        return False
+    if (t.state.pending_action or "").startswith("verify:"):
+        return False
+    text = t.guard.text
+    if t.intent == "refund_status" and re.search(
+        r"how (?:long|fast|quick|soon)|how many days|when will|多久|几天|什么时候", text, re.I
+    ):
+        return True  # "how long until my refund reaches my card?": the shop's refund times answer it
+    return bool(GENERAL_QUESTION.search(text)) and not ASKS_ABOUT_OWN_ORDER.search(text)
+
+
+def _care_question(t: Turn) -> bool:
+    """How do I keep loose tea fresh? What temperature for green tea? Care and use, from the knowledge. A
+    request such as "something easy to clean" stays a recommendation: it is not asked as a question."""
+    if "care" not in t.slots or not HOW_QUESTION.search(t.guard.text):
+        return False
+    unsure = t.understanding.is_out_of_scope and t.intent != "out_of_scope"
+    return unsure or t.intent in ("product_question", "recommendation", "availability")
+
+
+def _names_products_while_unsure(t: Turn) -> bool:
+    """Anything from Everyday? The intent model is unsure, but the message names a brand, type or category."""
+    named = any(k in t.slots for k in ("product_type", "brand", "category", "colour", "material"))
+    return t.understanding.is_out_of_scope and t.intent != "out_of_scope" and named
+
+
+def _unnamed_product(t: Turn) -> bool:
+    """A product question that points at something ("it", "the two") when nothing has been shown or named."""
+    if t.intent not in ("product_question", "availability") or t.state.products_shown:
+        return False
+    names = ("product_type", "brand", "product_id", "category", "care")
+    return not any(k in t.slots for k in names) and bool(REFERENCE.search(t.guard.text))
 
 
 @dataclass(frozen=True)
@@ -96,6 +155,8 @@ RULES: list[tuple[str, Callable[[Turn], bool], str | Callable[[Turn], str]]] = [
         ),
         "handoff",
     ),
+    ("asks how to look after or use something", _care_question, "answer_policy"),
+    ("unsure, but names products", _names_products_while_unsure, "recommend_products"),
     ("unsure", lambda t: t.understanding.is_out_of_scope and t.intent != "out_of_scope", "clarify"),
     ("out of scope", lambda t: t.intent == "out_of_scope", "decline_out_of_scope"),
     (
@@ -123,6 +184,7 @@ RULES: list[tuple[str, Callable[[Turn], bool], str | Callable[[Turn], str]]] = [
         ),
         _pending_order_action,
     ),
+    ("general question about orders", _general_order_question, "answer_policy"),
     ("order request with details", lambda t: t.intent in ORDER_ACTIONS and t.has_credentials, _order_action),
     ("order request, verified", lambda t: t.intent in ORDER_ACTIONS and t.is_verified, _order_action),
     ("order request, not verified", lambda t: t.intent in ORDER_ACTIONS, "request_verification"),
@@ -134,6 +196,7 @@ RULES: list[tuple[str, Callable[[Turn], bool], str | Callable[[Turn], str]]] = [
     ("greeting", lambda t: t.intent == "greeting", "greet"),
     ("thanks or goodbye", lambda t: t.intent == "thanks_goodbye", "close"),
     ("confirm or deny with nothing pending", lambda t: t.intent in ("confirm", "deny"), "acknowledge"),
+    ("points at a product nobody named", _unnamed_product, "clarify_product"),
     ("wants suggestions", lambda t: t.intent == "recommendation", "recommend_products"),
     ("asks about stock", lambda t: t.intent == "availability", "check_stock"),
     (

@@ -20,6 +20,7 @@ POSTCODE = re.compile(
     r"(?![A-Za-z0-9-])",
     re.IGNORECASE,
 )
+POSTCODE_CUE = re.compile(r"post ?code|zip(?: code)?|postal code|邮编|邮政编码", re.IGNORECASE)
 # A currency sign or code before an amount ("$20", "£20", "EUR 20", "usd20").
 _SIGN = r"(?:[$€£¥￥]|(?:usd|eur|gbp|cad|aud|cny|rmb)\s*)"
 PRICE_MAX = re.compile(
@@ -37,8 +38,12 @@ ORDINALS = {
     "first": "1", "1st": "1", "second": "2", "2nd": "2", "third": "3", "3rd": "3", "last": "-1",
     "第一": "1", "第二": "2", "第三": "3", "最后": "-1",
 }  # fmt: skip
+# How to look after, use or keep something ("cast iron" is a material, not ironing).
 CARE = re.compile(
-    r"\b(?:wash|washing|clean|care|iron|dry clean|machine washable)\b|洗|保养|护理|清洁", re.IGNORECASE
+    r"\b(?:wash|washing|clean|cleaning|care for|look after|ironing|iron it|dry clean|machine washable|brew|brewing|"
+    r"steep|steeping|store|storing|keep (?:\w+ ){0,3}fresh|water temperature|what temperature)\b"
+    r"|洗|保养|护理|清洁|冲泡|保存|储存",
+    re.IGNORECASE,
 )
 CHEAPER = re.compile(
     r"cheaper|less expensive|lower price|too (?:pricey|expensive)|便宜|太贵|预算低", re.IGNORECASE
@@ -109,7 +114,8 @@ class Vocabulary:
             if canonical:
                 for surface in {canonical, *names.values()}:
                     if surface:
-                        types[str(surface).lower()] = canonical
+                        for form in _forms(str(surface).lower()):
+                            types.setdefault(form, canonical)
                 if top:
                     type_categories.setdefault(canonical, set()).add(top)
             if top:
@@ -155,6 +161,14 @@ class Vocabulary:
             common_word_brands=tuple(sorted(b for b in brands if b.lower() in common)),
             order_number=profile.order_number,
         )
+
+
+def _forms(surface: str) -> tuple[str, ...]:
+    """A product-type name and, for English, its plural ("teapot" -> "teapots", "dress" -> "dresses")."""
+    if not surface.isascii() or not surface[-1:].isalpha() or surface.endswith("s"):
+        return (surface,)
+    plural = surface + ("es" if surface.endswith(("sh", "ch", "x", "z")) else "s")
+    return (surface, plural)
 
 
 def common_words(products: Iterable[dict], passages: Iterable[dict]) -> set[str]:
@@ -222,7 +236,11 @@ class SlotExtractor:
             slots["order_id"] = order_id
         if m := EMAIL.search(text):
             slots["email"] = m.group().lower()
-        if expecting_details and "email" not in slots:
+        # A postcode is read when details were asked for, or when the message itself says it gives one
+        # together with an order number ("order LL-1, postcode 510000"); never from a stray number.
+        if "email" not in slots and (
+            expecting_details or ("order_id" in slots and POSTCODE_CUE.search(text))
+        ):
             rest = v.order_number.remove(text)
             if m := POSTCODE.search(rest):
                 slots["postcode"] = m.group(1).upper()

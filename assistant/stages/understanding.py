@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from assistant.backends.embedding import Embedder
@@ -10,6 +12,10 @@ from assistant.schema import DialogueState, Understanding
 from assistant.stages.intent_head import IntentHead
 from assistant.stages.slots import SlotExtractor
 
+FOLLOW_UP = re.compile(
+    r"^\W*(?:and|what about|how about|also|same for|then)\b|^\W*(?:to|for|in) \w|^\W*(?:那|还有|那么)", re.I
+)
+FOLLOW_UP_SLOTS = frozenset({"region", "category", "product_type", "code", "colour", "brand", "material"})
 # Intents whose messages carry verification details; a message that is only details is one.
 DETAILS_INTENT = "provide_details"
 # What sentiment reads of a long message: its start and its end. SnowNLP segments and scores every
@@ -57,6 +63,9 @@ class Understander:
             leftover = len(text) - sum(len(v) for v in slots.values())
             if leftover < 40 and intent != DETAILS_INTENT and confidence < 0.9:
                 intent, confidence = DETAILS_INTENT, max(confidence, 0.9)
+        # "and to Japan?" after a shipping answer: the same question about another region, category or code.
+        if state.last_intent and FOLLOW_UP.search(text) and len(text) <= 60 and FOLLOW_UP_SLOTS & set(slots):
+            intent, confidence = state.last_intent, max(confidence, 0.8)
         is_out_of_scope = intent == "out_of_scope" or confidence < self.head.threshold
         return Understanding(
             intent=intent,

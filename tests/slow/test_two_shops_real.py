@@ -30,7 +30,7 @@ def shops(tmp_path_factory: pytest.TempPathFactory):
                                   f"paths.index_location={harbour / 'index'}",
                                   f"store.database_url=sqlite:///{harbour / 'assistant.db'}"])  # fmt: skip
     assert run_index(hp) == 0
-    return {"demo": build_assistant(demo), "harbour": build_assistant(hp)}
+    return {"demo": build_assistant(demo), "harbour": build_assistant(hp), "harbour_settings": hp}
 
 
 def harbour_order(status: str) -> dict:
@@ -81,3 +81,16 @@ def test_cold_start_shop_understands_and_recommends(shops) -> None:
         "cancel_order",
     ]
     assert "£31.95" in replies[1].text and "3-5 working days" in replies[2].text
+
+
+def test_harbour_conversation_suite_stays_above_its_floor(shops, tmp_path: Path) -> None:
+    """The hand-written conversations for the second shop (the demo's run in `make test` after pytest)."""
+    from assistant.evaluation.conversation_suite import check_floor, run_conversation_suite
+
+    summary, results = run_conversation_suite(shops["harbour_settings"], suite=ROOT / "evals" / "conversations",
+                                              out=tmp_path / "suite")  # fmt: skip
+    assert summary["conversations"] >= 40 and (tmp_path / "suite" / "report.html").is_file()
+    failed = [f"{r.conversation.id}: {r.failures}" for r in results if not r.passed]
+    assert check_floor(summary, ROOT / "evals" / "conversations" / "floor.json", "Harbour & Pine") == [], (
+        failed
+    )

@@ -127,3 +127,54 @@ VERIFIED = DialogueState("c", verified_customer_id="C1", verified_order_ids=("LL
 )  # fmt: skip
 def test_decision_table(kwargs: dict, action: str) -> None:
     assert decide(**kwargs) == action
+
+
+@pytest.mark.parametrize(
+    ("intent", "text", "slots", "state", "action"),
+    [
+        ("refund_status", "how long until my refund reaches my card?", {}, None, "answer_policy"),
+        ("cancel_order", "how long do I have to cancel an order in general?", {}, None, "answer_policy"),
+        ("change_address", "is it possible to change the address after ordering?", {}, None, "answer_policy"),
+        ("cancel_order", "can I still cancel?", {}, None, "request_verification"),  # their own order
+        ("order_status", "when will my order arrive?", {}, None, "request_verification"),
+        ("refund_status", "how long until LL-123456 is refunded?", {"order_id": "LL-123456"}, None, "request_verification"),
+        ("availability", "is it in stock?", {}, None, "clarify_product"),  # nothing shown, nothing named
+        ("availability", "is it in stock?", {}, DialogueState("c", products_shown=("P1",)), "check_stock"),
+        ("product_question", "what is the difference between the two?", {}, None, "clarify_product"),
+        ("recommendation", "how do I keep loose tea fresh", {"care": "yes"}, None, "answer_policy"),
+        ("recommendation", "something easy to clean please", {"care": "yes"}, None, "recommend_products"),
+    ],
+)  # fmt: skip
+def test_questions_answered_without_checks_and_references_that_need_a_name(
+    intent: str, text: str, slots: dict, state: DialogueState | None, action: str
+) -> None:
+    assert decide(intent, slots=slots, state=state, guard=GuardResult(text)) == action
+
+
+def test_an_unsure_intent_with_a_named_product_recommends() -> None:
+    named = decide("greeting", slots={"brand": "Everyday"}, confidence=0.3, out_of_scope=True,
+                   guard=GuardResult("anything from Everyday?"))  # fmt: skip
+    assert named == "recommend_products"
+    assert decide("greeting", confidence=0.3, out_of_scope=True, guard=GuardResult("hmm ok")) == "clarify"
+
+
+def test_a_postcode_with_an_order_number_in_one_message(slots: SlotExtractor) -> None:
+    assert slots.extract("帮我查一下订单LL-713955，邮编510000")["postcode"] == "510000"
+    assert "postcode" not in slots.extract("order LL-713955 for 120 dollars")  # a number is not a postcode
+
+
+def test_the_answering_sentences_lead() -> None:
+    from assistant.stages.generation import answering_sentences
+
+    passage = ("Returns are free when the item is faulty or we sent the wrong item. For any other reason a return "
+               "label costs $4.95, deducted from the refund. Exchanges for another size are always free. Refunds "
+               "reach your card in 5-7 business days, or PayPal in 3 days.")  # fmt: skip
+    assert answering_sentences("how much does a return label cost?", passage).startswith(
+        "For any other reason"
+    )
+    assert answering_sentences("how long until the refund reaches my card?", passage).startswith(
+        "Refunds reach"
+    )
+    assert answering_sentences("hello", passage).startswith(
+        "Returns are free"
+    )  # no overlap: the summary leads
