@@ -361,9 +361,15 @@ def rank_by_answer(question: str, hits: tuple[Hit, ...]) -> tuple[Hit, ...]:
     above it."""
     if len(hits) < 2:
         return hits
-    # A passage's score: its two best sentences (a title that names the topic counts as one).
-    best = [sum(sorted((_overlap(question, s) for s in _SENTENCE_END.split(h.text) if s), reverse=True)[:2])
-            for h in hits]  # fmt: skip
+
+    # A passage's score: its two best sentences; its title (the hit's first sentence) counts double, since a
+    # title names what the passage is about ("Opening hours" for "when are you open?").
+    def score(hit: Hit) -> int:
+        parts = [p for p in _SENTENCE_END.split(hit.text) if p]
+        scores = [_overlap(question, p) * (2 if i == 0 and hit.title else 1) for i, p in enumerate(parts)]
+        return sum(sorted(scores, reverse=True)[:2])
+
+    best = [score(h) for h in hits]
     order = sorted(range(len(hits)), key=lambda i: (-best[i], i))
     return tuple(hits[i] for i in order)
 
