@@ -188,13 +188,13 @@ class Assistant:
                         pending += piece
                         complete, pending = split_complete_sentences(pending)
                         if complete:
-                            failed = self.writer.unsupported(complete, turn.evidence)
+                            failed = self.writer.unsupported(complete, turn.evidence, floor.text)
                             if failed:
                                 break
                             shown += complete
                             yield StreamEvent("delta", complete)
                     if not failed and pending.strip():
-                        failed = self.writer.unsupported(pending, turn.evidence)
+                        failed = self.writer.unsupported(pending, turn.evidence, floor.text)
                         if not failed:
                             shown += pending
                             yield StreamEvent("delta", pending)

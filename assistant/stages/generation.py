@@ -140,6 +140,9 @@ class ReplyGenerator:
         # Brands a draft may name only when the evidence does (longest first; common words excluded: "Everyday").
         brands = {str(p.get("brand") or "") for p in shop.products.values()} - {""}
         self._brands = tuple(sorted((b for b in brands if len(b) > 2), key=len, reverse=True))
+        # Product names a draft may use only when the evidence does (distinctive ones: three words or more).
+        titles = {self.shop.title(p, "en").lower() for p in shop.products.values()}
+        self._titles = tuple(t for t in titles if len(t.split()) >= 3)
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
 
@@ -223,21 +226,27 @@ class ReplyGenerator:
             temperature=self.temperature,
         )
 
-    def unsupported(self, text: str, evidence: Evidence) -> tuple[str, ...]:
+    def unsupported(self, text: str, evidence: Evidence, floor_text: str = "") -> tuple[str, ...]:
         """What in `text` the evidence does not support: facts (numbers, dates, states, e-mails, URLs), the shop's
-        brand names, and talk about itself. Also used sentence by sentence while streaming."""
+        brand and product names, talk about itself, and a yes or no that the grounded answer `floor_text` does
+        not give. Also used sentence by sentence while streaming."""
         support = evidence.text()
+        lowered = support.lower()
         problems = tuple(f"unsupported {f}" for f in ungrounded_facts(text, support))
         problems += tuple(f"unsupported brand {b}" for b in self._brands
-                          if re.search(rf"\b{re.escape(b)}\b", text) and b.lower() not in support.lower())  # fmt: skip
+                          if re.search(rf"\b{re.escape(b)}\b", text) and b.lower() not in lowered)  # fmt: skip
+        draft = text.lower()
+        problems += tuple(f"unsupported product {t}" for t in self._titles if t in draft and t not in lowered)
         if _BOILERPLATE.search(text):
             problems += ("boilerplate",)
+        if floor_text and (claim := yes_no_claim(text)) and claim != yes_no_answer(floor_text):
+            problems += (f"unsupported {claim}",)
         return problems
 
     def check(self, text: str, evidence: Evidence, floor: Draft) -> Draft:
         """A generated draft with its verdict: everything in it is supported by the evidence (grounded), every
         fact of the grounded answer is in it, and it is not boilerplate or repetition."""
-        problems = self.unsupported(text, evidence)
+        problems = self.unsupported(text, evidence, floor.text)
         problems += tuple(p for p in quality_problems(text, floor.text) if p not in problems)
         return Draft(text.strip(), "generated", is_grounded=not problems, ungrounded=problems,
                      confidence=0.8 if not problems else 0.1)  # fmt: skip
@@ -319,7 +328,19 @@ class ReplyGenerator:
                                                                        "product_out_of_stock")  # fmt: skip
         if not facts["description"]:
             key += "_brief"
-        return self.render(key, language, facts)
+        text = self.render(key, language, facts)
+        # A question about one attribute gets that attribute first, from the product's own data.
+        attributes = p.get("attributes") or {}
+        for name, pattern in _ATTRIBUTE_QUESTIONS.items():
+            value = attributes.get(name)
+            if value and pattern.search(question):
+                shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+                return (
+                    self.render(f"attribute_{name}", language, {"title": facts["title"], "value": shown})
+                    + " "
+                    + text
+                )
+        return text
 
     def _fixed_text(self, action: str, language: str) -> str:
         texts = [
@@ -389,6 +410,40 @@ def answering_sentences(question: str, text: str, *, limit: int = 2) -> str:
               if i != best and scores[i] * 2 >= scores[best]]  # fmt: skip
     chosen = [best, *others[: limit - 1]]
     return " ".join(sentences[i] for i in chosen)
+
+
+_ATTRIBUTE_QUESTIONS = {
+    "material": re.compile(r"made of|material|fabric|what is it made|材质|什么做的|面料", re.IGNORECASE),
+    "sizes": re.compile(r"\bsizes?\b|尺码|尺寸", re.IGNORECASE),
+    "colour": re.compile(r"\bcolou?rs?\b|颜色", re.IGNORECASE),
+}
+_YES = re.compile(r"^\W*(?:(?:yes|yeah|yep|sure|of course|absolutely)\b|是的|可以|有的)", re.IGNORECASE)
+_NO = re.compile(
+    r"^\W*(?:(?:no(?! (?:problem|worries))|nope|unfortunately not|sorry,? no)\b|不|没有)", re.IGNORECASE
+)
+_NEGATION = re.compile(
+    r"\b(?:no|not|cannot|can't|don't|doesn't|isn't|aren't|won't|never)\b|不|无法|没有", re.IGNORECASE
+)
+_CONDITION = re.compile(
+    r"\b(?:only|when|if|unless|except|as long as|provided)\b|仅|只有|如果|除非", re.IGNORECASE
+)
+
+
+def yes_no_claim(text: str) -> str:
+    """ "yes" or "no" when a text opens with one, else ""."""
+    return "yes" if _YES.search(text) else "no" if _NO.search(text) else ""
+
+
+def yes_no_answer(grounded: str) -> str:
+    """What a grounded answer's opening sentence says to a yes/no question: "no" when it negates, "depends"
+    when it states a condition ("free when the item is faulty"), else "yes". A bare yes or no is supported
+    only when it matches."""
+    first = _SENTENCE_END.split(grounded.strip(), maxsplit=1)[0]
+    if yes_no_claim(first):
+        return yes_no_claim(first)
+    if _CONDITION.search(first):
+        return "depends"
+    return "no" if _NEGATION.search(first) else "yes"
 
 
 def _join(items: Sequence[str], language: str) -> str:

@@ -247,3 +247,36 @@ def test_filters_are_valid_chroma_where_clauses() -> None:
     }  # chroma refuses a one-item $and
     with pytest.raises(ValueError, match="at least two"):
         matches({"language": "en"}, {"$and": [{"language": "en"}]})
+
+
+def test_a_yes_or_no_must_be_the_grounded_answers() -> None:
+    from assistant.stages.generation import yes_no_answer, yes_no_claim
+
+    conditional = "Returns are free when the item is faulty. For any other reason a return label costs $4.95."
+    assert yes_no_answer(conditional) == "depends" and yes_no_claim("Yes, returns are always free.") == "yes"
+    assert yes_no_answer("We accept Visa, Mastercard and PayPal.") == "yes"
+    assert yes_no_answer("Opened tea cannot be returned unless it is faulty.") == "depends"
+    assert yes_no_answer("Gift cards cannot be returned.") == "no"
+    assert yes_no_claim("No problem, here it is.") == "" and yes_no_claim("不可以退货。") == "no"
+    writer = ReplyGenerator(ShopKnowledge({}, {}), None)
+    evidence = Evidence(
+        None, (Hit("knowledge", "K", f"Return fees. {conditional}", 1.0),), (), (), "is it free?"
+    )
+    assert "unsupported yes" in writer.unsupported("Yes, returns are free.", evidence, conditional)
+    assert writer.unsupported("Returns are free when the item is faulty.", evidence, conditional) == ()
+
+
+def test_a_spec_question_gets_the_attribute_first_and_only_the_sentences_asked_about() -> None:
+    product = {"id": "T1", "title": "Cast Iron Teapot in Black", "price": 45.0, "currency": "GBP", "stock": 8,
+               "attributes": {"material": "cast iron", "colour": "black"},
+               "description": ("A teapot with an enamelled interior. It holds 800 ml. The lid has a brass knob. "
+                               "Keeps tea hot for an hour. Hand wash only; dry it straight away to avoid rust.")}  # fmt: skip
+    writer = ReplyGenerator(ShopKnowledge({"T1": product}, {}, ShopProfile(currency="GBP")), None)
+
+    def answer(question: str) -> str:
+        evidence = Evidence(None, (), (), (product,), question)
+        return writer.template(Decision("answer_product", "r"), evidence, "en").text
+
+    assert answer("what is it made of?").startswith("Cast Iron Teapot in Black is made of cast iron.")
+    washing = answer("can I wash it in the dishwasher?")
+    assert "Hand wash only" in washing and "800 ml" not in washing and "£45.00" in washing
