@@ -178,7 +178,7 @@ class Assistant:
                 # unsupported sentence the model stops and the grounded floor replaces what was shown (which
                 # was itself grounded, so a "replace" changes wording, never facts).
                 pieces: list[str] = []
-                shown, pending = "", ""
+                pending = ""
                 failed: tuple[str, ...] = ()
                 try:
                     for piece in self.writer.stream(
@@ -191,12 +191,10 @@ class Assistant:
                             failed = self.writer.unsupported(complete, turn.evidence, floor.text)
                             if failed:
                                 break
-                            shown += complete
                             yield StreamEvent("delta", complete)
                     if not failed and pending.strip():
                         failed = self.writer.unsupported(pending, turn.evidence, floor.text)
                         if not failed:
-                            shown += pending
                             yield StreamEvent("delta", pending)
                     generated = self.writer.check("".join(pieces), turn.evidence, floor)
                 except AssistantError:

@@ -131,12 +131,24 @@ def _order_number(spec: Any, where: str) -> OrderNumberFormat:
     return OrderNumberFormat(pattern, fmt, example)
 
 
+@lru_cache(maxsize=4)
+def engine_defaults(name: str) -> dict:
+    """An engine default data file in `assistant/defaults/` (read once): "shop.json", "templates.json",
+    "lexicon.json". Callers must not change what it returns."""
+    return _read_json(DEFAULTS / name)
+
+
+def colour_names() -> dict[str, dict[str, list[str]]]:
+    """The engine's colour lexicon: canonical colour -> {language: names} (language knowledge, not shop)."""
+    return engine_defaults("lexicon.json")["colours"]
+
+
 def _engine_topics() -> dict[str, tuple[str, ...]]:
-    return {k: _texts(v) for k, v in _read_json(DEFAULTS / "shop.json").get("intent_topics", {}).items()}
+    return {k: _texts(v) for k, v in engine_defaults("shop.json").get("intent_topics", {}).items()}
 
 
 def _engine_quick_replies() -> dict[str, dict[str, tuple[str, ...]]]:
-    return _per_language(_read_json(DEFAULTS / "shop.json").get("quick_replies", {}), "engine quick replies")
+    return _per_language(engine_defaults("shop.json").get("quick_replies", {}), "engine quick replies")
 
 
 def _read_json(path: Path) -> dict:
@@ -171,7 +183,7 @@ def _per_language(table: Any, where: str) -> dict[str, dict[str, tuple[str, ...]
 
 def load_templates(shop_dir: Path | None) -> dict[str, dict[str, tuple[str, ...]]]:
     """The engine's default templates, each language of each key overridden by the shop's `templates/*.json`."""
-    merged = _per_language(_read_json(DEFAULTS / "templates.json"), "engine templates")
+    merged = _per_language(engine_defaults("templates.json"), "engine templates")
     folder = shop_dir / "templates" if shop_dir else None
     for path in sorted(folder.glob("*.json")) if folder and folder.is_dir() else ():
         for key, languages in _per_language(_read_json(path), str(path)).items():

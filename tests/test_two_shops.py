@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from assistant_fixtures import SHOP, build_harbour, build_test_assistant, order_with, train_head
+from assistant_fixtures import HARBOUR, SHOP, build_harbour, build_test_assistant, order_with, train_head
 
 from assistant.backends.embedding import HashingEmbedder
 from assistant.backends.language_detection import ScriptLanguageIdentifier
@@ -39,7 +39,7 @@ def shops(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Assistant]:
 
 
 def harbour_order(status: str) -> dict:
-    lines = (build_harbour.__globals__["HARBOUR"] / "store" / "orders.jsonl").read_text().splitlines()
+    lines = (HARBOUR / "store" / "orders.jsonl").read_text().splitlines()
     return next(o for o in map(json.loads, lines) if o["status"] == status)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,7 +19,7 @@ from pathlib import Path
 from assistant.data.importers import OnError, Rejection, write_jsonl
 from assistant.data.text import extract_facts, html_blocks, markdown_blocks, text_blocks
 from assistant.errors import DataError
-from assistant.shop import DEFAULTS
+from assistant.shop import engine_defaults
 
 PAGE_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".txt": "text"}
 MAX_PASSAGE_CHARS = 900
@@ -41,8 +40,8 @@ class KnowledgeImportReport:
 @lru_cache(maxsize=1)
 def topic_words() -> dict[str, re.Pattern[str]]:
     """topic -> a pattern of its words, from the engine lexicon (language knowledge, not shop knowledge)."""
-    data = json.loads((DEFAULTS / "lexicon.json").read_text(encoding="utf-8"))
-    return {topic: re.compile("|".join(words), re.IGNORECASE) for topic, words in data["topics"].items()}
+    topics = engine_defaults("lexicon.json")["topics"]
+    return {topic: re.compile("|".join(words), re.IGNORECASE) for topic, words in topics.items()}
 
 
 def guess_topic(title: str, text: str) -> str:

@@ -7,24 +7,14 @@ average), so a 5.0 from no reviews is no signal, and a product without a rating 
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-
 from assistant.catalog import ShopKnowledge
 from assistant.schema import DialogueState, Hit, ProductCard
-from assistant.shop import DEFAULTS
+from assistant.shop import colour_names
 from assistant.stages.generation import render
 
 PRIOR_REVIEWS = 10  # a rating from this many reviews is weighted as much as the catalog's mean
 QUALITY_WEIGHT = 0.08  # per star above the mean: reorders neighbours, not the best match with the tenth
 LINKED_BONUS = 0.12  # "bought together" with something the shopper looked at
-
-
-@lru_cache(maxsize=1)
-def colour_names() -> dict[str, dict[str, list[str]]]:
-    """The engine's colour lexicon: canonical colour -> {language: names} (`assistant/defaults/lexicon.json`)."""
-    data = json.loads((DEFAULTS / "lexicon.json").read_text(encoding="utf-8"))
-    return {k: v for k, v in data["colours"].items()}
 
 
 def colour_in(colour: str, language: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from assistant.catalog import ShopKnowledge
 from assistant.privacy import EMAIL
-from assistant.shop import OrderNumberFormat, ShopProfile, localised
+from assistant.shop import OrderNumberFormat, ShopProfile, colour_names, localised
 
 POSTCODE = re.compile(
     r"(?<![A-Za-z0-9-])([A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|D\d{2} ?[A-Z\d]{4}|\d{3,6})"
@@ -91,8 +91,6 @@ class Vocabulary:
     def from_catalog(
         cls, products: Iterable[dict], passages: Iterable[dict] = (), profile: ShopProfile | None = None
     ) -> Vocabulary:
-        from assistant.stages.recommendation import colour_names
-
         products, passages = list(products), list(passages)
         profile = profile or ShopProfile()
         brands: set[str] = set()
