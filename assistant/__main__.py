@@ -53,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="load each model and run it once, printing load time and speed"
     )
     check.add_argument("--json", action="store_true", help="print the figures as JSON")
+    served = models_commands.add_parser(
+        "serve-generator",
+        help="serve the generator (the promoted run's, else the prepared model) with `transformers serve`, "
+        "an OpenAI-compatible endpoint for models.generator_endpoint",
+    )
+    served.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    served.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    served.add_argument("--continuous-batching", action="store_true",
+                        help="batch many shoppers' drafts together (paged attention; for a GPU)")  # fmt: skip
 
     generate = commands.add_parser(
         "generate", help="stream the generator's reply to one message (a model smoke test)"
@@ -283,6 +292,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _status(settings)
     if action == "verify":
         return _verify(settings)
+    if action == "serve-generator":
+        return _serve_generator(settings, args)
     return _check(settings, as_json=args.json)
 
 
@@ -525,6 +536,30 @@ def _check(settings: Settings, *, as_json: bool) -> int:
             print(f"{role_name:<17} " + "  ".join(f"{k}={v}" for k, v in values.items()))
         print(f"generator says: {text}")
     return 0
+
+
+def _serve_generator(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
+    from assistant.backends.inference_server import start_transformers_serve, stop
+    from assistant.model_preparation import require_model
+    from assistant.schema import ModelRole
+    from assistant.training.generator import active_generator
+
+    tuned = active_generator(settings.paths.artifacts_dir)
+    model = str(tuned) if tuned else require_model(ModelRole.GENERATOR, settings.paths, settings.models)
+    print(f"serving {model} with transformers serve on {args.host}:{args.port} ...", flush=True)
+    process = start_transformers_serve(model, host=args.host, port=args.port, device=settings.models.device,
+                                       continuous_batching=args.continuous_batching, log=sys.stderr)  # fmt: skip
+    print(f"ready: set models.generator_endpoint = \"http://{args.host}:{args.port}/v1\" "
+          f"(e.g. ASSISTANT_MODELS__GENERATOR_ENDPOINT=http://{args.host}:{args.port}/v1); Ctrl+C stops it",
+          flush=True)  # fmt: skip
+    # A service manager stops this with SIGTERM: exit through `finally`, so the engine goes down with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return process.wait()
+    finally:
+        stop(process)
 
 
 def _generate(settings: Settings, message: str, max_new_tokens: int | None) -> int:

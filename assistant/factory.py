@@ -6,9 +6,13 @@ backend. Construction is cheap: models load on `warm_up()` or first use.
 
 from __future__ import annotations
 
+import logging
+
 from assistant.model_preparation import require_model
 from assistant.schema import ModelRole
 from assistant.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def build_embedder(settings: Settings, role: ModelRole = ModelRole.EMBEDDER, *, use_fine_tuned: bool = True):
@@ -31,13 +35,51 @@ def build_embedder(settings: Settings, role: ModelRole = ModelRole.EMBEDDER, *, 
     return embedder
 
 
+def generation_mode(settings: Settings) -> str:
+    """The resolved `generation.mode`: "model" or "templates". With "auto", the model writes when an
+    endpoint is configured or a CUDA GPU is present; on a CPU-only machine without an endpoint the
+    grounded replies are used (the in-process model takes seconds per turn there and is rarely kept)."""
+    if settings.generation.mode != "auto":
+        return settings.generation.mode
+    if settings.models.generator_endpoint != "none":
+        return "model"
+    from assistant.backends.device import resolve_device
+    from assistant.errors import BackendError
+
+    try:
+        return "model" if resolve_device(settings.models.device) == "cuda" else "templates"
+    except BackendError:  # an unusable device setting is reported when the models load, not here
+        return "templates"
+
+
 def build_generator(settings: Settings):  # -> TextGenerator
-    """The transformers reply generator: the promoted generator run's model when there is one, else the
-    prepared model (SmolLM2 unless settings name another)."""
-    from assistant.backends.text_generation import TransformersTextGenerator
+    """The reply generator: the OpenAI-compatible endpoint when `models.generator_endpoint` names one, else
+    the in-process transformers model (the promoted generator run's when there is one, else the prepared
+    model: SmolLM2 unless settings name another)."""
     from assistant.training.generator import active_generator
 
     tuned = active_generator(settings.paths.artifacts_dir)
+    m = settings.models
+    if m.generator_endpoint != "none":
+        import os
+
+        from assistant.backends.endpoint_generation import OpenAIEndpointTextGenerator
+
+        if tuned:
+            logger.warning("generator run %s is promoted but replies come from %s: serve that folder on the "
+                           "engine to use it", tuned, m.generator_endpoint)  # fmt: skip
+        return OpenAIEndpointTextGenerator(
+            m.generator_endpoint,
+            model=m.generator_endpoint_model,
+            # A secret stays out of the settings tree (runs write their settings to disk), so it is read here.
+            api_key=os.environ.get(m.generator_api_key_env) or None,
+            timeout_s=m.generator_timeout_s,
+            connect_timeout_s=m.generator_connect_timeout_s,
+            retries=m.generator_retries,
+            max_concurrency=m.generator_max_concurrency,
+        )
+    from assistant.backends.text_generation import TransformersTextGenerator
+
     reference = str(tuned) if tuned else require_model(ModelRole.GENERATOR, settings.paths, settings.models)
     return TransformersTextGenerator(reference, device=settings.models.device)
 
@@ -52,11 +94,14 @@ def build_reranker(settings: Settings):  # -> Reranker | None
 
 
 def agent_candidates(settings: Settings) -> int:
-    """Model drafts per agent suggestion request: the setting, or with 0 (auto) 4 on CUDA and 1 on a CPU."""
+    """Model drafts per agent suggestion request: the setting, or with 0 (auto) 4 from an endpoint or on CUDA
+    and 1 on a CPU."""
     if settings.generation.agent_candidates > 0:
         return settings.generation.agent_candidates
-    if settings.generation.mode != "model":
+    if generation_mode(settings) != "model":
         return 1
+    if settings.models.generator_endpoint != "none":
+        return 4
     from assistant.backends.device import resolve_device
     from assistant.errors import BackendError
 
@@ -111,7 +156,7 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
     # The shop's languages that the settings allow (an English-only shop never answers in Chinese).
     languages = tuple(code for code in shop.languages if code in a.languages) or shop.languages[:1]
     embedder = embedder or build_embedder(settings)
-    if generator is None and settings.generation.mode == "model":
+    if generator is None and generation_mode(settings) == "model":
         generator = build_generator(settings)
     db = Database(database_url(settings))
     seed_store(db, settings.paths.shop_dir)

@@ -142,6 +142,20 @@ class Assistant:
             if callable(warm):
                 warm()
 
+    def health(self) -> dict[str, object]:
+        """What the health check reports about the reply generator: the endpoint's state (probed), the
+        in-process model, or none (grounded replies only)."""
+        generator = self.writer.generator
+        if generator is None:
+            return {"backend": "none", "mode": "templates"}
+        probe = getattr(generator, "health", None)
+        if callable(probe):
+            return dict(probe())
+        return {
+            "backend": "in-process",
+            "model": str(getattr(generator, "model_reference", type(generator).__name__)),
+        }
+
     def respond(self, conversation_id: str, message: str, *, client: str | None = None) -> Reply:
         """Run one turn and return the reply (never raises for bad input).
 
@@ -197,9 +211,8 @@ class Assistant:
                         if not failed:
                             yield StreamEvent("delta", pending)
                     generated = self.writer.check("".join(pieces), turn.evidence, floor)
-                except AssistantError:
-                    turn.degraded.append("generation")
-                    generated = Draft("", "generated", is_grounded=False, ungrounded=("generation failed",))
+                except AssistantError as exc:  # the model is down, slow or broke off: the floor answers
+                    generated = self._generation_failed(turn, exc)
                 if failed and generated.is_grounded:  # stopped early: the rest was never checked, so not kept
                     generated = replace(generated, is_grounded=False, ungrounded=failed, confidence=0.1)
                 drafts = (generated, floor)
@@ -447,15 +460,25 @@ class Assistant:
                                               n=candidates)  # fmt: skip
             return self.writer.generate(turn.decision, turn.evidence, language, turn.history, turn.replies)
         except AssistantError as exc:
-            logger.warning("generation degraded: %s", exc)
-            turn.degraded.append("generation")
-            return (self.writer.template(turn.decision, turn.evidence, language, turn.replies),)
+            return (self._generation_failed(turn, exc),
+                    self.writer.template(turn.decision, turn.evidence, language, turn.replies))  # fmt: skip
+
+    @staticmethod
+    def _generation_failed(turn: _Turn, exc: AssistantError) -> Draft:
+        """The empty draft a failed generation leaves, saying why (the trace's fallback reason)."""
+        logger.warning("generation degraded: %s", exc)
+        turn.degraded.append("generation")
+        return Draft(
+            "", "generated", is_grounded=False, ungrounded=(f"generation failed: {exc}",), confidence=0.0
+        )
 
     def _finish(self, turn: _Turn, drafts: tuple[Draft, ...]) -> Reply:
         chosen = next((d for d in drafts if d.is_grounded and d.text), drafts[-1])
         fallback_reason = ""
         if drafts[0].source == "generated" and chosen is not drafts[0]:
-            fallback_reason = f"generated draft rejected: {', '.join(drafts[0].ungrounded) or 'empty'}"
+            failed = not drafts[0].text and drafts[0].ungrounded
+            fallback_reason = (drafts[0].ungrounded[0] if failed
+                               else f"generated draft rejected: {', '.join(drafts[0].ungrounded) or 'empty'}")  # fmt: skip
         language: Language = turn.language.language
         result = turn.outcome.result
         is_locked = result.status == "refused" and result.reason == "locked"

@@ -63,6 +63,14 @@ def _url_or_auto(value: str) -> str:
     return value.rstrip("/") if value != "auto" else value
 
 
+def _endpoint(value: str) -> str:
+    if value != "none" and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ValueError(
+            "must be none or the server's OpenAI-compatible base URL, such as http://127.0.0.1:8000/v1"
+        )
+    return value.rstrip("/") if value != "none" else value
+
+
 def _database_url(value: str) -> str:
     if value != "auto" and not re.match(r"[A-Za-z][A-Za-z0-9+]*://", value):
         raise ValueError("must be auto or an SQLAlchemy URL such as postgresql+psycopg://user@host/db")
@@ -108,6 +116,8 @@ Origins = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1),
 PublicUrl = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_url_or_auto)
 ]
+Endpoint = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_endpoint)]
+EnvName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 DatabaseUrl = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_database_url)
 ]
@@ -149,18 +159,36 @@ class ModelsSettings:
     generator: Text = PACKAGED
     english_embedder: Text = PACKAGED
     embedding_batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
+    # An OpenAI-compatible inference server (vLLM, SGLang, TGI, llama.cpp server, Ollama, `transformers
+    # serve`) writes the replies instead of the in-process generator: "none", or its base URL ending in /v1.
+    generator_endpoint: Endpoint = "none"
+    generator_endpoint_model: Text = "auto"  # the served model's name; "auto": the one the server lists
+    # The name of the environment variable holding the endpoint's API key (the key itself is never a
+    # setting, so it never lands in the settings files that runs write); unset: no key.
+    generator_api_key_env: EnvName = "ASSISTANT_GENERATOR_API_KEY"
+    # One deadline per generation call (waiting for a slot, retries, every streamed piece); past it the turn
+    # answers from the grounded floor and the trace says why.
+    generator_timeout_s: Annotated[float, Field(gt=0.0, le=600.0)] = 15.0
+    generator_connect_timeout_s: Annotated[float, Field(gt=0.0, le=60.0)] = 2.0
+    generator_retries: Annotated[int, Field(ge=0, le=10)] = (
+        2  # refused connections, 429, 5xx; jittered backoff
+    )
+    generator_max_concurrency: Annotated[int, Field(ge=1, le=4096)] = 16  # requests in flight per process
 
 
 @dataclass(frozen=True)
 class GenerationSettings:
     """How replies are written: "model" lets the generator phrase grounded answers (English),
-    "templates" uses only templates, passages and reply memory (fast, deterministic)."""
+    "templates" uses only templates, passages and reply memory (fast, deterministic), and "auto" (the
+    default) means "model" when `models.generator_endpoint` names a server or a CUDA GPU is present, and
+    "templates" on a CPU-only machine without one (where the in-process model is slow and rarely kept)."""
 
-    mode: Literal["model", "templates"] = "model"
+    mode: Literal["auto", "model", "templates"] = "auto"
     max_new_tokens: Annotated[int, Field(ge=1, le=4096)] = 120
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
     # Drafts the model writes for an agent's suggestions, in one batched call (sampled when more than
-    # one). 0 = auto: 4 on a CUDA GPU, 1 on a CPU (where each extra draft costs a whole generation).
+    # one). 0 = auto: 4 with an endpoint or a CUDA GPU, 1 on a CPU (where each extra draft costs a whole
+    # generation).
     agent_candidates: Annotated[int, Field(ge=0, le=16)] = 0
 
 

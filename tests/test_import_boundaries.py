@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
-HEAVY = {"torch", "transformers", "sentence_transformers", "chromadb", "langdetect"}
+HEAVY = {"torch", "transformers", "sentence_transformers", "chromadb", "langdetect", "openai"}
 
 
 def _imported_roots(path: Path) -> set[str]:

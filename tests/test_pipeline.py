@@ -14,6 +14,7 @@ from assistant.backends.language_detection import ScriptLanguageIdentifier
 from assistant.backends.sentiment import KeywordSentimentScorer
 from assistant.backends.text_generation import ScriptedTextGenerator
 from assistant.backends.vector_store import InMemoryVectorStore
+from assistant.errors import BackendError
 from assistant.pipeline import Assistant
 
 
@@ -297,6 +298,38 @@ def test_good_generated_draft_is_used_and_streamed(tmp_path: Path, parts) -> Non
     events = list(assistant.respond_stream("c-honest-2", "What is your return policy for shoes?"))
     assert [e.kind for e in events].count("replace") == 0
     assert events[-1].reply.text.startswith("Good news")
+
+
+class BrokenTextGenerator(ScriptedTextGenerator):
+    """An engine that fails: at once for whole replies, after one grounded sentence when streaming."""
+
+    def generate(self, messages, *, max_new_tokens: int, temperature: float = 0.0) -> str:
+        raise BackendError("generation endpoint http://127.0.0.1:9/v1 unavailable: connection refused")
+
+    def stream(self, messages, *, max_new_tokens: int, temperature: float = 0.0):
+        yield "Shoes can be returned within 30 days. "
+        raise BackendError("generation endpoint http://127.0.0.1:9/v1 failed mid-stream: connection reset")
+
+
+def test_a_failed_generation_answers_from_the_floor_and_the_trace_says_why(tmp_path: Path, parts) -> None:
+    embedder, store, head = parts
+    assistant = build_test_assistant(tmp_path, embedder=embedder, store=store, identifier=ScriptLanguageIdentifier(),
+                                     head=head, sentiment=KeywordSentimentScorer(), generator=BrokenTextGenerator(),
+                                     index=store.count("knowledge") == 0)  # fmt: skip
+    reply = assistant.respond("c-broken", "What is your return policy for shoes?")
+    assert "30 days" in reply.text and "generation" in reply.trace.degraded
+    assert reply.trace.fallback_reason.startswith("generation failed: generation endpoint")
+    assert "connection refused" in reply.trace.fallback_reason
+    events = list(assistant.respond_stream("c-broken-2", "What is your return policy for shoes?"))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "delta" and "replace" in kinds and kinds[-1] == "reply"
+    final = events[-1].reply
+    assert final is not None and "30 days" in final.text and final.trace.degraded == ("generation",)
+    assert "mid-stream" in final.trace.fallback_reason
+    # Agents get the grounded suggestions only.
+    assistant.respond("c-broken-3", "What is your return policy for shoes?")
+    suggestions = assistant.suggest_replies("c-broken-3")
+    assert suggestions and all(s.origin != "generated" for s in suggestions)
 
 
 def test_suggested_replies_for_agents(assistant: Assistant) -> None:

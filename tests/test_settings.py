@@ -70,6 +70,14 @@ def test_config_file_from_environment_variable(tmp_path: Path) -> None:
         ({"overrides": ["paths.data_dir="]}, "paths.data_dir"),
         ({"overrides": ["web.agent_accounts=alice:plain-password"]}, "agents hash-password"),
         ({"overrides": ["models.generator= "]}, "models.generator"),
+        (
+            {"overrides": ["models.generator_endpoint=localhost:8000"]},
+            "base URL, such as http://127.0.0.1:8000/v1",
+        ),
+        ({"overrides": ["models.generator_api_key_env=MY-KEY"]}, "models.generator_api_key_env"),
+        ({"overrides": ["models.generator_timeout_s=0"]}, "models.generator_timeout_s"),
+        ({"overrides": ["models.generator_max_concurrency=0"]}, "models.generator_max_concurrency"),
+        ({"overrides": ["generation.mode=gpu"]}, "one of: auto, model, templates"),
         ({"overrides": ["no-equals-sign"]}, "section.field=value"),
     ],
 )
@@ -153,3 +161,38 @@ def test_toml_round_trip(tmp_path: Path) -> None:
 def test_every_key_is_listed() -> None:
     assert "models.embedder" in valid_keys()
     assert "paths.data_dir" in valid_keys()
+
+
+def test_generation_mode_auto_follows_what_is_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant import factory
+
+    assert Settings().generation.mode == "auto"
+    cpu = load_settings(environ={}, overrides=["models.device=cpu"])
+    assert factory.generation_mode(cpu) == "templates" and factory.agent_candidates(cpu) == 1
+    served = load_settings(environ={}, overrides=["models.device=cpu",
+                                                  "models.generator_endpoint=http://127.0.0.1:8000/v1/"])  # fmt: skip
+    assert served.models.generator_endpoint == "http://127.0.0.1:8000/v1"
+    assert factory.generation_mode(served) == "model" and factory.agent_candidates(served) == 4
+    monkeypatch.setattr("assistant.backends.device.resolve_device", lambda setting: "cuda")
+    assert factory.generation_mode(load_settings(environ={})) == "model"
+    forced = load_settings(environ={}, overrides=["generation.mode=templates"])
+    assert factory.generation_mode(forced) == "templates" and factory.agent_candidates(forced) == 1
+
+
+def test_the_endpoint_backend_reads_its_key_from_the_named_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.backends.endpoint_generation import OpenAIEndpointTextGenerator
+    from assistant.factory import build_generator
+
+    settings = load_settings(environ={}, overrides=["models.generator_endpoint=http://127.0.0.1:8000/v1",
+                                                    "models.generator_api_key_env=SHOP_LLM_KEY",
+                                                    "models.generator_timeout_s=4", "models.generator_retries=0"])  # fmt: skip
+    monkeypatch.setenv("SHOP_LLM_KEY", "k-123")
+    generator = build_generator(settings)
+    assert isinstance(generator, OpenAIEndpointTextGenerator)
+    assert (
+        generator.base_url == "http://127.0.0.1:8000/v1"
+        and generator.timeout_s == 4
+        and generator.retries == 0
+    )
+    assert generator._api_key == "k-123"
+    assert "k-123" not in settings_to_toml(settings)  # the key never lands in a settings file

@@ -140,9 +140,11 @@ def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limit
     router = APIRouter(prefix="/api/v1")
 
     @router.get("/health", tags=["meta"])
-    def health() -> dict[str, str]:
-        """Liveness: the server answers."""
-        return {"status": "ok"}
+    def health() -> dict[str, Any]:
+        """Liveness: the server answers (`status` is "ok" whenever it does, since shoppers get grounded replies
+        even without the language model). `generation` says where replies are phrased: `backend` "endpoint"
+        (with `state` "ok" or "down" and why), "in-process" or "none"."""
+        return {"status": "ok", "generation": chat.assistant.health()}
 
     @router.post(
         "/conversations", status_code=201, tags=["shopper"], dependencies=[Depends(new_conversation_limited)]

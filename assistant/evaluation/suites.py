@@ -65,7 +65,7 @@ def trained_models(artifacts_dir: Path) -> dict[str, dict[str, Any]]:
 def run_replay_suite(settings: Settings, *, split: str, limit: int | None, out_root: Path, progress: Progress,
                      run_id: str | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
     """Replay `split` through the assistant built from `settings` (its own temporary database)."""
-    from assistant.factory import build_assistant
+    from assistant.factory import build_assistant, generation_mode
     from assistant.stages.slots import SlotExtractor, Vocabulary
 
     run_id = run_id or _run_id("replay")
@@ -96,7 +96,7 @@ def run_replay_suite(settings: Settings, *, split: str, limit: int | None, out_r
             "split": split,
             "conversations": len(conversations),
             "seconds": round(result.seconds, 1),
-            "generation": settings.generation.mode,
+            "generation": generation_mode(settings),
             "seconds_per_turn": round(result.seconds / max(len(result.turns), 1), 3),
         },
         "aggregate": aggregate(result.turns),
