@@ -484,6 +484,20 @@ def _status(settings: Settings) -> int:
         state = "ready" if location.is_ready else "NOT READY (run: python -m assistant models prepare)"
         kind = "folder" if location.is_local else "hub id"
         print(f"{role.value:<17} {state:<10} {kind}: {location.reference}")
+    from assistant.factory import generation_mode
+
+    mode = generation_mode(settings)
+    if settings.models.generator_endpoint != "none":
+        from assistant.factory import build_generator
+
+        health = build_generator(settings).health()
+        detail = health.get("model") or health.get("detail", "")
+        print(
+            f"{'replies':<17} {mode}: endpoint {settings.models.generator_endpoint} is {health['state']} ({detail})"
+        )
+    else:
+        where = "the in-process generator" if mode == "model" else "grounded templates (no language model)"
+        print(f"{'replies':<17} {mode}: {where}")
     return 0 if all_ready else 1
 
 

@@ -90,6 +90,19 @@ def suite_messages() -> list[str]:
     return [c.turns[0].message for c in conversations if c.language == "en" and c.file in SUITE_FILES]
 
 
+def model_messages(settings, messages: list[str]) -> list[str]:
+    """The messages whose replies the model phrases (English answers; orders and hand-offs are templates)."""
+    from assistant.factory import build_assistant
+    from assistant.stages.generation import model_writes
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = replace(settings, generation=replace(settings.generation, mode="templates"),
+                        store=replace(settings.store, database_url=f"sqlite:///{tmp}/pick.db"))  # fmt: skip
+        assistant = build_assistant(plain)
+        replies = [assistant.respond(f"pick-{i}", m) for i, m in enumerate(messages)]
+    return [m for m, r in zip(messages, replies, strict=True) if model_writes(r.trace.decision, r.language)]
+
+
 def run_level(assistant, timed: TimedGenerator, messages: Sequence[str], shoppers: int, turns_each: int,
               label: str, tokenizer) -> str:  # fmt: skip
     timed.records.clear()
@@ -142,9 +155,9 @@ def bench_assistant(args: argparse.Namespace) -> None:
     settings = load_settings(overrides=["models.device=cpu", "generation.mode=model"])
     model = require_model(ModelRole.GENERATOR, settings.paths, settings.models)
     tokenizer = AutoTokenizer.from_pretrained(model)
-    messages = suite_messages()
+    messages = model_messages(settings, suite_messages())
     levels = [int(c) for c in args.concurrency.split(",")]
-    print(f"model {model}; {len(messages)} English suite questions; max_new_tokens "
+    print(f"model {model}; {len(messages)} English suite questions the model phrases; max_new_tokens "
           f"{settings.generation.max_new_tokens}; {os.cpu_count()} CPU cores\n")  # fmt: skip
     print("| backend | shoppers | turns | first token p50 / p95 ms | decode tok/s per draft (median) | "
           "aggregate tok/s | turn p50 / p95 ms | drafts kept |")  # fmt: skip

@@ -46,6 +46,20 @@ def test_status_reports_unprepared_models(tmp_path: Path, capsys: pytest.Capture
     assert "run: python -m assistant models prepare" in out
 
 
+def test_status_says_where_replies_come_from(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    main(["--set", f"paths.data_dir={tmp_path}", "--set", "models.device=cpu", "models", "status"])
+    assert "templates: grounded templates (no language model)" in capsys.readouterr().out
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    main(["--set", f"paths.data_dir={tmp_path}", "--set", f"models.generator_endpoint=http://127.0.0.1:{port}/v1",
+          "--set", "models.generator_retries=0", "models", "status"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert f"model: endpoint http://127.0.0.1:{port}/v1 is down" in out and "Connection refused" in out
+
+
 def test_generate_refuses_an_empty_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--set", f"paths.data_dir={tmp_path}", "generate", "   "]) == 2
     assert "empty" in capsys.readouterr().err

@@ -7,6 +7,8 @@ from assistant.errors import BackendError
 
 def resolve_device(setting: str) -> str:
     """ "auto" -> "cuda" when a GPU is visible, else "cpu"; "cuda" without a GPU is an error."""
+    if setting == "cpu":  # no need to import torch (seconds) to know that
+        return setting
     import torch
 
     if setting == "auto":

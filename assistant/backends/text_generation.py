@@ -134,13 +134,24 @@ class TransformersTextGenerator:
         self, messages: Sequence[ChatMessage], *, max_new_tokens: int, temperature: float = 0.0
     ) -> Iterator[str]:
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         inputs = self._encode([self.render_prompt(messages)])
         streamer = TextIteratorStreamer(
             self._tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120.0
         )
         failure: list[BaseException] = []
+        cancelled = threading.Event()
+
+        class StopWhenCancelled(StoppingCriteria):
+            """Ends generation at the next token once the caller stops reading (a draft that failed its
+            check): otherwise the abandoned draft runs to max_new_tokens holding the model's lock, and the
+            next shopper's turn waits for it."""
+
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full(
+                    (input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool, device=input_ids.device
+                )
 
         def run() -> None:
             try:
@@ -149,6 +160,7 @@ class TransformersTextGenerator:
                         **inputs,
                         max_new_tokens=max_new_tokens,
                         streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([StopWhenCancelled()]),
                         **self._sampling(temperature),
                     )
             except BaseException as exc:  # re-raised in the caller's thread below
@@ -158,13 +170,16 @@ class TransformersTextGenerator:
         worker = threading.Thread(target=run, name="generation-stream", daemon=True)
         worker.start()
         started = False
-        for piece in streamer:
-            if not started:
-                piece = piece.lstrip()  # match generate(), which strips the reply
-                started = bool(piece)
-            if piece:
-                yield piece
-        worker.join()
+        try:
+            for piece in streamer:
+                if not started:
+                    piece = piece.lstrip()  # match generate(), which strips the reply
+                    started = bool(piece)
+                if piece:
+                    yield piece
+        finally:  # also when the caller closes the stream early
+            cancelled.set()
+            worker.join()
         if failure:
             raise BackendError(f"generation failed: {failure[0]}") from failure[0]
 

@@ -70,6 +70,30 @@ def test_stream_and_batch_agree_with_generate(tiny_lm: Path) -> None:
 
 
 @pytest.mark.integration
+def test_closing_a_stream_early_stops_the_generation(tiny_lm: Path) -> None:
+    from assistant.backends.text_generation import TransformersTextGenerator
+
+    generator = TransformersTextGenerator(str(tiny_lm), device="cpu")
+    calls: list[int] = []
+    generator.warm_up()
+    forward = generator.model.forward
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return forward(*args, **kwargs)
+
+    generator.model.forward = counted
+    stream = generator.stream(PROMPT, max_new_tokens=400)
+    next(stream)
+    stream.close()  # the pipeline does this when a sentence fails its check
+    # The model is free at once (a draft abandoned mid-way does not hold the lock for 400 tokens)...
+    assert generator._lock.acquire(blocking=False)
+    generator._lock.release()
+    assert len(calls) < 50  # ...and stopped within a few tokens of the close
+    assert generator.generate(PROMPT, max_new_tokens=5)
+
+
+@pytest.mark.integration
 def test_missing_model_is_a_backend_error(tmp_path: Path) -> None:
     from assistant.backends.text_generation import TransformersTextGenerator
     from assistant.errors import BackendError
