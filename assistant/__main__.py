@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     served.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     served.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    served.add_argument("--continuous-batching", action="store_true",
-                        help="batch many shoppers' drafts together (paged attention; for a GPU)")  # fmt: skip
+    served.add_argument("--continuous-batching", action=argparse.BooleanOptionalAction, default=True,
+                        help="batch concurrent shoppers' drafts together (paged attention); on by default: "
+                        "with 16 shoppers it serves ~6x the tokens/s of one request at a time even on a CPU")  # fmt: skip
 
     generate = commands.add_parser(
         "generate", help="stream the generator's reply to one message (a model smoke test)"

@@ -1,7 +1,8 @@
 """Reply generation: the in-process generator against the OpenAI-compatible endpoint backend
 (`transformers serve` on 127.0.0.1, started here), side by side in one run, on the same model.
 
-For each backend and 1, 4 and 16 concurrent shoppers (each in their own conversation, sending the
+Backends: `in-process`, `endpoint` (transformers serve, one request at a time) and `endpoint-cb` (with
+continuous batching). For each and 1, 4 and 16 concurrent shoppers (each in their own conversation, sending the
 English questions of the hand-written conversation suite through `Assistant.respond_stream`):
 time to first token, decode tokens/s per draft, aggregate tokens/s, turn latency p50/p95, and the share
 of drafts the groundedness check kept. Prints figures; asserts nothing.
@@ -165,10 +166,11 @@ def bench_assistant(args: argparse.Namespace) -> None:
     for label in args.backends.split(","):
         process = None
         configured = settings
-        if label == "endpoint":
+        if label.startswith("endpoint"):  # "endpoint-cb": the engine with continuous batching
             port = free_port()
             log = open(Path(tempfile.gettempdir()) / "bench-serve.log", "w", encoding="utf-8")  # noqa: SIM115
-            process = start_transformers_serve(model, port=port, device="cpu", log=log)
+            process = start_transformers_serve(model, port=port, device="cpu", log=log,
+                                               continuous_batching=label == "endpoint-cb")  # fmt: skip
             configured = load_settings(overrides=["models.device=cpu", "generation.mode=model",
                                                   f"models.generator_endpoint=http://127.0.0.1:{port}/v1",
                                                   "models.generator_timeout_s=120"])  # fmt: skip
@@ -282,7 +284,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--backends", default="in-process,endpoint")
+    parser.add_argument("--backends", default="in-process,endpoint,endpoint-cb")
     parser.add_argument("--concurrency", default="1,4,16")
     parser.add_argument("--turns-per-shopper", type=int, default=2)
     parser.add_argument("--engine-only", action="store_true")

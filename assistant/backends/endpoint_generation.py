@@ -234,7 +234,12 @@ class OpenAIEndpointTextGenerator:
         deadline = self._clock() + self.timeout_s
         self._check_circuit()
         asked = n if self._supports_n is not False else 1
-        texts = self._request(messages, max_new_tokens, temperature, asked, deadline)
+        try:
+            texts = self._request(messages, max_new_tokens, temperature, asked, deadline)
+        except BackendError as exc:  # some engines refuse n > 1 outright: ask one at a time instead
+            if asked == 1 or getattr(exc.__cause__, "status_code", None) not in (400, 422):
+                raise
+            texts = []
         if asked > 1 and self._supports_n is None:
             self._supports_n = len(texts) >= asked
         missing = n - len(texts)

@@ -34,7 +34,9 @@ def transformers_serve_command(
     the first turn does not wait for a load."""
     command = [sys.executable, "-m", "transformers.cli.transformers", "serve", model,
                "--host", host, "--port", str(port), "--device", device, "--log-level", "warning"]  # fmt: skip
-    if continuous_batching:  # paged attention: many shoppers' drafts share each forward pass (GPU)
+    if (
+        continuous_batching
+    ):  # paged attention: concurrent shoppers' drafts share each forward pass (CPU or GPU)
         command.append("--continuous-batching")
     return command
 

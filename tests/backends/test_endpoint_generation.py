@@ -188,6 +188,14 @@ def test_n_candidates_are_topped_up_when_the_server_ignores_n(server: ScriptedOp
     assert [r.get("n") for r in server.requests[3:]] == [None, None]
 
 
+def test_n_candidates_are_asked_one_by_one_when_the_server_refuses_n(server: ScriptedOpenAIServer) -> None:
+    server.steps = [Step(status=400), Step()]
+    generator = generator_for(server)
+    assert len(generator.generate_batch([PROMPT] * 3, max_new_tokens=10, temperature=0.8)) == 3
+    assert [r.get("n") for r in server.requests] == [3, None, None, None]
+    assert generator._supports_n is False
+
+
 def test_different_prompts_go_as_parallel_requests(server: ScriptedOpenAIServer) -> None:
     server.steps = [Step(delay_s=0.3)]
     other = [ChatMessage("user", "where is my parcel?")]

@@ -42,7 +42,7 @@ def start_engine(log_path: Path):
     model = require_model(ModelRole.GENERATOR, settings.paths, settings.models)
     port = free_port()
     log = log_path.open("w", encoding="utf-8")
-    process = start_transformers_serve(model, port=port, device="cpu", log=log)
+    process = start_transformers_serve(model, port=port, device="cpu", log=log, continuous_batching=True)
     return process, f"http://127.0.0.1:{port}/v1", model
 
 
