@@ -136,18 +136,7 @@ class OpenAIEndpointTextGenerator:
         deadline = self._clock() + self.timeout_s
         self._check_circuit()
         with self._slot(deadline):
-            model = self._resolve_model(deadline)
-            response = self._with_retries(
-                deadline,
-                lambda remaining: self._api().chat.completions.create(
-                    model=model,
-                    messages=_payload(messages),
-                    max_tokens=max_new_tokens,
-                    stream=True,
-                    timeout=self._timeout(remaining),
-                    **_sampling(temperature),
-                ),
-            )
+            response = self._create(messages, max_new_tokens, temperature, deadline, n=1, stream=True)
             pieces: queue.Queue[object] = queue.Queue()
 
             def read() -> None:  # the client's iterator blocks on the socket, so it runs beside the caller
@@ -261,20 +250,26 @@ class OpenAIEndpointTextGenerator:
         deadline: float,
     ) -> list[str]:
         with self._slot(deadline):
-            model = self._resolve_model(deadline)
-            response = self._with_retries(
-                deadline,
-                lambda remaining: self._api().chat.completions.create(
-                    model=model,
-                    messages=_payload(messages),
-                    max_tokens=max_new_tokens,
-                    timeout=self._timeout(remaining),
-                    **({"n": n} if n > 1 else {}),
-                    **_sampling(temperature),
-                ),
-            )
+            response = self._create(messages, max_new_tokens, temperature, deadline, n=n, stream=False)
         self._record_success()
         return [(choice.message.content or "").strip() for choice in response.choices or ()]
+
+    def _create(self, messages: Sequence[ChatMessage], max_new_tokens: int, temperature: float, deadline: float,
+                *, n: int, stream: bool) -> Any:  # fmt: skip
+        """One chat-completions request (retried within the deadline): the response, or the event stream."""
+        model = self._resolve_model(deadline)
+        return self._with_retries(
+            deadline,
+            lambda remaining: self._api().chat.completions.create(
+                model=model,
+                messages=_payload(messages),
+                max_tokens=max_new_tokens,
+                timeout=self._timeout(remaining),
+                **({"stream": True} if stream else {}),
+                **({"n": n} if n > 1 else {}),
+                **_sampling(temperature),
+            ),
+        )
 
     def _with_retries(self, deadline: float, call: Callable[[float], Any]) -> Any:
         """`call(remaining_s)` retried with jittered exponential backoff while a retry can help and the
