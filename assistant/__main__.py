@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     served.add_argument("--continuous-batching", action=argparse.BooleanOptionalAction, default=True,
                         help="batch concurrent shoppers' drafts together (paged attention); on by default: "
                         "with 16 shoppers it serves ~6x the tokens/s of one request at a time even on a CPU")  # fmt: skip
+    served.add_argument("--kv-cache-tokens", type=int, default=None,
+                        help="tokens the batched KV cache holds (default: 32768 on a CPU, the engine's own sizing "
+                        "from free memory on a GPU)")  # fmt: skip
 
     generate = commands.add_parser(
         "generate", help="stream the generator's reply to one message (a model smoke test)"
@@ -556,6 +559,7 @@ def _check(settings: Settings, *, as_json: bool) -> int:
 def _serve_generator(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
+    from assistant.backends.device import resolve_device
     from assistant.backends.inference_server import start_transformers_serve, stop
     from assistant.model_preparation import require_model
     from assistant.schema import ModelRole
@@ -564,8 +568,9 @@ def _serve_generator(settings: Settings, args: argparse.Namespace) -> int:
     tuned = active_generator(settings.paths.artifacts_dir)
     model = str(tuned) if tuned else require_model(ModelRole.GENERATOR, settings.paths, settings.models)
     print(f"serving {model} with transformers serve on {args.host}:{args.port} ...", flush=True)
-    process = start_transformers_serve(model, host=args.host, port=args.port, device=settings.models.device,
-                                       continuous_batching=args.continuous_batching, log=sys.stderr)  # fmt: skip
+    process = start_transformers_serve(model, host=args.host, port=args.port, device=resolve_device(settings.models.device),
+                                       continuous_batching=args.continuous_batching, kv_cache_tokens=args.kv_cache_tokens,
+                                       log=sys.stderr)  # fmt: skip
     print(f"ready: set models.generator_endpoint = \"http://{args.host}:{args.port}/v1\" "
           f"(e.g. ASSISTANT_MODELS__GENERATOR_ENDPOINT=http://{args.host}:{args.port}/v1); Ctrl+C stops it",
           flush=True)  # fmt: skip

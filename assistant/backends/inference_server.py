@@ -8,6 +8,7 @@ run against.
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -22,6 +23,10 @@ from assistant.errors import BackendError
 logger = logging.getLogger(__name__)
 
 
+CPU_KV_CACHE_TOKENS = 32_768  # 16 shoppers x 2,048 tokens; SmolLM2-135M in fp32: about 1.5 GB
+PAGE_TOKENS = 256  # transformers' continuous-batching page size
+
+
 def transformers_serve_command(
     model: str,
     *,
@@ -29,15 +34,23 @@ def transformers_serve_command(
     port: int = 8000,
     device: str = "auto",
     continuous_batching: bool = False,
+    kv_cache_tokens: int | None = None,
 ) -> list[str]:
     """The command line that serves `model` (a folder or hub id) at http://host:port/v1, preloaded, so
-    the first turn does not wait for a load."""
+    the first turn does not wait for a load.
+
+    With continuous batching (paged attention: concurrent shoppers' drafts share each forward pass) the
+    engine reserves its KV cache up front, by default 60 % of the RAM on a CPU (90 % of a GPU's memory).
+    On a CPU that starves everything else on the machine, so there it is sized to `kv_cache_tokens`
+    (default `CPU_KV_CACHE_TOKENS`); on a GPU the engine's own sizing stays unless that is given."""
     command = [sys.executable, "-m", "transformers.cli.transformers", "serve", model,
                "--host", host, "--port", str(port), "--device", device, "--log-level", "warning"]  # fmt: skip
-    if (
-        continuous_batching
-    ):  # paged attention: concurrent shoppers' drafts share each forward pass (CPU or GPU)
+    if continuous_batching:
         command.append("--continuous-batching")
+        if kv_cache_tokens is None and device == "cpu":
+            kv_cache_tokens = CPU_KV_CACHE_TOKENS
+        if kv_cache_tokens is not None:
+            command += ["--cb-num-blocks", str(max(1, -(-kv_cache_tokens // PAGE_TOKENS)))]
     return command
 
 
@@ -48,13 +61,15 @@ def start_transformers_serve(
     port: int = 8000,
     device: str = "auto",
     continuous_batching: bool = False,
+    kv_cache_tokens: int | None = None,
     log: IO[str] | None = None,
     ready_timeout_s: float = 180.0,
 ) -> subprocess.Popen[str]:
-    """Start the server and wait until it answers `/health` and lists its model; raises `BackendError`
-    (with the end of its log when `log` is a file) when it exits or is not ready in time."""
-    command = transformers_serve_command(model, host=host, port=port, device=device,
-                                         continuous_batching=continuous_batching)  # fmt: skip
+    """Start the server and wait until it has answered a first one-token chat request (so the first
+    shopper does not pay for the engine's warm-up); raises `BackendError` (with the end of its log when
+    `log` is a file) when it exits or is not ready in time."""
+    command = transformers_serve_command(model, host=host, port=port, device=device, continuous_batching=continuous_batching,
+                                         kv_cache_tokens=kv_cache_tokens)  # fmt: skip
     process = subprocess.Popen(command, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT, text=True)
     try:
         wait_until_ready(f"http://{host}:{port}", process=process, timeout_s=ready_timeout_s)
@@ -71,7 +86,8 @@ def start_transformers_serve(
 def wait_until_ready(
     root: str, *, process: subprocess.Popen[str] | None = None, timeout_s: float = 180.0
 ) -> None:
-    """Poll `root`/health, then `root`/v1/models, until both answer 200 (the model is loaded)."""
+    """Poll `root`/health and `root`/v1/models until both answer, then send one chat request of one token
+    to the model listed (loads, allocates caches, warms kernels)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -80,9 +96,15 @@ def wait_until_ready(
             with urllib.request.urlopen(f"{root}/health", timeout=2) as health:
                 if health.status == 200:
                     with urllib.request.urlopen(f"{root}/v1/models", timeout=5) as models:
-                        if models.status == 200:
+                        listed = json.loads(models.read())["data"]
+                    body = json.dumps({"model": listed[0]["id"], "max_tokens": 1,
+                                       "messages": [{"role": "user", "content": "Hello"}]}).encode()  # fmt: skip
+                    warm = urllib.request.Request(f"{root}/v1/chat/completions", data=body,
+                                                  headers={"content-type": "application/json"})  # fmt: skip
+                    with urllib.request.urlopen(warm, timeout=max(deadline - time.monotonic(), 1.0)) as reply:
+                        if reply.status == 200:
                             return
-        except (urllib.error.URLError, OSError):
+        except (urllib.error.URLError, OSError, KeyError, IndexError, ValueError):
             pass
         time.sleep(0.5)
     raise BackendError(f"{root} was not ready after {timeout_s:g} s")
