@@ -207,6 +207,8 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
             rrf_k=settings.retrieval.rrf_k,
             reranker=build_reranker(settings),
             rerank_candidates=settings.retrieval.rerank_candidates,
+            # A store passed in (tests, benchmarks) was filled by its caller: its lexical index is built from it.
+            lexical_dir=settings.paths.lexical_dir if store is None else None,
         ),
         recommender=Recommender(shop),
         actions=ActionRunner(

@@ -62,6 +62,11 @@ class StageTimer:
     """Milliseconds per stage, for the trace."""
 
     timings_ms: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def with_total(self) -> dict[str, float]:
+        """The stages and `total`: the whole turn so far, which the stages add up to (bar bookkeeping)."""
+        return {**self.timings_ms, "total": round((time.perf_counter() - self.started) * 1000, 2)}
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
@@ -137,10 +142,15 @@ class Assistant:
 
     def warm_up(self) -> None:
         """Load models and indexes now rather than on the first message."""
-        for part in (self.embedder, self.understander.embedder, self.retriever, self.writer.generator):
+        parts = (self.embedder, self.understander.embedder, self.retriever, self.writer.generator,
+                 self.language.identifier, self.understander.sentiment)  # fmt: skip
+        for part in parts:
             warm = getattr(part, "warm_up", None)
             if callable(warm):
                 warm()
+        from assistant.indexing.lexical import tokenize
+
+        tokenize("预热")  # jieba's dictionary: a second on the first Chinese message otherwise
 
     def health(self) -> dict[str, object]:
         """What the health check reports about the reply generator: the endpoint's state (probed), the
@@ -272,14 +282,18 @@ class Assistant:
     def _prepare(self, conversation_id: str, message: str, *, state: DialogueState | None = None,
                  dry_run: bool = False, forced: Decision | None = None, client: str | None = None) -> _Turn:  # fmt: skip
         timer, degraded = StageTimer(), list[str]()
-        state_before = state or self.conversations.load_state(conversation_id)
+        with timer("state_load"):
+            state_before = state or self.conversations.load_state(conversation_id)
         with timer("guard"):
             guard = self.guard.check(message)
         with timer("language"):
             language = self.language.detect(
                 guard.text, conversation_language=state_before.language if state_before.turn_count else None
             )
-        vector = self.embedder.embed_queries([guard.text])[0] if guard.text else np.zeros(1, dtype=np.float32)
+        with timer("embedding"):  # the query vector: intent and every search of the turn share it
+            vector = (
+                self.embedder.embed_queries([guard.text])[0] if guard.text else np.zeros(1, dtype=np.float32)
+            )
         with timer("understanding"):
             understanding = self._understand(guard, language, state_before, vector)
         mentioned = dict(understanding.slots)  # what this message itself names
@@ -316,10 +330,11 @@ class Assistant:
         evidence = Evidence(
             outcome.result, passages, cards, product_records, guard.text, passage_facts, unmet
         )
-        history = [
-            ChatMessage("user" if role == "customer" else "assistant", text)
-            for role, text in self.conversations.history(conversation_id, limit=self.history_turns)
-        ]
+        with timer("history"):
+            history = [
+                ChatMessage("user" if role == "customer" else "assistant", text)
+                for role, text in self.conversations.history(conversation_id, limit=self.history_turns)
+            ]
         return _Turn(conversation_id, state_before, outcome.state, guard, language, understanding, decision,
                      knowledge, products, replies, cards, outcome, evidence, history, timer, degraded)  # fmt: skip
 
@@ -488,7 +503,7 @@ class Assistant:
             guard=turn.guard, language=turn.language, understanding=turn.understanding, state_before=turn.state_before,
             decision=turn.decision, knowledge=turn.knowledge, products=turn.products, replies=turn.replies,
             action=turn.outcome.result, drafts=drafts, fallback_reason=fallback_reason,
-            timings_ms=dict(turn.timer.timings_ms), degraded=tuple(turn.degraded),
+            timings_ms=turn.timer.with_total(), degraded=tuple(turn.degraded),
         )  # fmt: skip
         # Buttons follow what happened: a refused cancellation offers no "Yes, cancel it".
         refused = result is not None and result.status == "refused"

@@ -149,6 +149,12 @@ class PathsSettings:
         """The embedded chromadb folder."""
         return self.data_dir / "index" if self.index_location == "auto" else Path(self.index_location)
 
+    @property
+    def lexical_dir(self) -> Path:
+        """The persisted BM25 indexes, one folder per collection, beside the vector index (also with a
+        chroma server: every worker reads them from here)."""
+        return self.index_dir / "lexical"
+
 
 @dataclass(frozen=True)
 class ModelsSettings:

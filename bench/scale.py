@@ -101,7 +101,7 @@ def index_once(settings, embedder) -> float:
     started = time.perf_counter()
     shop = load_shop_knowledge(settings.paths.shop_dir)
     build_index(shop, settings.paths.shop_dir, build_vector_store(settings), embedder,
-                max_replies=settings.retrieval.max_reply_memory)  # fmt: skip
+                max_replies=settings.retrieval.max_reply_memory, lexical_dir=settings.paths.lexical_dir)  # fmt: skip
     return time.perf_counter() - started
 
 

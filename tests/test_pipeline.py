@@ -268,6 +268,18 @@ def test_stored_messages_are_redacted(assistant: Assistant) -> None:
     assert "[CARD]" in stored
 
 
+def test_the_trace_times_the_whole_turn(assistant: Assistant) -> None:
+    for message in ("What is your return policy for shoes?", "show me blue shirts under $30", "我要退货"):
+        timings = assistant.respond("c-timed", message).trace.timings_ms
+        assert {"state_load", "guard", "language", "embedding", "understanding", "retrieval", "action",
+                "history", "generation", "total"} <= set(timings)  # fmt: skip
+        stages = sum(ms for stage, ms in timings.items() if stage != "total")
+        # What the stages leave out is bookkeeping between them: a few milliseconds at most.
+        assert stages <= timings["total"] + 0.05 and timings["total"] - stages < max(
+            5.0, 0.1 * timings["total"]
+        )
+
+
 def test_streaming_yields_the_reply_text(assistant: Assistant) -> None:
     events = list(assistant.respond_stream("c-stream", "What is your return policy for shoes?"))
     assert events[-1].kind == "reply" and events[-1].reply is not None

@@ -22,6 +22,11 @@ class LexiconSentimentScorer:
         self._vader: Any = None
         self._lock = threading.Lock()
 
+    def warm_up(self) -> None:
+        """Load both models now (SnowNLP's takes seconds) rather than in a shopper's first turn."""
+        self.score("thanks, that helps", "en")
+        self.score("谢谢，很好", "zh")
+
     def score(self, text: str, language: str) -> float:
         if not text.strip():
             return 0.0

@@ -53,6 +53,10 @@ class VectorStore(Protocol):
         """Every document in the collection (texts and metadata, no vectors)."""
         ...
 
+    def get(self, collection: str, ids: Sequence[str]) -> list[StoredDocument]:
+        """The documents with these ids (texts and metadata), in the order given; unknown ids are skipped."""
+        ...
+
     def query(
         self, collection: str, vector: np.ndarray, *, top_k: int, where: dict[str, Any] | None = None
     ) -> list[StoredDocument]:
@@ -141,6 +145,17 @@ class ChromaVectorStore:
                 return out
             offset += page
 
+    def get(self, collection: str, ids: Sequence[str]) -> list[StoredDocument]:
+        target = self._collection(collection, create=False)
+        if target is None or not ids:
+            return []
+        batch = target.get(ids=list(ids), include=["documents", "metadatas"])
+        found = {
+            doc_id: StoredDocument(doc_id, text or "", dict(meta or {}))
+            for doc_id, text, meta in zip(batch["ids"], batch["documents"], batch["metadatas"], strict=True)
+        }
+        return [found[doc_id] for doc_id in ids if doc_id in found]
+
     def query(
         self, collection: str, vector: np.ndarray, *, top_k: int, where: dict[str, Any] | None = None
     ) -> list[StoredDocument]:
@@ -193,6 +208,10 @@ class InMemoryVectorStore:
 
     def get_all(self, collection: str) -> list[StoredDocument]:
         return [StoredDocument(i, t, m) for i, (_, t, m) in self._data.get(collection, {}).items()]
+
+    def get(self, collection: str, ids: Sequence[str]) -> list[StoredDocument]:
+        table = self._data.get(collection, {})
+        return [StoredDocument(i, table[i][1], table[i][2]) for i in ids if i in table]
 
     def query(
         self, collection: str, vector: np.ndarray, *, top_k: int, where: dict[str, Any] | None = None

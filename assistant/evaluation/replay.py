@@ -159,7 +159,8 @@ def score_turn(conversation: dict, position: int, turn: dict, gold_agent: dict |
         "ungrounded_in_reply": list(ungrounded_facts(reply.text, evidence_text(reply, turn["text"]))),
         "fallback_reason": trace.fallback_reason,
         "timings_ms": trace.timings_ms,
-        "latency_ms": round(sum(trace.timings_ms.values()), 2),
+        # The measured whole turn (older traces without one: the sum of their stages).
+        "latency_ms": trace.timings_ms.get("total", round(sum(trace.timings_ms.values()), 2)),
         "trace": {"decision": trace.decision.action, "rule": trace.decision.rule,
                   "top_intents": trace.understanding.top_intents,
                   "action": None if trace.action is None else {"status": trace.action.status, "reason": trace.action.reason},

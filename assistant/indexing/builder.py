@@ -11,13 +11,14 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from assistant.backends.embedding import Embedder
 from assistant.backends.vector_store import Metadata, VectorStore
 from assistant.catalog import ShopKnowledge
 from assistant.data.validation import read_splits
+from assistant.indexing.lexical import sync_lexical
 from assistant.shop import localised
 
 logger = logging.getLogger(__name__)
@@ -171,9 +172,11 @@ def build_index(
     embedder: Embedder,
     *,
     max_replies: int,
+    lexical_dir: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> list[IndexReport]:
-    """Sync all three collections; returns what each sync did."""
+    """Sync all three collections (and, given `lexical_dir`, their persisted BM25 indexes); returns what each
+    sync did."""
     sources = {
         "products": product_documents(shop),
         "knowledge": knowledge_documents(shop),
@@ -182,6 +185,12 @@ def build_index(
     reports = []
     for name, docs in sources.items():
         report = sync_collection(store, embedder, name, docs, progress=progress)
+        if lexical_dir is not None:
+            started = time.perf_counter()
+            rebuilt = sync_lexical(lexical_dir / name, [(d.id, d.text, d.metadata, _hash(d)) for d in docs])
+            report = replace(report, seconds=report.seconds + time.perf_counter() - started)
+            if rebuilt:
+                progress(f"{name}: lexical index rebuilt in {time.perf_counter() - started:.1f} s")
         progress(
             f"{name}: {report.total} documents, {report.embedded} embedded, {report.deleted} deleted "
             f"in {report.seconds:.1f} s"

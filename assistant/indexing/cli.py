@@ -25,6 +25,7 @@ def run_index(settings: Settings) -> int:
         build_vector_store(settings),
         embedder,
         max_replies=settings.retrieval.max_reply_memory,
+        lexical_dir=settings.paths.lexical_dir,
         progress=lambda line: print(line, flush=True),
     )
     seeded = seed_store(Database(database_url(settings)), settings.paths.shop_dir)

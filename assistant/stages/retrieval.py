@@ -1,49 +1,68 @@
-"""Retrieval: dense (the embedder, via the vector store) and BM25 results fused by reciprocal rank."""
+"""Retrieval: dense (the embedder, via the vector store) and BM25 (bm25s) results fused by reciprocal rank."""
 
 from __future__ import annotations
 
+import logging
 import threading
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from assistant.backends.reranking import Reranker
-from assistant.backends.vector_store import StoredDocument, VectorStore, matches
+from assistant.backends.vector_store import StoredDocument, VectorStore
 from assistant.errors import IndexNotBuiltError
-from assistant.indexing.lexical import BM25Index
+from assistant.indexing.lexical import LexicalIndex, tokenize
 from assistant.schema import Hit
 
+logger = logging.getLogger(__name__)
 Kind = Literal["product", "knowledge", "reply"]
 COLLECTION: dict[Kind, str] = {"product": "products", "knowledge": "knowledge", "reply": "replies"}
 
 
 class Retriever:
-    """Searches one collection with metadata filters; lexical indexes are built on `warm_up()`."""
+    """Searches one collection with metadata filters, dense and lexical; both apply the filters inside
+    their index. The lexical indexes are loaded on `warm_up()` from the folder `python -m assistant index`
+    writes; without one (a store filled another way, the tests' fakes) they are built from the store."""
 
     def __init__(self, store: VectorStore, *, candidates: int = 30, rrf_k: int = 60,
-                 reranker: Reranker | None = None, rerank_candidates: int = 10) -> None:  # fmt: skip
+                 reranker: Reranker | None = None, rerank_candidates: int = 10,
+                 lexical_dir: Path | None = None) -> None:  # fmt: skip
         self.store = store
         self.candidates = candidates
         self.rrf_k = rrf_k
         # A trained cross-encoder reorders the best fused knowledge passages (see training/reranker.py).
         self.reranker, self.rerank_candidates = reranker, rerank_candidates
-        self._lexical: dict[str, tuple[list[StoredDocument], BM25Index]] = {}
+        self.lexical_dir = lexical_dir
+        self._lexical: dict[str, LexicalIndex] = {}
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
-        """Load every collection's documents and build their BM25 indexes (once)."""
+        """Load every collection's lexical index (once)."""
         with self._lock:
             if self._lexical:
                 return
             for name in COLLECTION.values():
-                docs = self.store.get_all(name)
-                self._lexical[name] = (docs, BM25Index([d.text for d in docs]))
-            if not self._lexical["knowledge"][0] and not self._lexical["products"][0]:  # one may be empty
+                self._lexical[name] = self._load_lexical(name)
+            if not len(self._lexical["knowledge"]) and not len(self._lexical["products"]):  # one may be empty
                 self._lexical.clear()
                 raise IndexNotBuiltError("the search index is empty: run `python -m assistant index`")
         warm = getattr(self.reranker, "warm_up", None)
         if callable(warm):
             warm()
+
+    def _load_lexical(self, name: str) -> LexicalIndex:
+        if self.lexical_dir is not None:
+            try:
+                return LexicalIndex.load(self.lexical_dir / name)
+            except IndexNotBuiltError:
+                if self.store.count(name):
+                    logger.warning("no lexical index for %s in %s: building it in memory; run "
+                                   "`python -m assistant index` to save it", name, self.lexical_dir)  # fmt: skip
+        docs = self.store.get_all(name)
+        return LexicalIndex(
+            [d.id for d in docs], [tokenize(d.text) for d in docs], [d.metadata for d in docs]
+        )
 
     def search(
         self,
@@ -58,12 +77,10 @@ class Retriever:
         self.warm_up()
         name = COLLECTION[kind]
         dense = self.store.query(name, vector, top_k=self.candidates, where=where)
-        docs, bm25 = self._lexical[name]
-        allowed = {i for i, d in enumerate(docs) if matches(d.metadata, where)} if where else None
-        lexical_scores = bm25.scores(query, allowed)
-        lexical = [
-            docs[i] for i, _ in sorted(lexical_scores.items(), key=lambda kv: -kv[1])[: self.candidates]
-        ]
+        ranked = self._lexical[name].search(query, top_k=self.candidates, where=where)
+        known = {doc.id: doc for doc in dense}
+        known |= {doc.id: doc for doc in self.store.get(name, [i for i, _ in ranked if i not in known])}
+        lexical = [known[doc_id] for doc_id, _ in ranked if doc_id in known]
         fused: dict[str, float] = {}
         by_id: dict[str, StoredDocument] = {}
         for ranking in (dense, lexical):

@@ -8,7 +8,7 @@ import pytest
 from assistant.backends.embedding import HashingEmbedder
 from assistant.backends.vector_store import InMemoryVectorStore, matches
 from assistant.catalog import ShopKnowledge
-from assistant.indexing.lexical import BM25Index, tokenize
+from assistant.indexing.lexical import LexicalIndex, tokenize
 from assistant.schema import ActionResult, Decision, DialogueState, Hit, ProductCard
 from assistant.shop import ShopProfile
 from assistant.stages.generation import (
@@ -113,10 +113,13 @@ def test_product_filters() -> None:
 def test_bm25_and_tokenize() -> None:
     assert tokenize("Returns of Shoes!") == ["return", "shoe"]
     assert "退货" in tokenize("可以退货吗")
-    index = BM25Index(["free returns within 30 days", "express shipping to Canada", "退货运费说明"])
-    assert max(index.scores("returns").items(), key=lambda kv: kv[1])[0] == 0
-    assert set(index.scores("退货")) == {2}  # found through the bigram although jieba splits 退/货运费
-    assert index.scores("nothing matches") == {}
+    texts = ["free returns within 30 days", "express shipping to Canada", "退货运费说明"]
+    index = LexicalIndex(["a", "b", "c"], [tokenize(t) for t in texts], [{}, {}, {}])
+    assert index.search("returns", top_k=3)[0][0] == "a"
+    assert [i for i, _ in index.search("退货", top_k=3)] == [
+        "c"
+    ]  # through the bigram although jieba splits 退/货运费
+    assert index.search("nothing matches", top_k=3) == []
 
 
 def test_retriever_fuses_and_filters() -> None:
