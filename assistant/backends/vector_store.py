@@ -63,6 +63,11 @@ class VectorStore(Protocol):
         """The `top_k` nearest documents (cosine distance), optionally filtered by metadata."""
         ...
 
+    def nearest(self, collection: str, vector: np.ndarray, *, top_k: int) -> list[tuple[str, float]]:
+        """The ids and cosine distances of the `top_k` nearest documents, unfiltered (no texts: cheap to
+        over-fetch)."""
+        ...
+
     def count(self, collection: str) -> int:
         """How many documents the collection holds (0 if it does not exist)."""
         ...
@@ -179,6 +184,16 @@ class ChromaVectorStore:
             )
         ]
 
+    def nearest(self, collection: str, vector: np.ndarray, *, top_k: int) -> list[tuple[str, float]]:
+        target = self._collection(collection, create=False)
+        if target is None or top_k <= 0:
+            return []
+        result = target.query(query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()], n_results=top_k,
+                              include=["distances"])  # fmt: skip
+        return [
+            (doc_id, float(d)) for doc_id, d in zip(result["ids"][0], result["distances"][0], strict=True)
+        ]
+
     def count(self, collection: str) -> int:
         target = self._collection(collection, create=False)
         return 0 if target is None else int(target.count())
@@ -224,6 +239,9 @@ class InMemoryVectorStore:
             for i, v, t, m in rows
         ]
         return sorted(scored, key=lambda d: d.distance)[:top_k]
+
+    def nearest(self, collection: str, vector: np.ndarray, *, top_k: int) -> list[tuple[str, float]]:
+        return [(d.id, d.distance) for d in self.query(collection, vector, top_k=top_k)]
 
     def count(self, collection: str) -> int:
         return len(self._data.get(collection, {}))
