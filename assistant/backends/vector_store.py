@@ -49,8 +49,8 @@ class VectorStore(Protocol):
         """Remove documents by id (unknown ids are ignored)."""
         ...
 
-    def get_all(self, collection: str) -> list[StoredDocument]:
-        """Every document in the collection (texts and metadata, no vectors)."""
+    def get_all(self, collection: str, *, with_texts: bool = True) -> list[StoredDocument]:
+        """Every document in the collection (metadata, texts unless `with_texts` is False; no vectors)."""
         ...
 
     def get(self, collection: str, ids: Sequence[str]) -> list[StoredDocument]:
@@ -136,15 +136,17 @@ class ChromaVectorStore:
         if target is not None and ids:
             target.delete(ids=list(ids))
 
-    def get_all(self, collection: str) -> list[StoredDocument]:
+    def get_all(self, collection: str, *, with_texts: bool = True) -> list[StoredDocument]:
         target = self._collection(collection, create=False)
         if target is None:
             return []
         out: list[StoredDocument] = []
         offset, page = 0, 5000
+        include = ["documents", "metadatas"] if with_texts else ["metadatas"]
         while True:
-            batch = target.get(include=["documents", "metadatas"], limit=page, offset=offset)
-            for doc_id, text, meta in zip(batch["ids"], batch["documents"], batch["metadatas"], strict=True):
+            batch = target.get(include=include, limit=page, offset=offset)
+            texts = batch["documents"] if with_texts else [""] * len(batch["ids"])
+            for doc_id, text, meta in zip(batch["ids"], texts, batch["metadatas"], strict=True):
                 out.append(StoredDocument(doc_id, text or "", dict(meta or {})))
             if len(batch["ids"]) < page:
                 return out
@@ -221,8 +223,11 @@ class InMemoryVectorStore:
         for doc_id in ids:
             self._data.get(collection, {}).pop(doc_id, None)
 
-    def get_all(self, collection: str) -> list[StoredDocument]:
-        return [StoredDocument(i, t, m) for i, (_, t, m) in self._data.get(collection, {}).items()]
+    def get_all(self, collection: str, *, with_texts: bool = True) -> list[StoredDocument]:
+        return [
+            StoredDocument(i, t if with_texts else "", m)
+            for i, (_, t, m) in self._data.get(collection, {}).items()
+        ]
 
     def get(self, collection: str, ids: Sequence[str]) -> list[StoredDocument]:
         table = self._data.get(collection, {})

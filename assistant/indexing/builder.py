@@ -142,7 +142,7 @@ def sync_collection(
 ) -> IndexReport:
     """Make `collection` hold exactly `documents`, embedding only new or changed ones."""
     started = time.perf_counter()
-    existing = {d.id: d.metadata.get("content_hash") for d in store.get_all(collection)}
+    existing = {d.id: d.metadata.get("content_hash") for d in store.get_all(collection, with_texts=False)}
     tag = str(getattr(embedder, "index_tag", "") or "")
     wanted = {doc.id: (doc, _hash(doc, tag)) for doc in documents}
     todo = [(doc, h) for doc, h in wanted.values() if existing.get(doc.id) != h]
