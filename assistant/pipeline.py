@@ -148,9 +148,6 @@ class Assistant:
             warm = getattr(part, "warm_up", None)
             if callable(warm):
                 warm()
-        from assistant.indexing.lexical import tokenize
-
-        tokenize("预热")  # jieba's dictionary: a second on the first Chinese message otherwise
 
     def health(self) -> dict[str, object]:
         """What the health check reports about the reply generator: the endpoint's state (probed), the

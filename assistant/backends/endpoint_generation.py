@@ -276,7 +276,6 @@ class OpenAIEndpointTextGenerator:
         deadline allows another attempt; failures become `BackendError` saying what happened."""
         import openai
         from tenacity import (
-            RetryError,
             Retrying,
             retry_if_exception,
             stop_after_attempt,
@@ -297,8 +296,6 @@ class OpenAIEndpointTextGenerator:
                     if remaining <= 0:
                         raise openai.APITimeoutError(request=_request_stub(self.base_url))
                     return call(remaining)
-        except RetryError as exc:  # pragma: no cover - reraise=True re-raises the last error instead
-            raise BackendError(f"generation endpoint {self.base_url} failed: {exc}") from exc
         except openai.APIStatusError as exc:
             self._record_failure(_describe(exc), is_connection=exc.status_code >= 500)
             raise BackendError(_status_message(self.base_url, exc, self._api_key)) from exc

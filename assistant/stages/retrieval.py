@@ -44,6 +44,7 @@ class Retriever:
         with self._lock:
             if self._lexical:
                 return
+            tokenize("预热")  # loads jieba's dictionary now: a second on the first Chinese message otherwise
             for name in COLLECTION.values():
                 self._lexical[name] = self._load_lexical(name)
             if not len(self._lexical["knowledge"]) and not len(self._lexical["products"]):  # one may be empty
