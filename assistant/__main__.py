@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, ConfigError
 from assistant.schema import ChatMessage, ModelRole
 from assistant.settings import Settings, load_settings, settings_to_toml
 from assistant.training.cli import add_train_parser
@@ -205,6 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="interface to listen on (default: web.host)")
     serve.add_argument("--port", type=int, help="port (default: web.port)")
+    serve.add_argument("--workers", type=int, help="worker processes sharing the database and the vector store "
+                       "(default: web.workers); each loads the models")  # fmt: skip
+    database = commands.add_parser("db", help="the database schema (alembic migrations)")
+    database_commands = database.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    database_commands.add_parser(
+        "upgrade", help="apply pending migrations (the server also does at start-up)"
+    )
+    database_commands.add_parser("current", help="print the schema's revision and the newest one")
+    revision = database_commands.add_parser(
+        "revision", help="write a new migration from the difference between the models and the database"
+    )
+    revision.add_argument("-m", "--message", required=True, help="what the migration changes")
     agents = commands.add_parser("agents", help="support agents' accounts for the console and the API")
     agents_commands = agents.add_subparsers(dest="agents_command", metavar="ACTION", required=True)
     add = agents_commands.add_parser("add", help="create an account (password from stdin or a prompt)")
@@ -274,7 +286,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         from ui.app import serve
 
-        return serve(settings, host=args.host, port=args.port)
+        if args.workers is not None and not 1 <= args.workers <= 64:
+            raise ConfigError(f"--workers must be between 1 and 64, not {args.workers}")
+        return serve(settings, host=args.host, port=args.port, workers=args.workers)
+    if args.command == "db":
+        return _database(settings, args)
     if args.command == "agents":
         return _agents(settings, args)
     if args.command in ("promote", "list", "rollback"):
@@ -553,6 +569,24 @@ def _check(settings: Settings, *, as_json: bool) -> int:
         for role_name, values in figures.items():
             print(f"{role_name:<17} " + "  ".join(f"{k}={v}" for k, v in values.items()))
         print(f"generator says: {text}")
+    return 0
+
+
+def _database(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.factory import database_url
+    from assistant.store.database import Database, alembic_config, current_revision, head_revision, migrations
+
+    url = database_url(settings)
+    shown = url.split("@", 1)[-1] if "@" in url else url  # no password on the screen
+    if args.db_command == "revision":
+        db = Database(url)  # the database at head: the new revision is what the models add to it
+        with db.engine.begin() as connection:
+            script = migrations.revision(alembic_config(connection), message=args.message, autogenerate=True)
+        paths = [s.path for s in (script if isinstance(script, list) else [script]) if s is not None]
+        print(f"wrote {', '.join(paths)}: read it, edit what autogenerate cannot know, then `db upgrade`")
+        return 0
+    db = Database(url, migrate_schema=args.db_command == "upgrade")
+    print(f"{shown}: revision {current_revision(db.engine) or 'none'} (newest: {head_revision()})")
     return 0
 
 

@@ -7,6 +7,7 @@ become feedback, input limits) lives here and is tested without a browser.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -20,6 +21,7 @@ from assistant.errors import InputError, NotFoundError
 from assistant.pipeline import Assistant, StreamEvent
 from assistant.schema import Language, Reply, SuggestedReply
 from assistant.store.conversations import ConversationSummary, StoredMessage, new_conversation_id
+from assistant.store.leases import ConversationLeases
 from assistant.store.verification import VerificationStatus
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,14 @@ class ShopperChat:
         self.conversations = assistant.conversations
         self.max_message_chars = max_message_chars
         self._locks = _ConversationLocks()
+        self._leases = ConversationLeases(self.conversations.db)
+
+    @contextlib.contextmanager
+    def _turn(self, conversation_id: str) -> Iterator[None]:
+        """One turn at a time per conversation: a lock among this process's threads, then the database
+        lease that holds across worker processes."""
+        with self._locks(conversation_id), self._leases.hold(conversation_id):
+            yield
 
     def start(self, *, channel: str = "web", language: Language = "en") -> ShopperSession:
         """A new conversation bound to a new random session token (returned once, stored hashed)."""
@@ -141,7 +151,7 @@ class ShopperChat:
         """
         self.authorize(conversation_id, token)
         message = self.check_message(message)
-        with self._locks(conversation_id):
+        with self._turn(conversation_id):
             if self.conversations.assigned_agent(conversation_id):
                 message_id = self.conversations.append_message(conversation_id, "customer", message,
                                                                {"for_agent": True})  # fmt: skip
@@ -161,7 +171,7 @@ class ShopperChat:
     def request_human(self, conversation_id: str, token: str | None) -> TurnOutcome:
         """ "Talk to a human": always hands off, whatever the models think."""
         self.authorize(conversation_id, token)
-        with self._locks(conversation_id):
+        with self._turn(conversation_id):
             if self.conversations.assigned_agent(conversation_id):
                 last = self.conversations.messages(conversation_id, limit=1)
                 return TurnOutcome(last[-1].id if last else 0, None, None, True)

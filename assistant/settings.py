@@ -262,6 +262,11 @@ class WebSettings:
     # New conversations per client address (an office starts many; a script starts thousands).
     new_conversations_per_minute: Annotated[int, Field(ge=0, le=100_000)] = 60
     sign_in_attempts_per_minute: Annotated[int, Field(ge=1, le=1000)] = 10
+    # Where the limits' buckets live: "database" (shared by every worker process; one small write per
+    # request) or "memory" (this process only: with several workers each would allow the full budget).
+    rate_limit_store: Literal["database", "memory"] = "database"
+    # Worker processes of `serve` (each loads the models; they share the database and the vector store).
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
     max_body_bytes: Annotated[int, Field(ge=1024, le=100 * 2**20)] = 65536
     agent_accounts: AgentAccounts = "none"  # or "name:<hash>,..." (hashes from `agents hash-password`)
     agent_session_hours: Annotated[float, Field(gt=0.0, le=24 * 30)] = 12.0
@@ -422,7 +427,8 @@ def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
 def _from_environment(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for key, value in env.items():
-        if not key.startswith(ENV_PREFIX) or key == CONFIG_ENV:
+        # Secrets such as ASSISTANT_GENERATOR_API_KEY (named by a setting) are not settings themselves.
+        if not key.startswith(ENV_PREFIX) or key == CONFIG_ENV or key.endswith("_API_KEY"):
             continue
         rest = key[len(ENV_PREFIX) :].lower()
         if "__" not in rest:

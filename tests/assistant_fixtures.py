@@ -92,11 +92,12 @@ def build_test_assistant(
     generator=None,
     index: bool = True,
     shop_dir: Path = SHOP,
+    database_url: str | None = None,
 ) -> Assistant:
     knowledge = shop() if shop_dir == SHOP else load_shop_knowledge(shop_dir)
     if index:
         build_index(knowledge, shop_dir, store, embedder, max_replies=400)
-    db = Database(f"sqlite:///{tmp_path / 'assistant.db'}")
+    db = Database(database_url or f"sqlite:///{tmp_path / 'assistant.db'}")
     seed_store(db, shop_dir)
     return Assistant(
         shop=knowledge,

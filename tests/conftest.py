@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def _require_server(what: str, missing: bool) -> None:
+    """In CI a missing server fails the run (`make services` installs it); on a developer's machine it skips."""
+    if not missing:
+        return
+    message = f"{what} is not installed: `make services` installs it"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A private PostgreSQL server on 127.0.0.1 for the session (Debian's postgresql, started here)."""
+    from servers import postgres_bin, postgres_server
+
+    _require_server("PostgreSQL", postgres_bin() is None)
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def chroma_server_address() -> Iterator[tuple[str, int]]:
+    """A private chroma server (`chroma run`) on 127.0.0.1 for the session."""
+    from servers import chroma_command, chroma_server
+
+    _require_server("the chroma command", chroma_command() is None)
+    with chroma_server() as address:
+        yield address

@@ -196,3 +196,14 @@ def test_the_endpoint_backend_reads_its_key_from_the_named_variable(monkeypatch:
     )
     assert generator._api_key == "k-123"
     assert "k-123" not in settings_to_toml(settings)  # the key never lands in a settings file
+
+
+def test_the_generator_key_variable_is_not_read_as_a_setting() -> None:
+    """The default `models.generator_api_key_env` lies under the settings' prefix; it holds a secret, not a
+    setting, so setting it must not stop the settings from loading (a typo of a setting still does)."""
+    settings = load_settings(
+        environ={"ASSISTANT_GENERATOR_API_KEY": "sk-test", "ASSISTANT_WEB__WORKERS": "2"}
+    )
+    assert settings.web.workers == 2
+    with pytest.raises(ConfigError, match="ASSISTANT_<SECTION>__<FIELD>"):
+        load_settings(environ={"ASSISTANT_WEB_PORT": "8080"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -143,8 +144,9 @@ def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limit
     def health() -> dict[str, Any]:
         """Liveness: the server answers (`status` is "ok" whenever it does, since shoppers get grounded replies
         even without the language model). `generation` says where replies are phrased: `backend` "endpoint"
-        (with `state` "ok" or "down" and why), "in-process" or "none"."""
-        return {"status": "ok", "generation": chat.assistant.health()}
+        (with `state` "ok" or "down" and why), "in-process" or "none". `worker` is the answering process's id
+        (`serve --workers N` runs several)."""
+        return {"status": "ok", "generation": chat.assistant.health(), "worker": os.getpid()}
 
     @router.post(
         "/conversations", status_code=201, tags=["shopper"], dependencies=[Depends(new_conversation_limited)]

@@ -75,7 +75,8 @@ def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccou
     limits = ChatLimits(per_minute=web.rate_limit_per_minute, burst=web.rate_limit_burst,
                         per_address_per_minute=web.rate_limit_per_address_per_minute,
                         new_conversations_per_minute=web.new_conversations_per_minute,
-                        sign_in_per_minute=web.sign_in_attempts_per_minute)  # fmt: skip
+                        sign_in_per_minute=web.sign_in_attempts_per_minute,
+                        db=assistant.conversations.db if web.rate_limit_store == "database" else None)  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -270,7 +271,7 @@ def _product_html(product: dict[str, Any]) -> str:
 
 
 def server_config(
-    settings: Settings, app: Any, *, host: str, port: int, log_level: str = "warning"
+    settings: Settings, app: Any, *, host: str, port: int, log_level: str = "warning", workers: int = 1
 ) -> uvicorn.Config:
     """How uvicorn serves `app` (the same for `serve`, the tests and the benchmarks)."""
     import uvicorn
@@ -280,22 +281,110 @@ def server_config(
     # the server is closing at that moment; a fixed connection cap and listen backlog, not the defaults.
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_keep_alive=web.keep_alive_timeout_s,
                           limit_concurrency=web.max_connections, backlog=web.backlog, proxy_headers=True,
-                          forwarded_allow_ips=web.forwarded_allow_ips)  # fmt: skip
+                          forwarded_allow_ips=web.forwarded_allow_ips, workers=workers, factory=isinstance(app, str),
+                          # a worker loading its models answers the supervisor's health pings late
+                          timeout_worker_healthcheck=60)  # fmt: skip
 
 
-def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> int:
-    """Build the assistant, warm its models, print the URLs and serve until interrupted."""
+SETTINGS_ENV = "ASSISTANT_SERVE_SETTINGS"  # the resolved settings file `serve --workers N` hands its workers
+READY_DIR_ENV = "ASSISTANT_SERVE_READY_DIR"  # where each worker marks itself ready after its warm-up
+
+
+def serve(
+    settings: Settings, *, host: str | None = None, port: int | None = None, workers: int | None = None
+) -> int:
+    """Build the assistant, warm its models, print the URLs and serve until interrupted.
+
+    With `workers` > 1 (or `web.workers`), uvicorn runs that many processes on one listening socket;
+    each builds and warms its own assistant (`worker_app`) and they share the database (conversations,
+    rate limits, verification locks, agent sessions, per-conversation leases) and the vector store.
+    The URLs are printed once every worker is warm."""
     import uvicorn
-
-    from assistant.factory import build_assistant
 
     host = host or settings.web.host
     port = port or settings.web.port
+    workers = workers or settings.web.workers
+    if workers > 1:
+        return _serve_workers(settings, host=host, port=port, workers=workers)
+    from assistant.factory import build_assistant
+
     assistant = build_assistant(settings)
     assistant.warm_up()
     app = create_app(settings, assistant)
+    _print_urls(settings, host, port, app.state.accounts.usernames())
+    uvicorn.Server(server_config(settings, app, host=host, port=port)).run()
+    return 0
+
+
+def worker_app() -> FastAPI:
+    """One worker process of `serve --workers N` (uvicorn's app factory): the settings the parent resolved,
+    a warmed assistant, then a mark in the ready folder."""
+    import os
+
+    from assistant.factory import build_assistant
+    from assistant.settings import load_settings
+
+    settings = load_settings(config_file=Path(os.environ[SETTINGS_ENV]), environ={})
+    assistant = build_assistant(settings)
+    assistant.warm_up()
+    app = create_app(settings, assistant)
+    if ready := os.environ.get(READY_DIR_ENV):
+        (Path(ready) / str(os.getpid())).touch()
+    return app
+
+
+def _serve_workers(settings: Settings, *, host: str, port: int, workers: int) -> int:
+    import os
+    import shutil
+    import threading
+    import time
+
+    from uvicorn.supervisors import Multiprocess
+
+    from assistant.factory import database_url
+    from assistant.settings import settings_to_toml
+    from assistant.store.database import Database, seed_store
+
+    if settings.web.rate_limit_store == "memory":
+        logger.warning("web.rate_limit_store is \"memory\" with %d workers: each worker allows the full budget",
+                       workers)  # fmt: skip
+    if database_url(settings).startswith("sqlite") and settings.store.database_url != "auto":
+        logger.info("%d workers share an SQLite file; PostgreSQL suits many writers better", workers)
+    # Migrate and seed once here, so that the workers start against the current schema and records.
+    db = Database(database_url(settings))
+    seed_store(db, settings.paths.shop_dir)
+    accounts = AgentAccounts(db, configured=settings.web.agent_accounts)
+    run_dir = settings.paths.data_dir / "run"
+    ready_dir = run_dir / "ready"
+    shutil.rmtree(ready_dir, ignore_errors=True)
+    ready_dir.mkdir(parents=True)
+    settings_file = run_dir / "serve-settings.toml"
+    settings_file.write_text(settings_to_toml(settings), encoding="utf-8")
+    settings_file.chmod(0o600)
+    os.environ[SETTINGS_ENV], os.environ[READY_DIR_ENV] = str(settings_file), str(ready_dir)
+
+    config = server_config(settings, "ui.app:worker_app", host=host, port=port, workers=workers)
+    stop = threading.Event()
+
+    def report_ready() -> None:
+        while not stop.wait(0.5):
+            if len(list(ready_dir.iterdir())) >= workers:
+                _print_urls(settings, host, port, accounts.usernames())
+                print(f"{workers} workers ready", flush=True)
+                return
+
+    started = time.monotonic()
+    threading.Thread(target=report_ready, daemon=True).start()
+    try:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        stop.set()
+    logger.info("served with %d workers for %.0f s", workers, time.monotonic() - started)
+    return 0
+
+
+def _print_urls(settings: Settings, host: str, port: int, agents: list[str]) -> None:
     base = settings.web.public_url if settings.web.public_url != "auto" else f"http://{host}:{port}"
-    agents = app.state.accounts.usernames()
     print(f"shopper chat:   {base}/", flush=True)
     print(f"agent console:  {base}/agent  ({len(agents)} account(s): {', '.join(agents) or 'none'}"
           f"{'' if agents else '; add one with `python -m assistant agents add NAME`'})", flush=True)  # fmt: skip
@@ -303,5 +392,3 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         f'widget demo:    {base}/demo   (embed: <script src="{base}/widget.js" defer></script>)', flush=True
     )
     print(f"API docs:       {base}/api/docs   (OpenAPI: {base}/api/v1/openapi.json)", flush=True)
-    uvicorn.Server(server_config(settings, app, host=host, port=port)).run()
-    return 0

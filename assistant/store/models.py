@@ -134,3 +134,25 @@ class VerificationFailure(Base):
     conversation_id: Mapped[str] = mapped_column(String(64), index=True)
     order_id: Mapped[str] = mapped_column(String(64), index=True)  # as typed (normalised), known or not
     client_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
+
+
+class RateBucket(Base):
+    """A token bucket of the request limits (`assistant.rate_limit`), shared by every worker.
+
+    A key with a full bucket has no row; rows idle long enough to have refilled are deleted."""
+
+    __tablename__ = "rate_buckets"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "conversation:…|address:<hash>" etc.
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch (wall clock)
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True)  # whether the last request was let through
+
+
+class ConversationLease(Base):
+    """One turn at a time per conversation across workers: the worker running a turn holds the lease
+    until it finishes or `expires_at` passes (a crashed worker's lease lapses)."""
+
+    __tablename__ = "conversation_leases"
+    conversation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))  # random per acquisition
+    expires_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch

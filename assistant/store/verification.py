@@ -11,21 +11,18 @@ sees the same ones. Client addresses are kept only as a salted hash.
 from __future__ import annotations
 
 import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from assistant.settings import VerificationSettings
-from assistant.store.database import Database
-from assistant.store.models import StoreMeta, VerificationFailure, utcnow
+from assistant.store.database import Database, install_salt
+from assistant.store.models import VerificationFailure, utcnow
 
 LockScope = Literal["order", "conversation", "client"]
-_SALT_KEY = "client_hash_salt"
 
 
 def normalise_order_id(order_id: str) -> str:
@@ -127,16 +124,6 @@ class VerificationLedger:
         return hashlib.sha256(f"{self._install_salt()}:{client}".encode()).hexdigest()
 
     def _install_salt(self) -> str:
-        """A random salt made once per database (every worker reads the same one)."""
         if self._salt is None:
-            with self.db.session() as session:
-                row = session.get(StoreMeta, _SALT_KEY)
-                if row is None:
-                    session.add(StoreMeta(key=_SALT_KEY, value=secrets.token_hex(16)))
-                    try:
-                        session.commit()
-                    except IntegrityError:  # another worker made it first
-                        session.rollback()
-                    row = session.get(StoreMeta, _SALT_KEY)
-                self._salt = row.value if row is not None else ""
+            self._salt = install_salt(self.db)
         return self._salt

@@ -4,6 +4,7 @@ bodies, limits, server-sent events, and the agent pages' sign-in guard."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,7 @@ def test_health_and_openapi(client: TestClient) -> None:
     assert client.get("/api/v1/health").json() == {
         "status": "ok",
         "generation": {"backend": "none", "mode": "templates"},
+        "worker": os.getpid(),
     }
     schema = client.get("/api/v1/openapi.json").json()
     paths = set(schema["paths"])
