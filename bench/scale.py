@@ -1,19 +1,24 @@
 """Scale: synthetic catalogs of 10k and 50k products in the shop schema (the demo shop's products, varied),
-on the embedded vector store. Prints, per size: index build from scratch, an unchanged re-index, an
+on the embedded back ends (chromadb in the data folder, SQLite) and on servers (a chroma server started
+with `chroma run` and a PostgreSQL server, both private and on 127.0.0.1, started by `tests/servers.py`;
+PostgreSQL needs `make services`). Prints, per size and back end: index build from scratch, an unchanged re-index, an
 incremental re-index (1 % of products changed), start-up to ready (a fresh process: build + warm_up),
 retrieval p50/p95 per turn (the retrieval stage of the trace: every search of the turn, the query
-embedding excluded), turn p50/p95, and the serving process's RSS after the turns.
+embedding excluded), turn p50/p95, and the serving process's RSS after the turns (with the servers, the
+chroma server's RSS too).
 
 The embedder is the hashing fake by default (the figures are about the index and the engines, not the
 model; the real e5 embeds ~110 passages/s here, so 50k products x 2 languages take ~15 min): pass
 `--embedder real` for the prepared model. Prints figures; asserts nothing.
 
     .venv/bin/python bench/scale.py [--sizes 10000,50000] [--turns 60] [--embedder hashing|real]
+                                    [--backends embedded,server]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -25,6 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # tests/servers.py starts the private servers
 CHANGED_SHARE = 0.01
 
 
@@ -75,12 +81,12 @@ def change_some(shop: Path, share: float, *, seed: int = 11) -> int:
     return len(chosen)
 
 
-def settings_for(shop: Path, data: Path, embedder: str):
+def settings_for(shop: Path, data: Path, embedder: str, extra: list[str] | tuple[str, ...] = ()):
     from assistant.settings import load_settings
 
     return load_settings(overrides=[f"paths.shop_dir={shop}", f"paths.data_dir={data}",
                                     f"paths.artifacts_dir={data / 'artifacts'}", "generation.mode=templates",
-                                    "models.device=cpu"])  # fmt: skip
+                                    "models.device=cpu", *extra])  # fmt: skip
 
 
 def make_embedder(kind: str, settings):
@@ -112,7 +118,7 @@ def child(args: argparse.Namespace) -> None:
     from assistant.factory import build_assistant
 
     started = time.perf_counter()
-    settings = settings_for(Path(args.shop), Path(args.data), args.embedder)
+    settings = settings_for(Path(args.shop), Path(args.data), args.embedder, json.loads(args.overrides))
     assistant = build_assistant(settings, embedder=make_embedder(args.embedder, settings))
     assistant.warm_up()
     ready = time.perf_counter() - started
@@ -131,11 +137,22 @@ def child(args: argparse.Namespace) -> None:
                       "turns": len(turns)}))  # fmt: skip
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def _rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _chroma_server_rss_mb(port: int) -> float:
+    """The RSS of the `chroma run` process listening on `port` (found by its command line)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+                if b"run" in command and str(port).encode() in command:
+                    return _rss_mb(entry.name)
+    return float("nan")
 
 
 def main() -> None:
@@ -145,6 +162,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,50000")
     parser.add_argument("--turns", type=int, default=60)
     parser.add_argument("--embedder", choices=["hashing", "real"], default="hashing")
+    parser.add_argument("--backends", default="embedded,server", help="embedded, server or both")
+    parser.add_argument("--overrides", default="[]", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--shop", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -153,30 +172,52 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    print(
-        f"embedder: {args.embedder}; {args.turns} turns per size; {os.cpu_count()} CPU cores; embedded chroma\n"
-    )
-    print("| products | documents | build from scratch s | unchanged re-index s | 1 % changed re-index s | "
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    print(f"embedder: {args.embedder}; {args.turns} turns per size; {os.cpu_count()} CPU cores\n")
+    print("| products | documents | back end | build from scratch s | unchanged re-index s | 1 % changed re-index s | "
           "start-up to ready s | retrieval p50 / p95 ms | turn p50 / p95 ms | RSS MB |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as servers:
+        if "server" in backends:
+            from servers import chroma_server, create_database, postgres_server
+
+            postgres = servers.enter_context(postgres_server())
+            chroma_host, chroma_port = servers.enter_context(chroma_server(Path(tmp) / "chroma-server"))
         for size in (int(s) for s in args.sizes.split(",")):
             shop = synthetic_shop(size, Path(tmp))
-            data = Path(tmp) / f"data-{size}"
-            settings = settings_for(shop, data, args.embedder)
-            embedder = make_embedder(args.embedder, settings)
-            scratch = index_once(settings, embedder)
-            unchanged = index_once(settings, embedder)
-            change_some(shop, CHANGED_SHARE)
-            incremental = index_once(settings, embedder)
-            result = subprocess.run([sys.executable, __file__, "--child", "--shop", str(shop), "--data", str(data),
-                                     "--embedder", args.embedder, "--turns", str(args.turns)],
-                                    capture_output=True, text=True, check=True)  # fmt: skip
-            figures = json.loads(result.stdout.strip().splitlines()[-1])
-            documents = size * 2
-            print(f"| {size:,} | {documents:,} | {scratch:.1f} | {unchanged:.1f} | {incremental:.1f} | "
-                  f"{figures['ready_s']:.1f} | {figures['retrieval_p50']:.0f} / {figures['retrieval_p95']:.0f} | "
-                  f"{figures['turn_p50']:.0f} / {figures['turn_p95']:.0f} | {figures['rss_mb']:.0f} |", flush=True)  # fmt: skip
+            original = (shop / "catalog" / "products.jsonl").read_text(encoding="utf-8")
+            for backend in backends:
+                (shop / "catalog" / "products.jsonl").write_text(original, encoding="utf-8")
+                extra: list[str] = []
+                if backend == "server":
+                    url = create_database(postgres, f"scale_{size}")
+                    extra = [f"retrieval.chroma_host={chroma_host}", f"retrieval.chroma_port={chroma_port}",
+                             f"store.database_url={url}"]  # fmt: skip
+                data = Path(tmp) / f"data-{size}-{backend}"
+                settings = settings_for(shop, data, args.embedder, extra)
+                embedder = make_embedder(args.embedder, settings)
+                scratch = index_once(settings, embedder)
+                unchanged = index_once(settings, embedder)
+                change_some(shop, CHANGED_SHARE)
+                incremental = index_once(settings, embedder)
+                result = subprocess.run([sys.executable, __file__, "--child", "--shop", str(shop), "--data", str(data),
+                                         "--embedder", args.embedder, "--turns", str(args.turns),
+                                         "--overrides", json.dumps(extra)],
+                                        capture_output=True, text=True, check=True)  # fmt: skip
+                figures = json.loads(result.stdout.strip().splitlines()[-1])
+                rss = f"{figures['rss_mb']:.0f}"
+                if backend == "server":
+                    rss += f" + chroma server {_chroma_server_rss_mb(chroma_port):.0f}"
+                    from assistant.factory import build_vector_store
+
+                    store = build_vector_store(settings)
+                    store.warm_up()
+                    for collection in ("products", "knowledge", "replies"):  # the next size starts empty
+                        store._client.delete_collection(collection)
+                documents = size * 2
+                print(f"| {size:,} | {documents:,} | {backend} | {scratch:.1f} | {unchanged:.1f} | {incremental:.1f} | "
+                      f"{figures['ready_s']:.1f} | {figures['retrieval_p50']:.0f} / {figures['retrieval_p95']:.0f} | "
+                      f"{figures['turn_p50']:.0f} / {figures['turn_p95']:.0f} | {rss} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -350,6 +350,8 @@ def _serve_workers(settings: Settings, *, host: str, port: int, workers: int) ->
                        workers)  # fmt: skip
     if database_url(settings).startswith("sqlite") and settings.store.database_url != "auto":
         logger.info("%d workers share an SQLite file; PostgreSQL suits many writers better", workers)
+    # Made once here: every worker must encrypt shoppers' saved sessions with the same key.
+    web_secret(settings.paths.data_dir)
     # Migrate and seed once here, so that the workers start against the current schema and records.
     db = Database(database_url(settings))
     seed_store(db, settings.paths.shop_dir)

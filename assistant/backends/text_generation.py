@@ -62,7 +62,7 @@ class TransformersTextGenerator:
             return
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from assistant.backends.device import dtype_for, resolve_device
+        from assistant.backends.device import dtype_for, page_in, resolve_device
 
         device = resolve_device(self.device_setting)
         try:
@@ -80,6 +80,7 @@ class TransformersTextGenerator:
         tokenizer.padding_side = "left"  # decoder-only batching pads on the left
         model = model.to(device)  # type: ignore[arg-type]  # transformers' stub types `to` oddly
         model.eval()
+        page_in(model)
         self._model, self._tokenizer, self.device = model, tokenizer, device
         logger.info("generator %s loaded on %s", self.model_reference, device)
 
