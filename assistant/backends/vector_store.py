@@ -18,6 +18,8 @@ from assistant.errors import BackendError
 
 logger = logging.getLogger(__name__)
 Metadata = dict[str, str | int | float | bool]
+# Collection metadata key: a digest of every (id, content hash) the index command last synced completely.
+FINGERPRINT_KEY = "assistant_content_fingerprint"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,14 @@ class VectorStore(Protocol):
 
     def count(self, collection: str) -> int:
         """How many documents the collection holds (0 if it does not exist)."""
+        ...
+
+    def fingerprint(self, collection: str) -> str | None:
+        """The content fingerprint the index command stored with the collection (None if none)."""
+        ...
+
+    def set_fingerprint(self, collection: str, value: str) -> None:
+        """Store a content fingerprint with the collection ("" clears it)."""
         ...
 
 
@@ -200,12 +210,29 @@ class ChromaVectorStore:
         target = self._collection(collection, create=False)
         return 0 if target is None else int(target.count())
 
+    def fingerprint(self, collection: str) -> str | None:
+        self.warm_up()
+        try:  # read afresh: another machine's index command may have changed it
+            target = self._client.get_collection(collection, embedding_function=None)
+        except Exception:  # NotFoundError's import path moves between chroma versions
+            return None
+        value = (target.metadata or {}).get(FINGERPRINT_KEY)
+        return str(value) if value else None
+
+    def set_fingerprint(self, collection: str, value: str) -> None:
+        target = self._collection(collection)
+        try:
+            target.modify(metadata={**(target.metadata or {}), FINGERPRINT_KEY: value})
+        except Exception as exc:  # chromadb raises assorted types on a lost server
+            raise BackendError(f"cannot update collection {collection!r} in the vector store: {exc}") from exc
+
 
 class InMemoryVectorStore:
     """Fake: exact cosine search over numpy arrays, with the same `where` subset chroma supports."""
 
     def __init__(self) -> None:
         self._data: dict[str, dict[str, tuple[np.ndarray, str, Metadata]]] = {}
+        self._fingerprints: dict[str, str] = {}
 
     def upsert(
         self,
@@ -250,6 +277,12 @@ class InMemoryVectorStore:
 
     def count(self, collection: str) -> int:
         return len(self._data.get(collection, {}))
+
+    def fingerprint(self, collection: str) -> str | None:
+        return self._fingerprints.get(collection) or None
+
+    def set_fingerprint(self, collection: str, value: str) -> None:
+        self._fingerprints[collection] = value
 
 
 def matches(metadata: Metadata, where: dict[str, Any] | None) -> bool:

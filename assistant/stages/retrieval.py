@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,8 +66,10 @@ class Retriever:
             [d.id for d in docs], [tokenize(d.text) for d in docs], [d.metadata for d in docs]
         )
 
-    def _dense(self, name: str, vector: np.ndarray, where: dict[str, Any] | None) -> list[StoredDocument]:
-        """The `candidates` nearest documents passing `where`.
+    def _dense(self, name: str, vector: np.ndarray, where: dict[str, Any] | None
+               ) -> tuple[list[tuple[str, float]], dict[str, StoredDocument]]:  # fmt: skip
+        """The ids and distances of the `candidates` nearest documents passing `where` (and any documents the
+        store returned whole on the way).
 
         chroma evaluates a `where` by brute force over every document it matches (tens of microseconds each,
         plus a fixed cost: 150-230 ms per product search at 50k products here, 45 ms even on 200 passages),
@@ -77,7 +78,7 @@ class Retriever:
         metadata columns (the same meaning as chroma's, tested); only when too few pass (a selective
         filter, which chroma evaluates cheaply because few documents match it) does chroma filter."""
         if not where:
-            return self.store.query(name, vector, top_k=self.candidates)
+            return self.store.nearest(name, vector, top_k=self.candidates), {}
         lexical = self._lexical[name]
         total = len(lexical)
         for factor in OVERFETCH:
@@ -93,9 +94,9 @@ class Retriever:
                 passing[known] = where_mask(subset, where, int(known.sum()))
             survivors = [nearest[i] for i in np.flatnonzero(passing)[: self.candidates]]
             if len(survivors) >= self.candidates or k >= total:
-                found = {doc.id: doc for doc in self.store.get(name, [doc_id for doc_id, _ in survivors])}
-                return [replace(found[doc_id], distance=d) for doc_id, d in survivors if doc_id in found]
-        return self.store.query(name, vector, top_k=self.candidates, where=where)
+                return survivors, {}
+        found = self.store.query(name, vector, top_k=self.candidates, where=where)
+        return [(doc.id, doc.distance) for doc in found], {doc.id: doc for doc in found}
 
     def search(
         self,
@@ -106,26 +107,31 @@ class Retriever:
         top_k: int,
         where: dict[str, Any] | None = None,
     ) -> tuple[Hit, ...]:
-        """The `top_k` best documents by fused rank (dense + BM25), filtered by `where`."""
+        """The `top_k` best documents by fused rank (dense + BM25), filtered by `where`.
+
+        The rankings are fused on ids; only the documents that are returned (or reranked) are then read
+        from the store, in one call (with a chroma server every call is a round trip)."""
         self.warm_up()
         name = COLLECTION[kind]
-        dense = self._dense(name, vector, where)
+        dense, by_id = self._dense(name, vector, where)
         ranked = self._lexical[name].search(query, top_k=self.candidates, where=where)
-        known = {doc.id: doc for doc in dense}
-        known |= {doc.id: doc for doc in self.store.get(name, [i for i, _ in ranked if i not in known])}
-        lexical = [known[doc_id] for doc_id, _ in ranked if doc_id in known]
         fused: dict[str, float] = {}
-        by_id: dict[str, StoredDocument] = {}
-        for ranking in (dense, lexical):
-            for rank, doc in enumerate(ranking):
-                fused[doc.id] = fused.get(doc.id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
-                by_id.setdefault(doc.id, doc)
+        for ranking in (dense, ranked):
+            for rank, (doc_id, _) in enumerate(ranking):
+                fused[doc_id] = fused.get(doc_id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
         best = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
-        if self.reranker is not None and kind == "knowledge" and len(best) > 1:
-            head = best[: max(top_k, self.rerank_candidates)]
+        reranking = self.reranker is not None and kind == "knowledge" and len(best) > 1
+        wanted = best[: max(top_k, self.rerank_candidates) if reranking else top_k]
+        missing = [doc_id for doc_id, _ in wanted if doc_id not in by_id]
+        by_id |= {doc.id: doc for doc in self.store.get(name, missing)}
+        best = [
+            (doc_id, score) for doc_id, score in wanted if doc_id in by_id
+        ]  # a stale lexical entry drops out
+        if reranking and self.reranker is not None and len(best) > 1:
+            head = best
             # The retriever's cosine of each candidate; one found by BM25 alone is not among the dense
             # nearest, so it gets the lowest similarity those have (an upper bound on its own).
-            similarity = {doc.id: 1.0 - doc.distance for doc in dense}
+            similarity = {doc_id: 1.0 - distance for doc_id, distance in dense}
             floor = min(similarity.values(), default=0.0)
             scores = self.reranker.score(query, [by_id[doc_id].text for doc_id, _ in head],
                                          [similarity.get(doc_id, floor) for doc_id, _ in head])  # fmt: skip

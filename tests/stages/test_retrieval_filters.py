@@ -54,7 +54,9 @@ def test_post_filtered_dense_search_equals_the_stores_filter(
     retriever = Retriever(store, candidates=candidates)
     retriever.warm_up()
     vector = np.random.default_rng(candidates).normal(size=16).astype(np.float32)
-    ours = [(d.id, round(d.distance, 5)) for d in retriever._dense("products", vector, where)]
+    ours = [
+        (doc_id, round(distance, 5)) for doc_id, distance in retriever._dense("products", vector, where)[0]
+    ]
     exact = [
         (d.id, round(d.distance, 5)) for d in store.query("products", vector, top_k=candidates, where=where)
     ]
@@ -68,5 +70,5 @@ def test_a_selective_filter_falls_back_to_the_store_and_a_common_one_does_not(st
     before = store.filtered_queries
     retriever._dense("products", vector, {"language": "en"})
     assert store.filtered_queries == before  # half the catalog passes: found among the nearest
-    found = retriever._dense("products", vector, {"product_id": "p-0123"})
-    assert [d.id for d in found] == ["p-0123"] and store.filtered_queries == before + 1
+    found, _ = retriever._dense("products", vector, {"product_id": "p-0123"})
+    assert [doc_id for doc_id, _ in found] == ["p-0123"] and store.filtered_queries == before + 1
