@@ -140,21 +140,31 @@ def sync_collection(
     batch_size: int = 64,
     progress: Callable[[str], None] = lambda _: None,
     hashes: Sequence[str] | None = None,
+    manifest: Path | None = None,
 ) -> IndexReport:
     """Make `collection` hold exactly `documents`, embedding only new or changed ones.
 
     A digest of every (id, content hash) is stored with the collection after a complete sync; when the
     documents give the same digest (and the count agrees), nothing is read back from the store. That
-    check is one call, where reading 100k ids and metadata back takes seconds. `hashes` are the
-    documents' content hashes when the caller has them already."""
+    check is one call, where reading 100k ids and metadata back takes seconds. Given a `manifest` file,
+    the (id, hash) pairs of the last complete sync are also kept there, and when the collection's
+    digest proves the store still holds exactly them, the changes are found from the file instead of
+    the store. `hashes` are the documents' content hashes when the caller has them already."""
     started = time.perf_counter()
     tag = str(getattr(embedder, "index_tag", "") or "")
     hashes = list(hashes) if hashes is not None else [_hash(doc, tag) for doc in documents]
     wanted = {doc.id: (doc, h) for doc, h in zip(documents, hashes, strict=True)}
     digest = content_fingerprint((doc_id, h) for doc_id, (_, h) in wanted.items())
     if store.fingerprint(collection) == digest and store.count(collection) == len(wanted):
+        if manifest is not None and not manifest.is_file():
+            _write_manifest(manifest, {doc_id: h for doc_id, (_, h) in wanted.items()})
         return IndexReport(collection, len(documents), 0, 0, time.perf_counter() - started)
-    existing = {d.id: d.metadata.get("content_hash") for d in store.get_all(collection, with_texts=False)}
+    stored_digest = store.fingerprint(collection)
+    existing = _read_manifest(manifest, stored_digest) if manifest is not None else None
+    if existing is None or len(existing) != store.count(collection):  # documents removed behind our back
+        existing = {
+            d.id: str(d.metadata.get("content_hash", "")) for d in store.get_all(collection, with_texts=False)
+        }
     todo = [(doc, h) for doc, h in wanted.values() if existing.get(doc.id) != h]
     stale = [doc_id for doc_id in existing if doc_id not in wanted]
     if todo or stale:
@@ -175,7 +185,28 @@ def sync_collection(
         eta = elapsed / done * (len(todo) - done)
         progress(f"{collection}: embedded {done}/{len(todo)} changed documents (about {eta:.0f} s left)")
     store.set_fingerprint(collection, digest)
+    if manifest is not None:
+        _write_manifest(manifest, {doc_id: h for doc_id, (_, h) in wanted.items()})
     return IndexReport(collection, len(documents), len(todo), len(stale), time.perf_counter() - started)
+
+
+def _read_manifest(path: Path, stored_digest: str | None) -> dict[str, str] | None:
+    """The (id -> hash) pairs in `path` if the store's digest says it holds exactly those, else None."""
+    if not stored_digest or not path.is_file():
+        return None
+    try:
+        pairs = json.loads(path.read_text(encoding="utf-8"))
+        existing = {str(doc_id): str(h) for doc_id, h in pairs.items()}
+    except (OSError, ValueError, AttributeError):
+        return None
+    return dict(existing) if content_fingerprint(existing.items()) == stored_digest else None
+
+
+def _write_manifest(path: Path, pairs: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(pairs), encoding="utf-8")
+    temporary.replace(path)
 
 
 def content_fingerprint(pairs: Iterable[tuple[str, str]]) -> str:
@@ -207,7 +238,10 @@ def build_index(
     tag = str(getattr(embedder, "index_tag", "") or "")
     for name, docs in sources.items():
         hashes = [_hash(doc, tag) for doc in docs]  # once, for the vectors and the lexical index
-        report = sync_collection(store, embedder, name, docs, progress=progress, hashes=hashes)
+        manifest = lexical_dir / name / "vectors-manifest.json" if lexical_dir is not None else None
+        report = sync_collection(
+            store, embedder, name, docs, progress=progress, hashes=hashes, manifest=manifest
+        )
         if lexical_dir is not None:
             started = time.perf_counter()
             rebuilt = sync_lexical(lexical_dir / name,
