@@ -45,7 +45,7 @@ from assistant.stages.policy import PolicyMaker
 from assistant.stages.recommendation import Recommender, describe_constraint, meets, product_filters
 from assistant.stages.retrieval import Retriever
 from assistant.stages.understanding import Understander
-from assistant.store.conversations import ConversationStore
+from assistant.store.conversations import HUMAN_BUTTON_RULE, ConversationStore, latest_issue
 
 logger = logging.getLogger(__name__)
 PRODUCT_SLOTS = ("category", "product_type", "colour", "material", "brand", "price_max", "price_min", "size",
@@ -238,9 +238,7 @@ class Assistant:
         language = language or state.language
         message = self.writer.render("shopper_asks_human", language)
         try:
-            turn = self._prepare(
-                conversation_id, message, forced=Decision("handoff", "shopper pressed talk to a human")
-            )
+            turn = self._prepare(conversation_id, message, forced=Decision("handoff", HUMAN_BUTTON_RULE))
             return self._finish(turn, self._drafts(turn))
         except Exception:
             logger.exception("hand-off failed in conversation %s", conversation_id)
@@ -248,13 +246,18 @@ class Assistant:
             return self._failure_reply(conversation_id)
 
     def suggest_replies(self, conversation_id: str, k: int = 3) -> list[SuggestedReply]:
-        """Ranked reply candidates for an agent: the assistant's own draft and past agent replies."""
-        history = self.conversations.history(conversation_id, limit=50)
-        last = next((text for role, text in reversed(history) if role == "customer"), None)
-        if last is None:
+        """Ranked reply candidates for an agent: the assistant's own draft and past agent replies.
+
+        They answer the customer's issue: the latest message that states one (not "let me talk to a
+        person", a greeting or a thanks, as the reply that followed it classified it), drafted as if no
+        hand-off were pending, and never the bot's own hand-off sentence."""
+        stored = self.conversations.messages(conversation_id, limit=200)
+        issue = latest_issue(stored)
+        if issue is None:
             return []
         state = self.conversations.load_state(conversation_id)
-        turn = self._prepare(conversation_id, last, state=replace(state, handoff=False), dry_run=True)
+        turn = self._prepare(conversation_id, issue, state=replace(state, handoff=False), dry_run=True,
+                             allow_handoff=False)  # fmt: skip
         drafts = self._drafts(turn, candidates=self.agent_candidates)
         sources = self._sources(turn)
         out: list[SuggestedReply] = []
@@ -270,14 +273,19 @@ class Assistant:
                 confidence = round(min(0.9, hit.score * 30) * 0.7 * turn.understanding.confidence, 3)
                 cited = tuple(s for s in sources if s.id in str(hit.metadata.get("passages", "")))
                 out.append(SuggestedReply(text, confidence, "reply_memory", cited))
+        handed_off = {m.text.strip() for m in stored if m.role == "assistant" and m.meta.get("handoff")}
+        handed_off |= {self.writer.render(key, lang).strip() for key in ("handoff", "wait_for_human")
+                       for lang in self.shop.languages}  # fmt: skip
         unique: dict[str, SuggestedReply] = {}
         for suggestion in sorted(out, key=lambda s: -s.confidence):
-            unique.setdefault(suggestion.text, suggestion)
+            if suggestion.text.strip() not in handed_off:
+                unique.setdefault(suggestion.text, suggestion)
         return list(unique.values())[:k]
 
     # ------------------------------------------------------------------------------ the stages
     def _prepare(self, conversation_id: str, message: str, *, state: DialogueState | None = None,
-                 dry_run: bool = False, forced: Decision | None = None, client: str | None = None) -> _Turn:  # fmt: skip
+                 dry_run: bool = False, forced: Decision | None = None, client: str | None = None,
+                 allow_handoff: bool = True) -> _Turn:  # fmt: skip
         timer, degraded = StageTimer(), list[str]()
         with timer("state_load"):
             state_before = state or self.conversations.load_state(conversation_id)
@@ -299,7 +307,7 @@ class Assistant:
             slots = resolve_references(state, understanding.slots, self.shop, guard.text)
             understanding = replace(understanding, slots=slots)
         with timer("policy"):
-            decision = forced or self.policy.decide(guard, understanding, state)
+            decision = forced or self.policy.decide(guard, understanding, state, allow_handoff=allow_handoff)
         with timer("retrieval"):
             knowledge, products, replies, unmet = self._retrieve(
                 guard, decision, understanding, state, vector, degraded
@@ -573,6 +581,7 @@ def reply_record(reply: Reply) -> dict:
         "rule": trace.decision.rule,
         "confidence": reply.confidence,
         "intent_confidence": round(trace.understanding.confidence, 3),
+        "sentiment": round(trace.understanding.sentiment, 3),
         "language": reply.language,
         "slots": {k: redact(str(v)) for k, v in trace.understanding.slots.items()},
         "facts": {k: redact(str(v)) for k, v in (action.facts.items() if action else ())},

@@ -98,6 +98,34 @@ def test_talk_to_a_human_always_hands_off_and_queues_first(services) -> None:
     assert calm.conversation_id in [c.id for c in queue[1:]]
 
 
+def test_the_queue_shows_the_customers_words_and_puts_the_most_urgent_first(services) -> None:
+    """Each entry carries the customer's own latest words (not the bot's hand-off sentence), the intent,
+    sentiment and hand-off reason, and since when they have waited; waiting and upset comes first, then
+    waiting, then taken over, then the rest."""
+    chat, desk = services
+    calm, waiting, upset, taken = chat.start(), chat.start(), chat.start(), chat.start()
+    chat.send(calm.conversation_id, calm.token, "How long does shipping to Canada take?")
+    chat.send(waiting.conversation_id, waiting.token, "Can I return shoes I have worn once?")
+    chat.request_human(waiting.conversation_id, waiting.token)
+    angry = chat.send(upset.conversation_id, upset.token,
+                      "This is ridiculous, the lamp arrived broken and nobody answers me!!")  # fmt: skip
+    assert angry.reply is not None and angry.reply.handoff
+    chat.send(taken.conversation_id, taken.token, "Where is my parcel?")
+    chat.request_human(taken.conversation_id, taken.token)
+    desk.take_over(taken.conversation_id, "alice")
+    queue = desk.queue()
+    order = [c.id for c in queue]
+    assert order.index(upset.conversation_id) < order.index(waiting.conversation_id) < order.index(
+        taken.conversation_id) < order.index(calm.conversation_id)  # fmt: skip
+    first = queue[0]
+    assert "lamp arrived broken" in first.customer_words and first.handoff_reason == "very upset"
+    assert first.sentiment is not None and first.sentiment < 0 and first.waiting_since is not None
+    entry = next(c for c in queue if c.id == waiting.conversation_id)
+    assert entry.handoff_reason == "shopper pressed talk to a human" and entry.waiting_since is not None
+    assert entry.customer_words == "Can I return shoes I have worn once?"  # not the button's message
+    assert next(c for c in queue if c.id == calm.conversation_id).waiting_since is None
+
+
 def test_takeover_silences_the_bot_until_released(services) -> None:
     chat, desk = services
     session = chat.start()

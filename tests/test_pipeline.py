@@ -353,6 +353,32 @@ def test_suggested_replies_for_agents(assistant: Assistant) -> None:
     assert all(0 <= s.confidence <= 1 for s in suggestions)
 
 
+def test_suggestions_answer_the_issue_not_the_request_for_a_human(assistant: Assistant) -> None:
+    """The shopper states a problem, then presses "talk to a human": the agent's suggestions answer the
+    problem (here a shipping question), and none of them is the bot's hand-off sentence."""
+    assistant.respond("c-issue", "How long does shipping to the UK take?")
+    handoff = assistant.hand_off("c-issue")
+    assert handoff.handoff
+    suggestions = assistant.suggest_replies("c-issue", k=3)
+    assert suggestions and any("6-9" in s.text for s in suggestions)
+    assert all(s.text.strip() != handoff.text.strip() for s in suggestions)
+    # a message the shopper sends to the waiting agent is the newest issue
+    assistant.conversations.append_message("c-issue", "customer", "What is your return policy for shoes?",
+                                           {"for_agent": True})  # fmt: skip
+    assert any("30 days" in s.text for s in assistant.suggest_replies("c-issue", k=3))
+
+
+def test_an_angry_complaint_gets_drafts_not_another_hand_off(assistant: Assistant) -> None:
+    """A complaint that the policy hands off (anger) still gets drafts that address it for the agent."""
+    reply = assistant.respond(
+        "c-angry", "This is ridiculous, the lamp arrived broken and nobody answers me!!"
+    )
+    assert reply.handoff and reply.trace.decision.action == "handoff"
+    suggestions = assistant.suggest_replies("c-angry", k=3)
+    assert suggestions and all(s.text.strip() != reply.text.strip() for s in suggestions)
+    assert any("complaint" in s.text.lower() or "sorry" in s.text.lower() for s in suggestions)
+
+
 def test_suggestions_never_change_orders(assistant: Assistant) -> None:
     order = order_with("placed")
     run(assistant, "c-dry", [f"cancel order {order['id']}, email {order['email']}"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from html import escape
 from typing import Any
 
@@ -11,6 +12,7 @@ import gradio as gr
 from assistant.chat_service import AgentDesk, ConversationView
 from assistant.errors import AssistantError
 from assistant.schema import Source, SuggestedReply
+from assistant.store.models import utcnow
 from ui.render import plain
 
 logger = logging.getLogger(__name__)
@@ -91,11 +93,25 @@ class AgentConsole:
 
     def queue_choices(self) -> list[tuple[str, str]]:
         choices = []
+        now = utcnow()
         for c in self.desk.queue(limit=50):
             flag = "🔴 " if c.handoff and not c.assigned_agent else "👤 " if c.assigned_agent else ""
-            choices.append(
-                (f"{flag}{c.id[:10]}… · {c.language} · {c.message_count} msgs · {c.last_message[:50]}", c.id)
+            mood = (
+                ""
+                if c.sentiment is None
+                else " 😠"
+                if c.sentiment <= -0.5
+                else " 🙁"
+                if c.sentiment < 0
+                else ""
             )
+            parts = [f"{flag}{c.language}{mood}"]
+            if c.waiting_since is not None and not c.assigned_agent:
+                parts.append(f"waiting {_duration(now - c.waiting_since)}")
+            parts += [p for p in (c.intent.replace("_", " "), c.handoff_reason) if p]
+            words = c.customer_words or c.last_message
+            quoted = f"“{words[:70]}{'…' if len(words) > 70 else ''}”"
+            choices.append((f"{' · '.join(parts)} · {quoted} · {c.id[:10]}…", c.id))
         return choices
 
     def refresh(self, current: str | None) -> Any:
@@ -256,3 +272,8 @@ class AgentConsole:
             timer.tick(self.reload, [current], view_out, show_progress="hidden")
             timer.tick(self.refresh, [current], [queue], show_progress="hidden")
         return page
+
+
+def _duration(elapsed: timedelta) -> str:
+    minutes = int(elapsed.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"

@@ -229,12 +229,17 @@ def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limit
 
     @router.get("/agent/queue", tags=["agent"])
     def queue(name: AgentName, limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
-        """Conversations, handed-off ones first."""
+        """Conversations, most urgent first: handed off and waiting (most upset, then longest waiting), then
+        taken over, then the rest. Each shows the customer's latest words, the intent, sentiment and hand-off
+        reason from the latest reply, and since when the customer has waited for a person."""
         rows = desk.queue(limit=limit)
         return {"conversations": [{"id": c.id, "language": c.language, "handoff": c.handoff,
                                    "assigned_agent": c.assigned_agent, "channel": c.channel,
                                    "updated_at": _iso(c.updated_at), "message_count": c.message_count,
-                                   "last_message": c.last_message} for c in rows]}  # fmt: skip
+                                   "last_message": c.last_message, "customer_words": c.customer_words,
+                                   "intent": c.intent, "sentiment": c.sentiment, "handoff_reason": c.handoff_reason,
+                                   "waiting_since": _iso(c.waiting_since) if c.waiting_since else None}
+                                  for c in rows]}  # fmt: skip
 
     @router.get("/agent/conversations/{conversation_id}", tags=["agent"])
     def open_conversation(conversation_id: str, name: AgentName) -> dict[str, Any]:

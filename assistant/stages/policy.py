@@ -215,9 +215,14 @@ class PolicyMaker:
     def __init__(self, *, escalate_below: float = -0.6) -> None:
         self.escalate_below = escalate_below
 
-    def decide(self, guard: GuardResult, understanding: Understanding, state: DialogueState) -> Decision:
+    def decide(self, guard: GuardResult, understanding: Understanding, state: DialogueState, *,
+               allow_handoff: bool = True) -> Decision:  # fmt: skip
+        """The first rule that applies. Without `allow_handoff` (drafting suggestions for the agent who
+        already has the conversation) the hand-off rules are passed over, so the draft answers the request."""
         turn = Turn(guard, understanding, state, self.escalate_below)
         for name, applies, action in RULES:
+            if not allow_handoff and action == "handoff":
+                continue
             if applies(turn):
                 chosen = action(turn) if callable(action) else action
                 order_id = understanding.slots.get("order_id") or state.pending_order_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,34 @@ class ConversationSummary:
     updated_at: datetime
     message_count: int
     last_message: str
+    customer_words: str = ""  # the customer's latest message (redacted as stored)
+    intent: str = ""  # as the latest reply understood it
+    sentiment: float | None = None  # -1 (angry) .. 1 (happy), of the message the latest reply answered
+    handoff_reason: str = ""  # the rule that handed off ("asks for a human", "very upset", ...)
+    waiting_since: datetime | None = None  # the customer's oldest message no person has answered yet
+
+
+# The rule of the hand-off that the shopper's "talk to a human" button forces (see `Assistant.hand_off`).
+HUMAN_BUTTON_RULE = "shopper pressed talk to a human"
+NOT_AN_ISSUE = frozenset({"ask_human", "greeting", "thanks_goodbye", "confirm", "deny"})
+
+
+def latest_issue(messages: Sequence[StoredMessage]) -> str | None:
+    """The customer's latest message that says what they need (oldest first in `messages`), judged by the
+    reply after it: not a request for a human (typed or the button), a greeting, thanks, yes or no. A
+    message no reply followed yet (one sent to the waiting agent) counts. Falls back to the latest."""
+    latest: str | None = None
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if message.role != "customer":
+            continue
+        latest = latest or message.text
+        reply = next((m for m in messages[index + 1 :] if m.role in ("assistant", "agent")), None)
+        if reply is None or reply.role == "agent":
+            return message.text
+        if reply.meta.get("intent") not in NOT_AN_ISSUE and reply.meta.get("rule") != HUMAN_BUTTON_RULE:
+            return message.text
+    return latest
 
 
 def new_conversation_id() -> str:
@@ -134,38 +163,85 @@ class ConversationStore:
             ]
 
     def queue(self, *, limit: int = 50) -> list[ConversationSummary]:
-        """Conversations for the agent console: handed-off ones first, then the most recent."""
+        """Conversations for the agent console, most urgent first: handed off and waiting for a person
+        (the most upset, then the longest waiting), then taken over, then the most recent others."""
         with self.db.session() as session:
-            counts = (
+            latest = (
                 select(
                     Message.conversation_id,
                     func.count(Message.id).label("n"),
                     func.max(Message.id).label("last"),
+                    func.max(Message.id).filter(Message.role == "assistant").label("assistant"),
+                    func.max(Message.id).filter(Message.role == "agent").label("agent"),
                 )
                 .group_by(Message.conversation_id)
                 .subquery()
             )
             rows = session.execute(
-                select(Conversation, counts.c.n, Message.text)
-                .join(counts, counts.c.conversation_id == Conversation.id)
-                .join(Message, Message.id == counts.c.last)
+                select(
+                    Conversation,
+                    latest.c.n,
+                    latest.c.last,
+                    latest.c.assistant,
+                    latest.c.agent,
+                )
+                .join(latest, latest.c.conversation_id == Conversation.id)
                 .where(Conversation.channel != "eval")
                 .order_by(Conversation.handoff.desc(), Conversation.updated_at.desc())
-                .limit(limit)
+                .limit(max(limit, 200))
             ).all()
-            return [
-                ConversationSummary(
-                    c.id,
-                    c.language,
-                    bool(c.handoff),
-                    c.assigned_agent,
-                    c.channel or "",
-                    c.updated_at,
-                    int(n),
-                    text[:120],
+            wanted = {i for row in rows for i in row[2:4] if i is not None}
+            texts: dict[int, Message] = {
+                m.id: m for m in session.scalars(select(Message).where(Message.id.in_(wanted)))
+            } if wanted else {}  # fmt: skip
+            # the last few messages of each, to find the customer's words that state the issue
+            ranked = (
+                select(
+                    Message,
+                    func.row_number()
+                    .over(partition_by=Message.conversation_id, order_by=Message.id.desc())
+                    .label("age"),
                 )
-                for c, n, text in rows
-            ]
+                .where(Message.conversation_id.in_([row[0].id for row in rows]))
+                .subquery()
+            )
+            recent: dict[str, list[StoredMessage]] = {}
+            for message in session.execute(
+                select(ranked).where(ranked.c.age <= 8).order_by(ranked.c.id)
+            ).mappings():
+                recent.setdefault(message["conversation_id"], []).append(
+                    StoredMessage(message["id"], message["role"], message["text"], message["created_at"],
+                                  dict(message["meta"] or {})))  # fmt: skip
+            # the customer's first message after the last one a person wrote
+            unanswered = dict(
+                session.execute(
+                    select(Message.conversation_id, func.min(Message.created_at))
+                    .join(latest, latest.c.conversation_id == Message.conversation_id)
+                    .where(Message.role == "customer", Message.id > func.coalesce(latest.c.agent, 0))
+                    .group_by(Message.conversation_id)
+                ).all()
+            )
+        summaries = []
+        for conversation, count, last, assistant, _agent in rows:
+            meta = texts[assistant].meta if assistant in texts else {}
+            sentiment = meta.get("sentiment")
+            summaries.append(ConversationSummary(
+                conversation.id, conversation.language, bool(conversation.handoff), conversation.assigned_agent,
+                conversation.channel or "", conversation.updated_at, int(count),
+                texts[last].text[:120] if last in texts else "",
+                customer_words=(latest_issue(recent.get(conversation.id, [])) or "")[:160],
+                intent=str(meta.get("intent", "")),
+                sentiment=float(sentiment) if isinstance(sentiment, int | float) else None,
+                handoff_reason=str(meta.get("rule", "")) if conversation.handoff else "",
+                waiting_since=unanswered.get(conversation.id) if conversation.handoff else None,
+            ))  # fmt: skip
+
+        def urgency(c: ConversationSummary) -> tuple:
+            waiting = c.handoff and not c.assigned_agent
+            return (not waiting, not c.handoff, c.sentiment if waiting and c.sentiment is not None else 0.0,
+                    c.waiting_since or c.updated_at if waiting else datetime.max, -c.updated_at.timestamp())  # fmt: skip
+
+        return sorted(summaries, key=urgency)[:limit]
 
     def exists(self, conversation_id: str) -> bool:
         with self.db.session() as session:

@@ -110,8 +110,7 @@ def test_shopper_chat(server, browser) -> None:
         "() => /team|agent/i.test(document.querySelector('#sa-chat')?.innerText.slice(-400) ?? '')"
     )
     screenshot(page, "shopper-handoff")
-    conversation = app.state.desk.queue()[0]
-    assert conversation.handoff
+    conversation = max((c for c in app.state.desk.queue() if c.handoff), key=lambda c: c.updated_at)
     feedback = app.state.desk.conversations.feedback(conversation.id)
     assert any(f.kind == "thumbs" and f.value == "up" and f.comment == "clear and quick" for f in feedback)
     page.context.close()
@@ -136,7 +135,8 @@ def test_agent_takes_over_and_the_shopper_sees_the_edited_suggestion(server, bro
     shopper.wait_for_function(
         "() => /team|agent/i.test(document.querySelector('#sa-chat')?.innerText.slice(-400) ?? '')"
     )
-    conversation_id = app.state.desk.queue()[0].id
+    # the newest hand-off (an earlier test's may have waited longer and rank first)
+    conversation_id = max((c for c in app.state.desk.queue() if c.handoff), key=lambda c: c.updated_at).id
 
     agent = new_page(browser)
     agent.goto(base + "/agent/")
@@ -150,9 +150,9 @@ def test_agent_takes_over_and_the_shopper_sees_the_edited_suggestion(server, bro
     agent.click("#sign-in")
     agent.wait_for_selector("#agent-queue label")
     agent.wait_for_function("() => document.querySelector('#agent-who')?.innerText.includes('alice')")
-    first = agent.locator("#agent-queue label").first
-    assert conversation_id[:10] in first.inner_text() and "🔴" in first.inner_text()
-    first.click()
+    entry = agent.locator("#agent-queue label", has_text=conversation_id[:10]).first
+    assert "🔴" in entry.inner_text() and "Where is my order?" in entry.inner_text()  # the customer's words
+    entry.click()
     agent.wait_for_function(
         "(id) => document.querySelector('#agent-status')?.innerText.includes(id)", arg=conversation_id
     )
