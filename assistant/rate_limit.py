@@ -15,8 +15,6 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import case, delete
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from assistant.errors import BackendError, RateLimitedError
 from assistant.store.models import RateBucket
@@ -75,9 +73,8 @@ class SharedRateLimiter:
         self.burst = max(1, burst)
         self.name = name
         self._salt: str | None = None
-        self._insert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
-        if db.engine.dialect.name not in ("postgresql", "sqlite"):
-            raise BackendError(f"shared rate limits need SQLite or PostgreSQL, not {db.engine.dialect.name}; "
+        if db.dialect not in ("postgresql", "sqlite"):
+            raise BackendError(f"shared rate limits need SQLite or PostgreSQL, not {db.dialect}; "
                                'set web.rate_limit_store = "memory"')  # fmt: skip
 
     def check(self, key: str) -> None:
@@ -88,7 +85,7 @@ class SharedRateLimiter:
         refilled = stored.tokens + (now - stored.updated_at) * self.rate_per_s
         refilled = case((refilled > self.burst, float(self.burst)), else_=refilled)
         statement = (
-            self._insert(RateBucket)
+            self.db.upsert(RateBucket)
             .values(key=self._hashed(key), tokens=float(self.burst) - 1.0, updated_at=now, allowed=True)
             .on_conflict_do_update(
                 index_elements=[stored.key],

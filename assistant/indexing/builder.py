@@ -155,11 +155,11 @@ def sync_collection(
     hashes = list(hashes) if hashes is not None else [_hash(doc, tag) for doc in documents]
     wanted = {doc.id: (doc, h) for doc, h in zip(documents, hashes, strict=True)}
     digest = content_fingerprint((doc_id, h) for doc_id, (_, h) in wanted.items())
-    if store.fingerprint(collection) == digest and store.count(collection) == len(wanted):
+    stored_digest = store.fingerprint(collection)
+    if stored_digest == digest and store.count(collection) == len(wanted):
         if manifest is not None and not manifest.is_file():
             _write_manifest(manifest, {doc_id: h for doc_id, (_, h) in wanted.items()})
         return IndexReport(collection, len(documents), 0, 0, time.perf_counter() - started)
-    stored_digest = store.fingerprint(collection)
     existing = _read_manifest(manifest, stored_digest) if manifest is not None else None
     if existing is None or len(existing) != store.count(collection):  # documents removed behind our back
         existing = {

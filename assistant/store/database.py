@@ -10,6 +10,7 @@ import logging
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from alembic import command as migrations
 from alembic.config import Config
@@ -58,6 +59,19 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def upsert(self, table: Any) -> Any:
+        """`INSERT … ON CONFLICT` for this database (`.on_conflict_do_update`, `.returning`): the atomic
+        check-and-set the shared limits and leases rely on; SQLite and PostgreSQL only."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            return postgresql_insert(table)
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table)
+        raise ConfigError(f"shared limits and leases need SQLite or PostgreSQL, not {self.dialect}")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -15,8 +15,6 @@ import time
 from collections.abc import Iterator
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from assistant.errors import RateLimitedError
 from assistant.store.database import Database
@@ -39,7 +37,6 @@ class ConversationLeases:
         self, db: Database, *, ttl_s: float = 300.0, wait_s: float = 60.0, poll_s: float = 0.05
     ) -> None:
         self.db, self.ttl_s, self.wait_s, self.poll_s = db, ttl_s, wait_s, poll_s
-        self._insert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
 
     @contextlib.contextmanager
     def hold(self, conversation_id: str) -> Iterator[None]:
@@ -60,7 +57,7 @@ class ConversationLeases:
         now = time.time()
         stored = ConversationLease.__table__.c
         statement = (
-            self._insert(ConversationLease)
+            self.db.upsert(ConversationLease)
             .values(conversation_id=conversation_id, holder=holder, expires_at=now + self.ttl_s)
             .on_conflict_do_update(
                 index_elements=[stored.conversation_id],
