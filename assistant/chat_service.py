@@ -22,6 +22,7 @@ from assistant.pipeline import Assistant, StreamEvent
 from assistant.schema import Language, Reply, SuggestedReply
 from assistant.store.conversations import ConversationSummary, StoredMessage, new_conversation_id
 from assistant.store.leases import ConversationLeases
+from assistant.store.orders import CustomerView, OrderView
 from assistant.store.verification import VerificationStatus
 
 logger = logging.getLogger(__name__)
@@ -220,6 +221,10 @@ class ConversationView:
     messages: tuple[StoredMessage, ...]
     verified_customer_id: str | None
     verification: VerificationStatus  # failed identity checks and locks
+    # Only once the shopper proved an order in this conversation: who they are, and the orders they proved
+    # (the one in question first). Nothing about a customer is shown before that.
+    customer: CustomerView | None = None
+    orders: tuple[OrderView, ...] = ()
 
 
 class AgentDesk:
@@ -242,11 +247,19 @@ class AgentDesk:
         if not self.conversations.exists(conversation_id):
             raise NotFoundError(f"no conversation {conversation_id!r}")
         state = self.conversations.load_state(conversation_id)
+        customer: CustomerView | None = None
+        orders: tuple[OrderView, ...] = ()
+        if state.verified_customer_id:
+            repository = self.assistant.actions.orders
+            customer = repository.customer(state.verified_customer_id)
+            proved = [state.pending_order_id, *reversed(state.verified_order_ids)]
+            ids = list(dict.fromkeys(i for i in proved if i and i in state.verified_order_ids))
+            orders = tuple(o for i in ids if (o := repository.get(i, customer_id=state.verified_customer_id)))
         return ConversationView(conversation_id, state.language, state.handoff,
                                 self.conversations.assigned_agent(conversation_id),
                                 tuple(self.conversations.messages(conversation_id, limit=500)),
                                 state.verified_customer_id,
-                                self.assistant.actions.ledger.status(conversation_id))  # fmt: skip
+                                self.assistant.actions.ledger.status(conversation_id), customer, orders)  # fmt: skip
 
     def suggestions(self, conversation_id: str, *, k: int = 3) -> list[SuggestedReply]:
         """Ranked suggested replies for the conversation's latest customer message (changes nothing)."""

@@ -123,6 +123,7 @@ def test_the_queue_shows_the_customers_words_and_puts_the_most_urgent_first(serv
     entry = next(c for c in queue if c.id == waiting.conversation_id)
     assert entry.handoff_reason == "shopper pressed talk to a human" and entry.waiting_since is not None
     assert entry.customer_words == "Can I return shoes I have worn once?"  # not the button's message
+    assert entry.intent not in ("", "ask_human")  # the intent, not the button's
     assert next(c for c in queue if c.id == calm.conversation_id).waiting_since is None
 
 

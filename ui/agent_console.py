@@ -17,6 +17,7 @@ from ui.render import plain
 
 logger = logging.getLogger(__name__)
 SUGGESTION_SLOTS = 3
+VIEW_PARTS = 5  # chat, status, customer and order, reasoning, raw trace
 TRACE_KEYS = ("intent", "intent_confidence", "slots", "action", "rule", "action_status", "facts", "knowledge",
               "sources", "drafts", "fallback_reason", "degraded", "confidence", "handoff")  # fmt: skip
 
@@ -77,6 +78,80 @@ def _trace(view: ConversationView) -> dict[str, Any]:
     return {k: last.meta[k] for k in TRACE_KEYS if k in last.meta}
 
 
+def _money(amount: float | None, currency: str) -> str:
+    return "" if amount is None else f"{amount:,.2f} {currency}"
+
+
+def _customer_md(view: ConversationView) -> str:
+    """Who the shopper is, once they proved it, and the order in question; nothing before verification."""
+    if view.customer is None:
+        return ("**Customer:** not verified yet. Nothing about a customer is shown until the shopper proves an "
+                "order (its number with the e-mail or postcode on it).")  # fmt: skip
+    c = view.customer
+    lines = [f"**Customer:** ✅ verified · **{plain(c.name)}** · {plain(c.email)}"
+             + (f" · {plain(c.phone)}" if c.phone else "") + f" · customer {plain(c.id)} · prefers {plain(c.language)}"]  # fmt: skip
+    for n, order in enumerate(view.orders):
+        items = ", ".join(f"{plain(str(i.get('title') or i.get('product_id', '?')))} × {i.get('quantity', 1)}"
+                          for i in order.items)  # fmt: skip
+        head = "**Order in question:**" if n == 0 else "Also proved:"
+        dates = " · ".join(f"{label} {value}" for label, value in (
+            ("placed", order.placed_at), ("shipped", order.shipped_at), ("delivered", order.delivered_at),
+            ("returned", order.returned_at), ("refunded", order.refunded_at), ("cancelled", order.cancelled_at))
+            if value)  # fmt: skip
+        tracking = (
+            f" · {plain(order.carrier or '')} {plain(order.tracking_number)}" if order.tracking_number else ""
+        )
+        lines.append(f"{head} {plain(order.id)} · **{plain(order.status)}** · {_money(order.total, order.currency)}"
+                     f"{tracking}\n\n{dates}\n\n{items}")  # fmt: skip
+    return "\n\n".join(lines)
+
+
+def _reasoning_md(view: ConversationView, *, turns: int = 3) -> str:
+    """The bot's reasoning on its last few turns, newest first, in words: what the customer wrote, what the
+    bot understood (and how sure), which rule chose what it did, the facts and sources it used."""
+    blocks: list[str] = []
+    messages = list(view.messages)
+    for index in range(len(messages) - 1, -1, -1):
+        if len(blocks) == turns:
+            break
+        if messages[index].role != "assistant":
+            continue
+        asked = next((m.text for m in reversed(messages[:index]) if m.role == "customer"), "")
+        blocks.append(_turn_reasoning(asked, messages[index].meta))
+    if not blocks:
+        return "_The bot has not replied in this conversation._"
+    return "\n\n---\n\n".join(blocks)
+
+
+def _turn_reasoning(asked: str, meta: dict[str, Any]) -> str:
+    lines = [f"**Customer:** “{plain(asked[:200])}{'…' if len(asked) > 200 else ''}”"] if asked else []
+    lines.append(f"**Understood:** {plain(str(meta.get('intent', '?')).replace('_', ' '))}"
+                 f" ({float(meta.get('intent_confidence', 0.0)):.0%} sure)"
+                 + (f" · mood {float(meta['sentiment']):+.1f}" if meta.get("sentiment") is not None else ""))  # fmt: skip
+    if meta.get("slots"):
+        lines.append(
+            "**Details:** " + ", ".join(f"{plain(k)} = {plain(str(v))}" for k, v in meta["slots"].items())
+        )
+    action = f"**Did:** {plain(str(meta.get('action', '?')).replace('_', ' '))}"
+    if meta.get("action_status"):
+        action += f" → {plain(str(meta['action_status']))}"
+    lines.append(action + f" · rule: {plain(str(meta.get('rule', '?')))}")
+    if meta.get("facts"):
+        lines.append("**Facts used:** " + "; ".join(f"{plain(k.replace('_', ' '))}: {plain(str(v))}"
+                                                 for k, v in meta["facts"].items()))  # fmt: skip
+    sources = [plain(str(x.get("title") or x.get("id"))) for x in meta.get("sources", [])]
+    lines.append("**Sources:** " + (", ".join(sources) if sources else "none"))
+    if meta.get("confidence") is not None:
+        lines.append(f"**Reply confidence:** {float(meta['confidence']):.0%}")
+    if meta.get("fallback_reason"):
+        lines.append(f"**Fell back because:** {plain(str(meta['fallback_reason']))}")
+    if meta.get("degraded"):
+        lines.append("**Running degraded:** " + ", ".join(plain(str(d)) for d in meta["degraded"]))
+    if meta.get("handoff"):
+        lines.append("**Handed off** to a person on this turn.")
+    return "\n\n".join(lines)
+
+
 def _suggestion_md(index: int, s: dict[str, Any] | None) -> str:
     if not s:
         return f"**#{index + 1}** —"
@@ -120,7 +195,7 @@ class AgentConsole:
 
     def open(self, conversation_id: str | None) -> list[Any]:
         """Chat, status, trace and fresh suggestions for the picked conversation."""
-        blank: list[Any] = [[], "", {}, conversation_id, [], None, ""]
+        blank: list[Any] = [[], "", "", "", {}, conversation_id, [], None, ""]
         if not conversation_id:
             return blank + self._suggestion_updates([])
         try:
@@ -132,21 +207,26 @@ class AgentConsole:
             gr.Warning(str(exc))
             return blank + self._suggestion_updates([])
         updates = self._suggestion_updates(suggestions)
-        return [_chat(view), _status(view), _trace(view), conversation_id, suggestions, None, "", *updates]
+        return [*self._view(view), conversation_id, suggestions, None, "", *updates]
+
+    @staticmethod
+    def _view(view: ConversationView) -> list[Any]:
+        """Chat, status, customer and order, reasoning, raw trace of the last turn (the order of `view_out`)."""
+        return [_chat(view), _status(view), _customer_md(view), _reasoning_md(view), _trace(view)]
 
     def _suggestion_updates(self, suggestions: list[dict[str, Any]]) -> list[Any]:
         padded = suggestions + [None] * (SUGGESTION_SLOTS - len(suggestions))
         return [gr.update(value=_suggestion_md(i, s)) for i, s in enumerate(padded[:SUGGESTION_SLOTS])]
 
     def reload(self, conversation_id: str | None) -> list[Any]:
-        """Refresh chat, status and trace only (a poll; suggestions stay as the agent left them)."""
+        """Refresh the conversation only (a poll; suggestions stay as the agent left them)."""
         if not conversation_id:
-            return [gr.update(), gr.update(), gr.update()]
+            return [gr.update() for _ in range(VIEW_PARTS)]
         try:
             view = self.desk.open(conversation_id)
         except AssistantError:
-            return [gr.update(), gr.update(), gr.update()]
-        return [_chat(view), _status(view), _trace(view)]
+            return [gr.update() for _ in range(VIEW_PARTS)]
+        return self._view(view)
 
     def take_over(self, conversation_id: str | None, request: gr.Request) -> list[Any]:
         try:
@@ -235,7 +315,10 @@ class AgentConsole:
                     with gr.Row():
                         take = gr.Button("Take over", elem_id="agent-take-over")
                         release = gr.Button("Release to bot", elem_id="agent-release")
-                    with gr.Accordion("Trace of the last bot turn (intent, slots, facts used)", open=True):
+                    customer = gr.Markdown(elem_id="agent-customer")
+                    gr.Markdown("#### Why the bot said what it did (last 3 turns, newest first)")
+                    reasoning = gr.Markdown(elem_id="agent-reasoning")
+                    with gr.Accordion("Raw trace", open=False, elem_id="agent-trace-toggle"):
                         trace = gr.JSON(elem_id="agent-trace")
                 with gr.Column(scale=2):
                     gr.Markdown("#### Suggested replies")
@@ -257,7 +340,7 @@ class AgentConsole:
                         label="Why a suggestion was rejected (optional)", elem_id="agent-reason"
                     )
                     send = gr.Button("Send to shopper", variant="primary", elem_id="agent-send")
-            view_out = [chat, status, trace]
+            view_out = [chat, status, customer, reasoning, trace]
             page.load(self.whoami, None, [who])
             page.load(self.refresh, [current], [queue])
             refresh.click(self.refresh, [current], [queue])

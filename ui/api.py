@@ -6,6 +6,7 @@ created it; agents with `Authorization: Bearer <token>` from `POST /api/v1/agent
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -243,13 +244,16 @@ def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limit
 
     @router.get("/agent/conversations/{conversation_id}", tags=["agent"])
     def open_conversation(conversation_id: str, name: AgentName) -> dict[str, Any]:
-        """Every message with the trace of each bot turn (intent, slots, facts used, sources)."""
+        """Every message with the trace of each bot turn (intent, slots, facts used, sources); the verified
+        customer and the orders they proved in this conversation (none before verification)."""
         view = desk.open(conversation_id)
         check = view.verification
         return {"id": view.id, "language": view.language, "handoff": view.handoff,
                 "assigned_agent": view.assigned_agent, "verified_customer_id": view.verified_customer_id,
                 "verification": {"failed_attempts": check.failures, "limit": check.limit, "locked": check.is_locked,
                                  "locked_orders": list(check.locked_orders)},
+                "customer": dataclasses.asdict(view.customer) if view.customer else None,
+                "orders": [dataclasses.asdict(o) for o in view.orders],
                 "messages": [message_json(m, with_trace=True) for m in view.messages]}  # fmt: skip
 
     @router.get("/agent/conversations/{conversation_id}/suggestions", tags=["agent"])

@@ -7,7 +7,10 @@ the token on every call.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
@@ -22,7 +25,7 @@ from ui.strings import LANGUAGE_CHOICES, t, ui_language
 
 logger = logging.getLogger(__name__)
 QUICK_REPLY_SLOTS = 4
-POLL_S = 3.0
+POLL_S = 1.5  # an agent's message shows within this (plus a round trip)
 
 
 def _client(request: gr.Request | None) -> str:
@@ -55,11 +58,53 @@ def _messages_to_chat(messages: list[StoredMessage], language: str) -> list[dict
     return chat
 
 
+class _Ticket:
+    def __init__(self, message: str, is_behind: bool) -> None:
+        self.message, self.is_behind, self.started = message, is_behind, False
+
+    def start(self) -> None:
+        self.started = True
+
+
+class _WaitingMessages:
+    """Messages of one conversation sent while an earlier turn of it still runs (in this process).
+
+    The turn that runs shows them below its reply, so a message sent mid-stream stays on screen until
+    its own turn starts; `ShopperChat` stores and answers them in order."""
+
+    def __init__(self) -> None:
+        self._tickets: dict[str, list[_Ticket]] = {}
+        self._guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def enter(self, conversation_id: str, message: str) -> Iterator[_Ticket]:
+        with self._guard:
+            tickets = self._tickets.setdefault(conversation_id, [])
+            ticket = _Ticket(message, is_behind=bool(tickets))
+            tickets.append(ticket)
+        try:
+            yield ticket
+        finally:
+            with self._guard:
+                tickets = self._tickets.get(conversation_id, [])
+                if ticket in tickets:
+                    tickets.remove(ticket)
+                if not tickets:
+                    self._tickets.pop(conversation_id, None)
+
+    def shown(self, conversation_id: str, chat: list[dict[str, str]]) -> list[dict[str, str]]:
+        """`chat` with the messages still waiting for their turn after it."""
+        with self._guard:
+            waiting = [t.message for t in self._tickets.get(conversation_id, []) if not t.started]
+        return [*chat, *(_user(m) for m in waiting)]
+
+
 class ShopperPage:
     """Builds the Blocks; each handler calls `ShopperChat` and turns results into component updates."""
 
     def __init__(self, chat: ShopperChat, limits: ChatLimits, *, secret: str) -> None:
         self.chat, self.limits, self.secret = chat, limits, secret
+        self._waiting = _WaitingMessages()
 
     # ----------------------------------------------------------------------------- helpers
     def _labels(self, language: str) -> list[Any]:
@@ -129,49 +174,70 @@ class ShopperPage:
         return _messages_to_chat(messages, language) or [_bot(t(language, "welcome"))]
 
     def send(self, message: str, saved: dict, language: str, view: dict, request: gr.Request):
-        """Stream one turn into the chat; yields [chatbot, textbox, language, view, quick replies…, labels…]."""
+        """Stream one turn into the chat; yields [chatbot, textbox, language, view, quick replies…, labels…].
+
+        The box is cleared once, when the message is taken; later updates leave it alone, so what the
+        shopper types while a reply streams stays. A message sent while another turn of the same
+        conversation runs waits for it (`ShopperChat` takes turns) and is shown below the streaming reply
+        meanwhile, so nothing typed disappears."""
         keep = [gr.update() for _ in range(QUICK_REPLY_SLOTS)] + [gr.update() for _ in range(9)]
         saved = saved or {}
+        conversation_id = str(saved.get("conversation_id", ""))
         try:
-            self.limits.message(str(saved.get("conversation_id", "")), _client(request))
+            self.limits.message(conversation_id, _client(request))
             message = self.chat.check_message(message)
         except (InputError, AssistantError) as exc:
             gr.Warning(str(exc))
             yield [gr.update(), gr.update(), language, view, *keep]
             return
-        chat = [*self._stored_chat(saved, language), _user(message), _bot("…")]
-        yield [chat, "", language, view, *keep]
-        text = ""
-        try:
-            for event in self.chat.stream(saved.get("conversation_id", ""), saved.get("token"), message,
-                                          client=_client(request)):  # fmt: skip
-                if isinstance(event, StreamEvent):
-                    text = text + event.text if event.kind == "delta" else event.text
-                    chat[-1] = _bot(f'<div class="sa-text">{plain(text)}</div>')
-                    yield [chat, "", language, view, *keep]
-                elif isinstance(event, TurnOutcome):
-                    yield self._finish(event, chat, language, view)
-        except NotFoundError:
-            gr.Warning("This conversation has expired; please start a new one.")
-            chat[-1] = _bot(t(language, "error"))
-            yield [chat, message, language, view, *keep]
-        except AssistantError as exc:
-            gr.Warning(str(exc))
-            chat[-1] = _bot(t(language, "error"))
-            yield [chat, message, language, view, *keep]
+        with self._waiting.enter(conversation_id, message) as ticket:
+            if ticket.is_behind:  # the running turn shows this message below its reply until ours starts
+                yield [gr.update(), "", language, view, *keep]
+                chat: list[dict[str, str]] = []
+            else:
+                chat = [*self._stored_chat(saved, language), _user(message), _bot("…")]
+                yield [chat, "", language, view, *keep]
+            text, started = "", False
+            try:
+                for event in self.chat.stream(conversation_id, saved.get("token"), message,
+                                              client=_client(request)):  # fmt: skip
+                    if not started:  # our turn now: earlier turns' replies are stored, take them in
+                        started = True
+                        ticket.start()
+                        chat = [*self._with_message(self._stored_chat(saved, language), message), _bot("…")]
+                    if isinstance(event, StreamEvent):
+                        text = text + event.text if event.kind == "delta" else event.text
+                        chat[-1] = _bot(f'<div class="sa-text">{plain(text)}</div>')
+                        yield [self._waiting.shown(conversation_id, chat), gr.update(), language, view, *keep]
+                    elif isinstance(event, TurnOutcome):
+                        done = self._finish(event, chat, language, view)
+                        done[0] = self._waiting.shown(conversation_id, done[0])
+                        yield done
+            except AssistantError as exc:
+                expired = isinstance(exc, NotFoundError)
+                gr.Warning("This conversation has expired; please start a new one." if expired else str(exc))
+                chat = [*(chat[:-1] if started or not ticket.is_behind else self._stored_chat(saved, language)),
+                        _bot(t(language, "error"))]  # fmt: skip
+                yield [self._waiting.shown(conversation_id, chat), gr.update(), language, view, *keep]
+
+    @staticmethod
+    def _with_message(chat: list[dict[str, str]], message: str) -> list[dict[str, str]]:
+        """`chat` ending with the shopper's `message` (stored when the turn began, or added here)."""
+        mine = _user(message)
+        return chat if chat and chat[-1] == mine else [*chat, mine]
 
     def _finish(self, outcome: TurnOutcome, chat: list, language: str, view: dict) -> list[Any]:
         view = dict(view)
         view["last_id"] = max(view.get("last_id", 0), outcome.message_id)
         if outcome.reply is None:  # a human has the conversation: no bot reply
             chat[-1] = _bot(f'<div class="sa-note">{t(language, "agent_joined")}</div>')
-            return [chat, "", language, view, *self._quick([]), *[gr.update() for _ in range(9)]]
+            return [chat, gr.update(), language, view, *self._quick([]), *[gr.update() for _ in range(9)]]
         reply = outcome.reply
         language = reply.language
         chat[-1] = _bot(reply_html(reply.text, reply_record(reply), language))
         view["last_reply_id"] = outcome.reply_message_id
         view["last_id"] = max(view["last_id"], outcome.reply_message_id or 0)
-        return [chat, "", language, view, *self._quick(reply.suggestions), *self._labels(language)]
+        return [chat, gr.update(), language, view, *self._quick(reply.suggestions), *self._labels(language)]
 
     def human(self, saved: dict, language: str, view: dict, request: gr.Request) -> list[Any]:
         saved = saved or {}
@@ -262,11 +328,18 @@ class ShopperPage:
 
             page.load(self.load, [saved], [chatbot, saved, language, view, *quick, *labelled])
             send_inputs = [saved, language, view]  # never the chat itself: the server has it
+
+            # "multiple": a message sent while a reply streams is taken (Gradio's default drops it), and the
+            # progress shows on the chat only, so the box stays free to type in.
+            def on_turn(trigger: Any, handler: Any, inputs: list[Any]) -> None:
+                trigger(handler, inputs, turn_out, concurrency_limit=8, trigger_mode="multiple",
+                        show_progress_on=[chatbot])  # fmt: skip
+
             for trigger in (send.click, box.submit):
-                trigger(self.send, [box, *send_inputs], turn_out, concurrency_limit=8)
+                on_turn(trigger, self.send, [box, *send_inputs])
             for button in quick:
-                button.click(self.send, [button, *send_inputs], turn_out, concurrency_limit=8)
-            human.click(self.human, send_inputs, turn_out, concurrency_limit=8)
+                on_turn(button.click, self.send, [button, *send_inputs])
+            on_turn(human.click, self.human, send_inputs)
             up.click(self.rate(True), [comment, saved, language, view], [comment])
             down.click(self.rate(False), [comment, saved, language, view], [comment])
             new.click(self.new_chat, [language], [chatbot, saved, view, *quick])

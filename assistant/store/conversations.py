@@ -56,6 +56,12 @@ def latest_issue(messages: Sequence[StoredMessage]) -> str | None:
     """The customer's latest message that says what they need (oldest first in `messages`), judged by the
     reply after it: not a request for a human (typed or the button), a greeting, thanks, yes or no. A
     message no reply followed yet (one sent to the waiting agent) counts. Falls back to the latest."""
+    return issue_and_reading(messages)[0]
+
+
+def issue_and_reading(messages: Sequence[StoredMessage]) -> tuple[str | None, dict[str, Any]]:
+    """`latest_issue` and the trace of the bot's reply to it (its intent and sentiment; empty when
+    none followed or a person answered)."""
     latest: str | None = None
     for index in range(len(messages) - 1, -1, -1):
         message = messages[index]
@@ -64,10 +70,10 @@ def latest_issue(messages: Sequence[StoredMessage]) -> str | None:
         latest = latest or message.text
         reply = next((m for m in messages[index + 1 :] if m.role in ("assistant", "agent")), None)
         if reply is None or reply.role == "agent":
-            return message.text
+            return message.text, {}
         if reply.meta.get("intent") not in NOT_AN_ISSUE and reply.meta.get("rule") != HUMAN_BUTTON_RULE:
-            return message.text
-    return latest
+            return message.text, reply.meta
+    return latest, {}
 
 
 def new_conversation_id() -> str:
@@ -223,16 +229,19 @@ class ConversationStore:
             )
         summaries = []
         for conversation, count, last, assistant, _agent in rows:
-            meta = texts[assistant].meta if assistant in texts else {}
+            last_reading = texts[assistant].meta if assistant in texts else {}
+            words, reading = issue_and_reading(recent.get(conversation.id, []))
+            # the intent and mood of the issue itself, not of the "talk to a human" that may follow it
+            meta = reading or last_reading
             sentiment = meta.get("sentiment")
             summaries.append(ConversationSummary(
                 conversation.id, conversation.language, bool(conversation.handoff), conversation.assigned_agent,
                 conversation.channel or "", conversation.updated_at, int(count),
                 texts[last].text[:120] if last in texts else "",
-                customer_words=(latest_issue(recent.get(conversation.id, [])) or "")[:160],
+                customer_words=(words or "")[:160],
                 intent=str(meta.get("intent", "")),
                 sentiment=float(sentiment) if isinstance(sentiment, int | float) else None,
-                handoff_reason=str(meta.get("rule", "")) if conversation.handoff else "",
+                handoff_reason=str(last_reading.get("rule", "")) if conversation.handoff else "",
                 waiting_since=unanswered.get(conversation.id) if conversation.handoff else None,
             ))  # fmt: skip
 

@@ -42,6 +42,17 @@ class OrderView:
     shipping_address: dict
 
 
+@dataclass(frozen=True)
+class CustomerView:
+    """A verified customer as a support agent sees them."""
+
+    id: str
+    name: str
+    email: str
+    phone: str
+    language: str
+
+
 class OrderRepository:
     """Verification and the order actions (status, return, cancel, address change)."""
 
@@ -72,6 +83,14 @@ class OrderRepository:
             if order is None or order.customer_id != customer_id:
                 return None
             return _view(order)
+
+    def customer(self, customer_id: str) -> CustomerView | None:
+        """The customer's contact details (for agents, once the shopper has proved who they are)."""
+        with self.db.session() as session:
+            row = session.get(Customer, customer_id)
+            if row is None:
+                return None
+            return CustomerView(row.id, row.name, row.email, row.phone or "", row.language)
 
     def orders_of(self, customer_id: str) -> list[OrderView]:
         """The customer's own orders, newest first."""

@@ -97,9 +97,14 @@ def test_products_and_order_status(client: TestClient) -> None:
     client.post(
         f"/api/v1/conversations/{cid}/messages", json={"message": "Where is my order?"}, headers=token
     )
+    before = client.get(f"/api/v1/agent/conversations/{cid}", headers=agent(client)).json()
+    assert before["customer"] is None and before["orders"] == []  # nothing about anyone before verification
     reply = client.post(f"/api/v1/conversations/{cid}/messages",
                         json={"message": f"{order['id']}, email {order['email']}"}, headers=token).json()["reply"]  # fmt: skip
     assert order["tracking_number"] in reply["text"]
+    view = client.get(f"/api/v1/agent/conversations/{cid}", headers=agent(client)).json()
+    assert view["customer"]["id"] == order["customer_id"] and view["customer"]["email"] == order["email"]
+    assert [o["id"] for o in view["orders"]] == [order["id"]] and view["orders"][0]["status"] == "shipped"
 
 
 def test_streaming_events(client: TestClient) -> None:

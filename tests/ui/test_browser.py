@@ -3,7 +3,9 @@ Playwright against a live server on 127.0.0.1. Screenshots go to artifacts/scree
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -127,6 +129,64 @@ def test_chinese_shopper(server, browser) -> None:
     page.context.close()
 
 
+def sign_in(browser, base: str, *, wrong_first: bool = False):
+    agent = new_page(browser)
+    agent.goto(base + "/agent/")
+    agent.wait_for_url(re.compile(r".*/agent/login$"))
+    if wrong_first:
+        agent.fill("#username", "alice")
+        agent.fill("#password", "wrong horse")
+        agent.click("#sign-in")
+        assert "wrong username or password" in agent.inner_text("#login-error")
+    agent.fill("#username", "alice")
+    agent.fill("#password", "correct horse")
+    agent.click("#sign-in")
+    agent.wait_for_selector("#agent-queue label")
+    agent.wait_for_function("() => document.querySelector('#agent-who')?.innerText.includes('alice')")
+    return agent
+
+
+def open_in_console(agent, conversation_id: str) -> None:
+    agent.locator("#agent-queue label", has_text=conversation_id[:10]).first.click()
+    agent.wait_for_function(
+        "(id) => document.querySelector('#agent-status')?.innerText.includes(id)", arg=conversation_id
+    )
+
+
+def test_the_console_shows_the_verified_customer_the_order_and_the_bot_reasoning(server, browser) -> None:
+    base, app = server
+    order = order_with("shipped")
+    customer = app.state.desk.assistant.actions.orders.customer(order["customer_id"])
+    shopper = start_shopper(browser, base)
+    ask(shopper, "Where is my order?")
+    ask(shopper, f"{order['id']}, email {order['email']}")
+    ask(shopper, "It is late and I need it for a trip, can someone check?")
+    shopper.click("#sa-human")
+    shopper.wait_for_function(
+        "() => /team|agent/i.test(document.querySelector('#sa-chat')?.innerText.slice(-400) ?? '')"
+    )
+    conversation_id = conversation_with(app, "It is late and I need it for a trip, can someone check?")
+
+    agent = sign_in(browser, base)
+    entry = agent.locator("#agent-queue label", has_text=conversation_id[:10]).first
+    assert "need it for a trip" in entry.inner_text()  # the issue, not the press of "talk to a human"
+    open_in_console(agent, conversation_id)
+    agent.wait_for_function("(id) => document.querySelector('#agent-customer')?.innerText.includes(id)",
+                            arg=order["id"])  # fmt: skip
+    panel = agent.inner_text("#agent-customer")
+    assert "verified" in panel and customer.name in panel and order["email"] in panel
+    assert "Order in question" in panel and "shipped" in panel and order["tracking_number"] in panel
+    reasoning = agent.inner_text("#agent-reasoning")
+    assert "Understood:" in reasoning and "rule:" in reasoning and "Sources:" in reasoning
+    assert not agent.locator("#agent-trace").is_visible()  # the raw trace waits behind its toggle
+    agent.click("#agent-trace-toggle button >> nth=0")
+    agent.locator("#agent-trace").wait_for(state="visible")
+    assert "intent" in agent.inner_text("#agent-trace")
+    screenshot(agent, "agent-conversation-view")
+    for page in (shopper, agent):
+        page.context.close()
+
+
 def test_agent_takes_over_and_the_shopper_sees_the_edited_suggestion(server, browser) -> None:
     base, app = server
     shopper = start_shopper(browser, base)
@@ -138,18 +198,7 @@ def test_agent_takes_over_and_the_shopper_sees_the_edited_suggestion(server, bro
     # the newest hand-off (an earlier test's may have waited longer and rank first)
     conversation_id = max((c for c in app.state.desk.queue() if c.handoff), key=lambda c: c.updated_at).id
 
-    agent = new_page(browser)
-    agent.goto(base + "/agent/")
-    agent.wait_for_url(re.compile(r".*/agent/login$"))
-    agent.fill("#username", "alice")
-    agent.fill("#password", "wrong horse")
-    agent.click("#sign-in")
-    assert "wrong username or password" in agent.inner_text("#login-error")
-    agent.fill("#username", "alice")
-    agent.fill("#password", "correct horse")
-    agent.click("#sign-in")
-    agent.wait_for_selector("#agent-queue label")
-    agent.wait_for_function("() => document.querySelector('#agent-who')?.innerText.includes('alice')")
+    agent = sign_in(browser, base, wrong_first=True)
     entry = agent.locator("#agent-queue label", has_text=conversation_id[:10]).first
     assert "🔴" in entry.inner_text() and "Where is my order?" in entry.inner_text()  # the customer's words
     entry.click()
@@ -159,7 +208,8 @@ def test_agent_takes_over_and_the_shopper_sees_the_edited_suggestion(server, bro
     agent.wait_for_function(
         "() => document.querySelector('#agent-suggestion-1')?.innerText.includes('confidence')"
     )
-    assert "intent" in agent.inner_text("#agent-trace")
+    assert "Understood:" in agent.inner_text("#agent-reasoning")
+    assert "not verified yet" in agent.inner_text("#agent-customer")  # and nothing about any customer
     agent.click("#agent-take-over")
     agent.wait_for_function(
         "() => document.querySelector('#agent-status')?.innerText.includes('taken over by alice')"
@@ -167,7 +217,10 @@ def test_agent_takes_over_and_the_shopper_sees_the_edited_suggestion(server, bro
     agent.click("#agent-use-1")
     agent.wait_for_function("() => document.querySelector('#agent-editor textarea').value.length > 0")
     suggestion = agent.input_value("#agent-editor textarea")
-    agent.fill("#agent-editor textarea", suggestion + " — Alice from the support team")
+    editor = agent.locator("#agent-editor textarea")
+    editor.click()
+    editor.press("End")
+    editor.press_sequentially(" — Alice from the support team")  # typed key by key, then sent at once
     agent.click("#agent-send")
     agent.wait_for_function("() => document.querySelector('#agent-editor textarea').value === ''")
     screenshot(agent, "agent-console")
@@ -177,8 +230,12 @@ def test_agent_takes_over_and_the_shopper_sees_the_edited_suggestion(server, bro
         timeout=20_000,
     )
     screenshot(shopper, "shopper-sees-agent")
+    edited = suggestion + " — Alice from the support team"
     decisions = [f for f in app.state.desk.conversations.feedback(conversation_id) if f.kind == "edited"]
     assert decisions and decisions[0].author == "alice" and decisions[0].suggestion == suggestion
+    assert decisions[0].value == edited  # both texts kept: what was suggested and what was sent
+    sent = [m.text for m in app.state.desk.open(conversation_id).messages if m.role == "agent"]
+    assert sent == [edited]  # exactly what the agent edited
 
     ask(shopper, "are you still there?")  # the bot stays quiet while alice holds the conversation
     assert (
@@ -186,6 +243,98 @@ def test_agent_takes_over_and_the_shopper_sees_the_edited_suggestion(server, bro
     )
     for page in (shopper, agent):
         page.context.close()
+
+
+@contextlib.contextmanager
+def slow_replies(app, first_s: float, then_s: float = 0.1) -> Iterator[None]:
+    """The bot's streamed replies start after `first_s` and continue a step every `then_s` (a slow model)."""
+    assistant = app.state.chat.assistant
+    original = assistant.respond_stream
+
+    def slow(conversation_id, message, **kwargs):
+        for n, event in enumerate(original(conversation_id, message, **kwargs)):
+            time.sleep(first_s if n == 0 else then_s)
+            yield event
+
+    assistant.respond_stream = slow
+    try:
+        yield
+    finally:
+        del assistant.respond_stream  # the class's method again
+
+
+def conversation_with(app, text: str) -> str:
+    """The id of the one conversation in which a customer wrote `text`."""
+    found = [c.id for c in app.state.desk.queue(limit=500)
+             if any(m.role == "customer" and m.text == text for m in app.state.desk.open(c.id).messages)]  # fmt: skip
+    assert len(found) == 1, f"{len(found)} conversations have {text!r}"
+    return found[0]
+
+
+def replies(page) -> int:
+    return page.locator("#sa-chat .sa-reply, #sa-chat .sa-note").count()
+
+
+def test_messages_sent_while_a_reply_streams_are_kept_stored_and_answered(server, browser) -> None:
+    base, app = server
+    page = start_shopper(browser, base)
+    first, second = "How many days does delivery to Canada take?", "And what is the return policy, please?"
+    draft = "a question I am still typing"
+    with slow_replies(app, 2.0):
+        page.fill("#sa-input textarea", first)
+        page.click("#sa-send")
+        page.wait_for_function("(t) => document.querySelector('#sa-chat')?.innerText.includes(t)", arg=first)
+        assert replies(page) == 0  # the first reply is still being written
+        page.fill("#sa-input textarea", second)
+        page.press("#sa-input textarea", "Enter")  # sent mid-stream: Gradio's default would drop it
+        page.wait_for_function("() => document.querySelector('#sa-input textarea').value === ''")
+        page.wait_for_function("(t) => document.querySelector('#sa-chat')?.innerText.includes(t)", arg=second)
+        page.fill("#sa-input textarea", draft)  # typed while replies stream: must survive them
+        page.wait_for_function("() => document.querySelectorAll('#sa-chat .sa-reply').length >= 2")
+    screenshot(page, "shopper-two-messages-while-streaming")
+    assert page.input_value("#sa-input textarea") == draft
+    text = chat_text(page)
+    assert text.index(first) < text.index(second)
+    messages = app.state.desk.open(conversation_with(app, first)).messages
+    assert [m.role for m in messages] == ["customer", "assistant", "customer", "assistant"]
+    assert [m.text for m in messages if m.role == "customer"] == [first, second]
+    page.context.close()
+
+
+def test_messages_during_a_takeover_and_right_after_release_are_stored_and_answered(server, browser) -> None:
+    base, app = server
+    desk = app.state.desk
+    page = start_shopper(browser, base)
+    ask(page, "Do you ship to Canada?")
+    conversation_id = conversation_with(app, "Do you ship to Canada?")
+    desk.take_over(conversation_id, "alice")
+
+    ask(page, "Is somebody there?")  # while alice holds it: stored for her, the bot stays quiet
+    assert t_note(page) and page.locator("#sa-chat .sa-reply").count() == 1
+    waiting = [m for m in desk.open(conversation_id).messages if m.text == "Is somebody there?"]
+    assert waiting and waiting[0].meta.get("for_agent") is True
+
+    sent_at = time.monotonic()
+    desk.send(conversation_id, "alice", "Yes, Alice here. Canada takes about a week.")
+    page.wait_for_function(  # pushed to the page within 3 s of the agent sending it
+        "() => document.querySelector('#sa-chat')?.innerText.includes('Alice here')", timeout=3_000
+    )
+    shown_after = time.monotonic() - sent_at
+    desk.release(conversation_id, "alice")
+
+    before = page.locator("#sa-chat .sa-reply").count()
+    ask(page, "What is your return policy?")  # right after the release: the bot answers again
+    assert page.locator("#sa-chat .sa-reply").count() == before + 1
+    screenshot(page, "shopper-after-release")
+    roles = [(m.role, m.text) for m in desk.open(conversation_id).messages]
+    assert roles[-2:][0] == ("customer", "What is your return policy?") and roles[-1][0] == "assistant"
+    assert ("agent", "Yes, Alice here. Canada takes about a week.") in roles
+    assert shown_after < 3.0
+    page.context.close()
+
+
+def t_note(page) -> bool:
+    return "A member of our team has this conversation" in page.locator("#sa-chat .sa-note").last.inner_text()
 
 
 def test_shopper_cannot_open_the_console(server, browser) -> None:
