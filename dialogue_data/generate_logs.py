@@ -89,11 +89,30 @@ def typo(rng: random.Random, text: str) -> str:
     m = rng.choice(words)
     w, i = m.group(), rng.randrange(1, len(m.group()) - 1)
     kind = rng.random()
-    new = w[:i] + w[i + 1] + w[i] + w[i + 2 :] if kind < 0.4 else w[:i] + w[i + 1 :] if kind < 0.7 else w[:i] + w[i] + w[i:]
+    new = (
+        w[:i] + w[i + 1] + w[i] + w[i + 2 :]
+        if kind < 0.4
+        else w[:i] + w[i + 1 :]
+        if kind < 0.7
+        else w[:i] + w[i] + w[i:]
+    )
     return text[: m.start()] + new + text[m.end() :]
 
 
-EN_OPENERS = ["", "", "", "", "hi, ", "Hi! ", "hello, ", "hey ", "Good morning. ", "Hi there, ", "so ", "um, "]
+EN_OPENERS = [
+    "",
+    "",
+    "",
+    "",
+    "hi, ",
+    "Hi! ",
+    "hello, ",
+    "hey ",
+    "Good morning. ",
+    "Hi there, ",
+    "so ",
+    "um, ",
+]
 EN_CLOSERS = ["", "", "", "", " thanks", " thx", " please", " pls", "?", " asap", "!", " Thank you."]
 ZH_OPENERS = ["", "", "", "你好，", "您好，", "亲，", "请问", "在吗？", "你好 ", "客服你好，"]
 ZH_CLOSERS = ["", "", "", "，谢谢", "谢谢！", "？", "～", "，麻烦了", "，急", "。"]
@@ -287,8 +306,10 @@ def order_facts(order: dict, language: str) -> str:
         if status == "placed":
             text += f"; it was placed on {order['placed_at'][:10]} and will ship within 1 business day."
         elif status == "shipped":
-            text += (f": it left our warehouse on {order['shipped_at']} with {order['carrier']}, tracking number "
-                     f"{order['tracking_number']}.")
+            text += (
+                f": it left our warehouse on {order['shipped_at']} with {order['carrier']}, tracking number "
+                f"{order['tracking_number']}."
+            )
         elif status == "delivered":
             text += f": {order['carrier']} delivered it on {order['delivered_at']} (tracking {order['tracking_number']})."
         elif status == "returned":
@@ -348,7 +369,9 @@ def open_order_request(t: Turns, rng: random.Random, intent: str, phrasings: dic
                        **slots: str) -> None:  # fmt: skip
     """The request; some customers put the order number and e-mail in the same message, the rest are asked."""
     if rng.random() < 0.2:
-        with_details = {t.language: [p + rng.choice(DETAILS_SUFFIX[t.language]) for p in phrasings[t.language]]}
+        with_details = {
+            t.language: [p + rng.choice(DETAILS_SUFFIX[t.language]) for p in phrasings[t.language]]
+        }
         t.customer(intent, with_details, order_id=order["id"], email=order["email"], **slots)
         return
     t.customer(intent, phrasings, **{k: v for k, v in slots.items()}, order_id=order["id"])
@@ -381,22 +404,35 @@ def handoff(t: Turns, reason: str = "") -> None:
 
 
 def product_line(p: dict, language: str) -> str:
-    stock = ("in stock" if p["stock"] else "out of stock") if language == "en" else ("有货" if p["stock"] else "缺货")
-    return f"{p['title'][language]} (${p['price']:.2f}, {stock})" if language == "en" else \
-        f"{p['title'][language]}（${p['price']:.2f}，{stock}）"
+    stock = (
+        ("in stock" if p["stock"] else "out of stock")
+        if language == "en"
+        else ("有货" if p["stock"] else "缺货")
+    )
+    return (
+        f"{p['title'][language]} (${p['price']:.2f}, {stock})"
+        if language == "en"
+        else f"{p['title'][language]}（${p['price']:.2f}，{stock}）"
+    )
 
 
 def reason(p: dict, language: str, constraint: str) -> str:
     if language == "en":
-        return f"rated {p['rating']} by {p['review_count']} shoppers" + (f", {constraint}" if constraint else "")
+        return f"rated {p['rating']} by {p['review_count']} shoppers" + (
+            f", {constraint}" if constraint else ""
+        )
     return f"{p['review_count']}位顾客评分{p['rating']}" + (f"，{constraint}" if constraint else "")
 
 
 def recommend_text(items: list[dict], language: str, constraint: tuple[str, str]) -> str:
     if language == "en":
-        lines = [f"{i + 1}. {product_line(p, 'en')}: {reason(p, 'en', constraint[0])}" for i, p in enumerate(items)]
+        lines = [
+            f"{i + 1}. {product_line(p, 'en')}: {reason(p, 'en', constraint[0])}" for i, p in enumerate(items)
+        ]
         return "Here are some options I'd suggest:\n" + "\n".join(lines)
-    lines = [f"{i + 1}. {product_line(p, 'zh')}：{reason(p, 'zh', constraint[1])}" for i, p in enumerate(items)]
+    lines = [
+        f"{i + 1}. {product_line(p, 'zh')}：{reason(p, 'zh', constraint[1])}" for i, p in enumerate(items)
+    ]
     return "为您推荐以下几款：\n" + "\n".join(lines)
 
 
@@ -440,9 +476,13 @@ def finish(t: Turns, rng: random.Random) -> str:
             continue
         t.customer(intent, phrasings)
         if target == "care":
-            wanted = "LEATHER" if "leather" in t.turns[-1]["text"] or "皮革" in t.turns[-1]["text"] else "WOOL"
+            wanted = (
+                "LEATHER" if "leather" in t.turns[-1]["text"] or "皮革" in t.turns[-1]["text"] else "WOOL"
+            )
             answer(t, f"KB-CARE-{wanted}")
-        elif target == "KB-ACC-PASSWORD" and ("email" in t.turns[-1]["text"] or "邮箱" in t.turns[-1]["text"]):
+        elif target == "KB-ACC-PASSWORD" and (
+            "email" in t.turns[-1]["text"] or "邮箱" in t.turns[-1]["text"]
+        ):
             answer(t, "KB-ACC-EMAIL")
         else:
             answer(t, target)
@@ -453,7 +493,9 @@ def finish(t: Turns, rng: random.Random) -> str:
 
 def s_order_status(t: Turns, rng: random.Random) -> str:
     order = order_for(t.rng, t.language)
-    open_order_request(t, rng, "order_status", ORDER_STATUS_WITH_ID if rng.random() < 0.3 else ORDER_STATUS, order)
+    open_order_request(
+        t, rng, "order_status", ORDER_STATUS_WITH_ID if rng.random() < 0.3 else ORDER_STATUS, order
+    )
     t.agent("lookup_order", {lang: order_facts(order, lang) for lang in ("en", "zh")}, order_id=order["id"])
     if order["status"] in ("placed", "shipped") and rng.random() < 0.7:
         country = order["shipping_address"]["country"]
@@ -550,9 +592,14 @@ def s_change_address(t: Turns, rng: random.Random) -> str:
     if order["status"] == "placed":
         t.agent("request_address", {"en": "Your order hasn't shipped yet, so the address can still change. What's the new address?",
                                     "zh": "订单尚未发货，可以修改地址。请提供新的收货地址。"}, order_id=order["id"])  # fmt: skip
-        address = (f"{rng.randint(1, 900)} {rng.choice(['Birch Street', 'Willow Lane', 'Summit Avenue'])}, "
-                   f"{order['shipping_address']['city']} {order['shipping_address']['postcode']}") if t.language == "en" \
+        address = (
+            (
+                f"{rng.randint(1, 900)} {rng.choice(['Birch Street', 'Willow Lane', 'Summit Avenue'])}, "
+                f"{order['shipping_address']['city']} {order['shipping_address']['postcode']}"
+            )
+            if t.language == "en"
             else f"{order['shipping_address']['city']}{rng.choice(['解放路', '和平街', '东风路'])}{rng.randint(1, 300)}号"
+        )
         t.customer("provide_details", NEW_ADDRESS, address=address)
         t.agent("change_address", {"en": f"Updated: order {order['id']} will now go to {address}.",
                                    "zh": f"已更新：订单{order['id']}将寄往{address}。"},
@@ -594,7 +641,10 @@ def s_product_question(t: Turns, rng: random.Random) -> str:
                    PASSAGE[f"{care}-zh"]["title"].replace("护理", ""))  # fmt: skip
         answer(t, care)
     elif rng.random() < 0.5:
-        t.customer("availability", P(["is it in stock?", "can I get it by next week?"], ["有现货吗？", "下周能到吗？"]))
+        t.customer(
+            "availability",
+            P(["is it in stock?", "can I get it by next week?"], ["有现货吗？", "下周能到吗？"]),
+        )
         t.agent("check_stock", {"en": f"{product['title']['en']}: {product['stock']} in stock." if product["stock"] else
                                 f"{product['title']['en']} is out of stock right now; restocks usually take 2-3 weeks.",
                                 "zh": f"{product['title']['zh']}：库存{product['stock']}件。" if product["stock"] else
@@ -631,12 +681,21 @@ def s_recommend(t: Turns, rng: random.Random) -> str:
                "colour": colour if "colour" in used else None,
                "price_max": price_max if "price_max" in used else None, "brand": seed["brand"] if "brand" in used else None}  # fmt: skip
     items = top(matching(**filters)) or top(matching(category=category))
-    constraint = (f"under ${price_max:.0f}" if filters["price_max"] else "", f"低于${price_max:.0f}" if filters["price_max"] else "")
+    constraint = (
+        f"under ${price_max:.0f}" if filters["price_max"] else "",
+        f"低于${price_max:.0f}" if filters["price_max"] else "",
+    )
     t.agent("recommend_products", {lang: recommend_text(items, lang, constraint) for lang in ("en", "zh")},
             products=[p["id"] for p in items])  # fmt: skip
     follow = rng.random()
     if follow < 0.35 and len(items) > 0:
-        cheaper = top([p for p in matching(category=category, ptype=filters["ptype"]) if p["price"] < min(i["price"] for i in items)])
+        cheaper = top(
+            [
+                p
+                for p in matching(category=category, ptype=filters["ptype"])
+                if p["price"] < min(i["price"] for i in items)
+            ]
+        )
         t.customer("recommendation", REFINE_CHEAPER)
         if cheaper:
             t.agent("recommend_products", {lang: recommend_text(cheaper, lang, ("cheaper than the ones above", "比上面更便宜"))
@@ -697,23 +756,36 @@ def s_size(t: Turns, rng: random.Random) -> str:
 
 
 def s_availability(t: Turns, rng: random.Random) -> str:
-    product = rng.choice([p for p in PRODUCTS if p["attributes"].get("sizes")] if rng.random() < 0.5 else PRODUCTS)
+    product = rng.choice(
+        [p for p in PRODUCTS if p["attributes"].get("sizes")] if rng.random() < 0.5 else PRODUCTS
+    )
     sizes = product["attributes"].get("sizes") or ["M"]
     size = rng.choice(sizes)
-    phr = {t.language: [p for p in AVAILABILITY[t.language] if ("{size}" in p) == bool(product["attributes"].get("sizes"))]}
+    phr = {
+        t.language: [
+            p for p in AVAILABILITY[t.language] if ("{size}" in p) == bool(product["attributes"].get("sizes"))
+        ]
+    }
     t.customer("availability", phr, product_title=product["title"][t.language], size=size)
     if product["stock"]:
-        text = {"en": f"Yes, {product['title']['en']} is in stock ({product['stock']} available) at ${product['price']:.2f}.",
-                "zh": f"有货，{product['title']['zh']}库存{product['stock']}件，价格${product['price']:.2f}。"}
+        text = {
+            "en": f"Yes, {product['title']['en']} is in stock ({product['stock']} available) at ${product['price']:.2f}.",
+            "zh": f"有货，{product['title']['zh']}库存{product['stock']}件，价格${product['price']:.2f}。",
+        }
         t.agent("check_stock", text, products=[product["id"]])
     else:
         text = {"en": f"{product['title']['en']} is out of stock right now. Out-of-stock items usually restock within 2-3 "
                       "weeks; use 'Notify me' on the product page to get an email.",
                 "zh": f"{product['title']['zh']}暂时缺货，通常2-3周内补货，可在商品页点击“到货通知”。"}  # fmt: skip
         t.agent("check_stock", text, products=[product["id"]], passages=["KB-ORD-PREORDER"])
-        alternatives = top([p for p in matching(category=product["category"][0], ptype=product["product_type"]["en"])])
+        alternatives = top(
+            [p for p in matching(category=product["category"][0], ptype=product["product_type"]["en"])]
+        )
         if alternatives and rng.random() < 0.6:
-            t.customer("recommendation", P(["any alternatives?", "what else do you have like it?"], ["有类似的吗？", "推荐个别的吧"]))
+            t.customer(
+                "recommendation",
+                P(["any alternatives?", "what else do you have like it?"], ["有类似的吗？", "推荐个别的吧"]),
+            )
             t.agent("recommend_products", {lang: recommend_text(alternatives, lang, ("similar and in stock", "同类有货"))
                                            for lang in ("en", "zh")}, products=[p["id"] for p in alternatives])  # fmt: skip
     return finish(t, rng)
@@ -771,7 +843,9 @@ def s_shipping_policy(t: Turns, rng: random.Random) -> str:
 
 def s_return_policy(t: Turns, rng: random.Random) -> str:
     category = rng.choice(list(CATEGORY_ZH))
-    t.customer("return_policy", RETURN_POLICY, category=category if t.language == "en" else CATEGORY_ZH[category])
+    t.customer(
+        "return_policy", RETURN_POLICY, category=category if t.language == "en" else CATEGORY_ZH[category]
+    )
     answer(t, f"KB-RET-{category.upper()}")
     if rng.random() < 0.6:
         t.customer("return_policy", RETURN_FEE)
@@ -780,7 +854,9 @@ def s_return_policy(t: Turns, rng: random.Random) -> str:
 
 
 def s_warranty(t: Turns, rng: random.Random) -> str:
-    product = rng.choice([p for p in PRODUCTS if p["category"][0] in ("electronics", "kitchen", "home", "bags", "sports")])
+    product = rng.choice(
+        [p for p in PRODUCTS if p["category"][0] in ("electronics", "kitchen", "home", "bags", "sports")]
+    )
     category = product["category"][0]
     t.customer("warranty", WARRANTY, product_type=product["product_type"][t.language],
                category=category if t.language == "en" else CATEGORY_ZH[category])  # fmt: skip
@@ -823,7 +899,9 @@ def s_privacy(t: Turns, rng: random.Random) -> str:
 def s_damaged(t: Turns, rng: random.Random) -> str:
     order = order_for(t.rng, t.language, ("delivered",))
     product = first_item(order)
-    open_order_request(t, rng, "damaged_item", DAMAGED, order, product_type=product["product_type"][t.language])
+    open_order_request(
+        t, rng, "damaged_item", DAMAGED, order, product_type=product["product_type"][t.language]
+    )
     t.agent("start_replacement", {
         "en": f"I'm sorry it arrived like that. I've arranged a free replacement for {product['title']['en']} from order "
               f"{order['id']}; it ships within 1 business day, and you don't need to send the damaged one back.",

@@ -215,7 +215,9 @@ def build_catalog(rng: random.Random) -> list[dict]:
             }.get(size_kind, [])  # fmt: skip
             product_id = f"P{len(products) + 1:04d}"
             stock_roll = rng.random()
-            stock = 0 if stock_roll < 0.08 else rng.randint(1, 9) if stock_roll < 0.25 else rng.randint(10, 400)
+            stock = (
+                0 if stock_roll < 0.08 else rng.randint(1, 9) if stock_roll < 0.25 else rng.randint(10, 400)
+            )
             title_en = f"{brand} {adj_en} {type_en} in {colour_en} {material}"
             title_zh = f"{brand} {adj_zh}{colour_zh}{MATERIALS[material]}{type_zh}"
             attrs: dict[str, object] = {"colour": colour_en, "material": material}
@@ -433,12 +435,16 @@ def build_knowledge() -> list[dict]:
     for category, months in WARRANTY_MONTHS.items():
         zh_name = CATEGORIES[category][0]
         if months:
-            text = (f"{category.capitalize()} carry a {months}-month warranty against manufacturing defects from the "
-                    "delivery date. Send us the order number and a photo or video of the fault to claim it.",
-                    f"{zh_name}类商品自签收之日起享有{months}个月的制造缺陷保修。申请保修请提供订单号及故障照片或视频。")
+            text = (
+                f"{category.capitalize()} carry a {months}-month warranty against manufacturing defects from the "
+                "delivery date. Send us the order number and a photo or video of the fault to claim it.",
+                f"{zh_name}类商品自签收之日起享有{months}个月的制造缺陷保修。申请保修请提供订单号及故障照片或视频。",
+            )
         else:
-            text = (f"{category.capitalize()} have no warranty, but faulty items can be returned within 14 days.",
-                    f"{zh_name}类商品不提供保修，但有质量问题可在14天内退货。")
+            text = (
+                f"{category.capitalize()} have no warranty, but faulty items can be returned within 14 days.",
+                f"{zh_name}类商品不提供保修，但有质量问题可在14天内退货。",
+            )
         out += passage(f"KB-WAR-{category.upper()}", "warranty", (f"Warranty for {category}", f"{zh_name}保修"),
                        text, {"warranty_months": str(months)})  # fmt: skip
     payments = [
@@ -608,12 +614,16 @@ def build_knowledge() -> list[dict]:
 # Store records: customers and orders. Names, emails and addresses are invented; emails use the
 # reserved example.com / example.cn domains.
 # ----------------------------------------------------------------------------------------------
-FIRST_EN = ("Olivia Liam Emma Noah Ava Elijah Sophia James Isabella Lucas Mia Mason Amelia Ethan Harper "
-            "Logan Evelyn Aiden Abigail Jacob Emily Owen Ella Wyatt Grace Leo Chloe Jack Zoe Henry Nora "
-            "Sebastian Lily Mateo Hannah Daniel Aria Samuel Layla David Maya Omar Priya Ravi Fatima Diego").split()
-LAST_EN = ("Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Wilson "
-           "Anderson Thomas Taylor Moore Jackson Martin Lee Thompson White Harris Clark Lewis Walker Young "
-           "Allen King Wright Scott Nguyen Hill Adams Baker Nelson Carter Mitchell Patel Kim").split()
+FIRST_EN = (
+    "Olivia Liam Emma Noah Ava Elijah Sophia James Isabella Lucas Mia Mason Amelia Ethan Harper "
+    "Logan Evelyn Aiden Abigail Jacob Emily Owen Ella Wyatt Grace Leo Chloe Jack Zoe Henry Nora "
+    "Sebastian Lily Mateo Hannah Daniel Aria Samuel Layla David Maya Omar Priya Ravi Fatima Diego"
+).split()
+LAST_EN = (
+    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Wilson "
+    "Anderson Thomas Taylor Moore Jackson Martin Lee Thompson White Harris Clark Lewis Walker Young "
+    "Allen King Wright Scott Nguyen Hill Adams Baker Nelson Carter Mitchell Patel Kim"
+).split()
 FAMILY_ZH = [("王", "wang"), ("李", "li"), ("张", "zhang"), ("刘", "liu"), ("陈", "chen"), ("杨", "yang"),
              ("赵", "zhao"), ("黄", "huang"), ("周", "zhou"), ("吴", "wu"), ("徐", "xu"), ("孙", "sun"),
              ("胡", "hu"), ("朱", "zhu"), ("高", "gao"), ("林", "lin"), ("何", "he"), ("郭", "guo")]  # fmt: skip
@@ -650,8 +660,11 @@ def build_customers(rng: random.Random) -> list[dict]:
             (family, family_py), (given, given_py) = rng.choice(FAMILY_ZH), rng.choice(GIVEN_ZH)
             name, local, domain = family + given, f"{given_py}.{family_py}", "example.cn"
             city, region, postcode, country = rng.choice(CITIES_ZH)
-            street = f"{rng.choice(STREETS_ZH)}{rng.randint(1, 999)}号" if country == "cn" else (
-                f"{rng.randint(1, 999)} {rng.choice(STREETS_EN)}")
+            street = (
+                f"{rng.choice(STREETS_ZH)}{rng.randint(1, 999)}号"
+                if country == "cn"
+                else (f"{rng.randint(1, 999)} {rng.choice(STREETS_EN)}")
+            )
         else:
             first, last = rng.choice(FIRST_EN), rng.choice(LAST_EN)
             name, local, domain = f"{first} {last}", f"{first}.{last}".lower(), "example.com"
@@ -687,8 +700,13 @@ def build_orders(rng: random.Random, customers: list[dict], products: list[dict]
         if rng.random() < 0.15:
             items.append(rng.choice(products))
         roll = rng.random()  # order age: recent orders are still open, old ones settled
-        age_days = rng.uniform(0, 2) if roll < 0.08 else rng.uniform(2, 7) if roll < 0.2 else (
-            rng.uniform(7, 14) if roll < 0.3 else rng.uniform(14, 300))
+        age_days = (
+            rng.uniform(0, 2)
+            if roll < 0.08
+            else rng.uniform(2, 7)
+            if roll < 0.2
+            else (rng.uniform(7, 14) if roll < 0.3 else rng.uniform(14, 300))
+        )
         placed = NOW - timedelta(days=age_days)
         if age_days < 2:
             status = rng.choice(["placed"] * 6 + ["cancelled"])
@@ -697,7 +715,9 @@ def build_orders(rng: random.Random, customers: list[dict], products: list[dict]
         elif age_days < 14:
             status = rng.choice(["shipped"] * 2 + ["delivered"] * 6 + ["cancelled"])
         else:
-            status = rng.choice(["delivered"] * 60 + ["returned"] * 10 + ["refunded"] * 14 + ["cancelled"] * 8)
+            status = rng.choice(
+                ["delivered"] * 60 + ["returned"] * 10 + ["refunded"] * 14 + ["cancelled"] * 8
+            )
         lines = []
         for product in items:
             line = {"product_id": product["id"], "title": product["title"]["en"], "quantity": 1 if rng.random() < 0.85
@@ -735,7 +755,9 @@ def build_orders(rng: random.Random, customers: list[dict], products: list[dict]
                 returned = date.fromisoformat(order["delivered_at"]) + timedelta(days=rng.randint(3, 20))
                 order["returned_at"] = min(returned, TODAY).isoformat()
             if status == "refunded":
-                order["refunded_at"] = min(date.fromisoformat(order["returned_at"]) + timedelta(days=2), TODAY).isoformat()
+                order["refunded_at"] = min(
+                    date.fromisoformat(order["returned_at"]) + timedelta(days=2), TODAY
+                ).isoformat()
                 order["refund_amount"] = order["subtotal"]
         if status == "cancelled":
             order["cancelled_at"] = placed_day.isoformat()
@@ -762,7 +784,9 @@ def main() -> None:
     write_jsonl(ROOT / "knowledge" / "passages.jsonl", knowledge)
     write_jsonl(ROOT / "store" / "customers.jsonl", customers)
     write_jsonl(ROOT / "store" / "orders.jsonl", orders)
-    print(f"{len(products)} products, {len(knowledge)} passages, {len(customers)} customers, {len(orders)} orders")
+    print(
+        f"{len(products)} products, {len(knowledge)} passages, {len(customers)} customers, {len(orders)} orders"
+    )
 
 
 if __name__ == "__main__":
