@@ -193,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("component", choices=["intent", "retriever", "reranker", "generator"])
     promote.add_argument("run_id")
     promote.add_argument("--force", action="store_true", help="activate even if it is not better")
+    promote.add_argument("--ab", action="store_true",
+                         help="also cite the A/B test of this run (`[experiment]`): refuse when the live traffic "
+                              "shows it worse on containment, hand-offs or satisfaction, or has too few "
+                              "conversations to tell")  # fmt: skip
+    promote.add_argument("--ab-days", type=int, default=90, help="days of traffic the A/B comparison reads")
     runs_list = commands.add_parser(
         "list", help="a component's training runs, their dev metrics, the active one"
     )
@@ -407,11 +412,52 @@ def _print_rejections(rejected: list) -> None:
         print(f"  ... and {len(rejected) - 50} more")
 
 
+def _ab_allows(settings: Settings, args: argparse.Namespace) -> bool:
+    """Print the A/B comparison of the run being promoted and keep it in the run's folder (`ab.json`); False
+    when it argues against promotion (and --force was not given)."""
+    import json
+
+    from assistant.analytics import Analytics
+    from assistant.experiments import compare_arms
+    from assistant.factory import database_url
+    from assistant.store.database import Database
+
+    e = settings.experiment
+    name = (
+        e.name if e.name != "auto" and e.candidate_run == args.run_id else f"{args.component}:{args.run_id}"
+    )
+    report = Analytics(Database(database_url(settings))).report(days=args.ab_days)
+    comparison = compare_arms(report.arms, experiment=name)
+    if comparison is None:
+        print(f"not promoted: no A/B traffic for {name} in the last {args.ab_days} days; run the test with "
+              f"experiment.component={args.component} and experiment.candidate_run={args.run_id}, or leave out --ab")  # fmt: skip
+        return bool(args.force)
+    print(comparison.summary())
+    folder = settings.paths.artifacts_dir / args.component / args.run_id
+    if folder.is_dir():
+        record = {"experiment": name, "days": args.ab_days, "conversations": list(comparison.conversations),
+                  "rates": {r.name: {"control": list(r.control), "candidate": list(r.candidate),
+                                     "difference": r.difference, "verdict": r.verdict} for r in comparison.rates},
+                  "reply_ms_median_difference": comparison.reply_ms, "too_early": comparison.is_too_early}  # fmt: skip
+        (folder / "ab.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+    if args.force:
+        return True
+    if comparison.is_worse:
+        print("not promoted: the A/B test shows the candidate worse on live traffic (above)")
+        return False
+    if comparison.is_too_early:
+        print("not promoted: too few conversations in an arm to tell (above); let the test run longer")
+        return False
+    return True
+
+
 def _runs(settings: Settings, args: argparse.Namespace) -> int:
     from assistant.training.registry import HEADLINE_METRICS, list_runs, promote, rollback
 
     artifacts = settings.paths.artifacts_dir
     if args.command == "promote":
+        if args.ab and not _ab_allows(settings, args):
+            return 1
         result = promote(artifacts, args.component, args.run_id, force=args.force)
         print(("promoted: " if result.is_promoted else "not promoted: ") + result.reason)
         if result.is_promoted and args.component == "retriever":

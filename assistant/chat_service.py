@@ -17,7 +17,9 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from assistant import metrics
 from assistant.errors import InputError, NotFoundError
+from assistant.experiments import CANDIDATE, Experiment
 from assistant.pipeline import Assistant, StreamEvent
 from assistant.schema import Language, Reply, SuggestedReply
 from assistant.store.conversations import ConversationSummary, StoredMessage, new_conversation_id
@@ -77,8 +79,11 @@ class ShopperChat:
     else's read the same (`NotFoundError`), so ids cannot be probed.
     """
 
-    def __init__(self, assistant: Assistant, *, max_message_chars: int = 2000) -> None:
+    def __init__(self, assistant: Assistant, *, max_message_chars: int = 2000,
+                 experiment: tuple[Experiment, Assistant] | None = None) -> None:  # fmt: skip
         self.assistant = assistant
+        # An A/B test: (the experiment, the candidate arm's assistant); the arm is drawn when a conversation starts.
+        self.experiment = experiment
         self.conversations = assistant.conversations
         self.max_message_chars = max_message_chars
         self._locks = _ConversationLocks()
@@ -100,6 +105,11 @@ class ShopperChat:
         session = ShopperSession(new_conversation_id(), secrets.token_urlsafe(32))
         self.conversations.create(session.conversation_id, owner_hash=_hash(session.token), channel=channel,
                                   language=language)  # fmt: skip
+        if self.experiment is not None:
+            experiment = self.experiment[0]
+            state = self.conversations.load_state(session.conversation_id)
+            arm = experiment.label(experiment.arm_for(session.conversation_id))
+            self.conversations.save_state(replace(state, experiment_arm=arm))
         return session
 
     def authorize(self, conversation_id: str, token: str | None) -> None:
@@ -156,18 +166,28 @@ class ShopperChat:
             if self.conversations.assigned_agent(conversation_id):
                 message_id = self.conversations.append_message(conversation_id, "customer", message,
                                                                {"for_agent": True})  # fmt: skip
+                metrics.FOR_AGENT.inc()
                 yield TurnOutcome(message_id, None, None, True)
                 return
             reply: Reply | None = None
+            assistant = self.assistant_for(conversation_id)
             if stream:
-                for event in self.assistant.respond_stream(conversation_id, message, client=client):
+                for event in assistant.respond_stream(conversation_id, message, client=client):
                     if event.kind == "reply":
                         reply = event.reply
                     else:
                         yield event
             else:
-                reply = self.assistant.respond(conversation_id, message, client=client)
+                reply = assistant.respond(conversation_id, message, client=client)
             yield self._outcome(conversation_id, reply)
+
+    def assistant_for(self, conversation_id: str) -> Assistant:
+        """The assistant of the conversation's A/B arm (the candidate's, or the active models')."""
+        if self.experiment is None:
+            return self.assistant
+        experiment, candidate = self.experiment
+        arm = self.conversations.load_state(conversation_id).experiment_arm
+        return candidate if arm == experiment.label(CANDIDATE) else self.assistant
 
     def request_human(self, conversation_id: str, token: str | None) -> TurnOutcome:
         """ "Talk to a human": always hands off, whatever the models think."""

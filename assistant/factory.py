@@ -228,3 +228,56 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
         history_turns=a.history_turns,
         agent_candidates=agent_candidates(settings),
     )
+
+
+def build_experiment(settings: Settings, assistant):  # -> tuple[Experiment, Assistant] | None
+    """The A/B test of `settings.experiment`: the experiment and the candidate arm's assistant (sharing every
+    stage of `assistant` but the component under test), or None when no test is configured."""
+    import copy
+
+    from assistant.errors import ConfigError
+    from assistant.experiments import Experiment
+    from assistant.training.registry import active_run
+
+    e = settings.experiment
+    if e.component == "none":
+        return None
+    if not e.candidate_run:
+        raise ConfigError(f"experiment.component is {e.component!r} but experiment.candidate_run is empty: name "
+                          f"a run from `python -m assistant list {e.component}`")  # fmt: skip
+    folder = settings.paths.artifacts_dir / e.component / e.candidate_run
+    if not folder.is_dir():
+        raise ConfigError(f"experiment.candidate_run {e.candidate_run!r}: no such {e.component} run under "
+                          f"{folder.parent}; see `python -m assistant list {e.component}`")  # fmt: skip
+    if active_run(settings.paths.artifacts_dir, e.component) == e.candidate_run:
+        raise ConfigError(f"experiment.candidate_run {e.candidate_run!r} is already the active {e.component} "
+                          "run: there is nothing to compare it with")  # fmt: skip
+    name = f"{e.component}:{e.candidate_run}" if e.name == "auto" else e.name
+    if e.component == "intent":
+        from assistant.backends.embedding import SentenceTransformerEmbedder
+        from assistant.stages.intent_head import IntentHead
+
+        understander = copy.copy(assistant.understander)
+        understander.head = IntentHead.load(folder)
+        if (folder / "encoder").is_dir():
+            understander.embedder = SentenceTransformerEmbedder(str(folder / "encoder"), device=settings.models.device,
+                                                                batch_size=settings.models.embedding_batch_size)  # fmt: skip
+        candidate = assistant.with_parts(understander=understander)
+    elif e.component == "reranker":
+        from assistant.backends.reranking import TransformersCrossEncoder
+
+        if not (folder / "encoder").is_dir():
+            raise ConfigError(f"reranker run {e.candidate_run!r} has no encoder folder (an unfinished run?)")
+        retriever = copy.copy(assistant.retriever)  # shares the store and the loaded lexical indexes
+        retriever.reranker = TransformersCrossEncoder(str(folder / "encoder"), device=settings.models.device)
+        candidate = assistant.with_parts(retriever=retriever)
+    else:  # generator
+        from assistant.backends.text_generation import TransformersTextGenerator
+
+        if not (folder / "model").is_dir():
+            raise ConfigError(f"generator run {e.candidate_run!r} has no model folder (an unfinished run?)")
+        writer = copy.copy(assistant.writer)
+        writer.generator = TransformersTextGenerator(str(folder / "model"), device=settings.models.device)
+        candidate = assistant.with_parts(writer=writer)
+    logger.info("A/B test %s: the candidate serves %.0f%% of new conversations", name, e.share * 100)
+    return Experiment(name, e.component, e.candidate_run, e.share), candidate

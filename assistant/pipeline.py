@@ -11,15 +11,18 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
+from sqlalchemy import text as sql_text
 
+from assistant import metrics
 from assistant.backends.embedding import Embedder
 from assistant.catalog import ShopKnowledge
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, IndexNotBuiltError
 from assistant.privacy import redact
 from assistant.schema import (
     ChatMessage,
@@ -140,6 +143,19 @@ class Assistant:
         self.top_k, self.history_turns = top_k, history_turns
         self.agent_candidates = agent_candidates  # model drafts per suggestion request (one batched call)
 
+    def with_parts(self, **parts: Any) -> Assistant:
+        """A copy sharing every stage but `parts` (an A/B test's candidate arm, `assistant.experiments`)."""
+        fields: dict[str, Any] = dict(
+            shop=self.shop, embedder=self.embedder, guard=self.guard, language=self.language,
+            understander=self.understander, policy=self.policy, retriever=self.retriever,
+            recommender=self.recommender, actions=self.actions, writer=self.writer, conversations=self.conversations,
+            top_k=self.top_k, history_turns=self.history_turns, agent_candidates=self.agent_candidates,
+        )  # fmt: skip
+        unknown = set(parts) - set(fields)
+        if unknown:
+            raise TypeError(f"not parts of an Assistant: {', '.join(sorted(unknown))}")
+        return Assistant(**{**fields, **parts})
+
     def warm_up(self) -> None:
         """Load models and indexes now rather than on the first message."""
         parts = (self.embedder, self.understander.embedder, self.retriever, self.writer.generator,
@@ -163,6 +179,75 @@ class Assistant:
             "model": str(getattr(generator, "model_reference", type(generator).__name__)),
         }
 
+    def check(self) -> dict[str, Any]:
+        """A readiness check that exercises each part: the database (a query, the schema at the newest
+        migration), the index (documents in the vector store and the lexical index), the embedder (a probe
+        query), the intent model (classifies it), language detection, and the reply generator.
+
+        `status` is "ok"; "degraded" when only the language model is down (replies stay grounded on the
+        templates); "down" when anything else fails. Reasons here are short and safe to show publicly; the
+        details go to the log."""
+        from assistant.store.database import current_revision, head_revision
+
+        parts: dict[str, dict[str, Any]] = {}
+
+        def run(name: str, probe: Callable[[], dict[str, Any]]) -> None:
+            started = time.perf_counter()
+            try:
+                parts[name] = {"ok": True, **probe()}
+            except Exception as exc:
+                logger.warning("health check: %s failed", name, exc_info=True)
+                parts[name] = {"ok": False, "reason": f"{type(exc).__name__}"}
+            parts[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
+
+        def database() -> dict[str, Any]:
+            db = self.conversations.db
+            with db.session() as session:
+                session.execute(sql_text("SELECT 1"))
+            revision, head = current_revision(db.engine), head_revision()
+            if revision != head:
+                raise RuntimeError(
+                    f"schema at {revision}, newest is {head}: run `python -m assistant db upgrade`"
+                )
+            return {"dialect": db.dialect, "revision": revision}
+
+        def index() -> dict[str, Any]:
+            counts = self.retriever.status()
+            if not any(v > 0 for k, v in counts.items() if k.endswith("_vectors")):
+                raise IndexNotBuiltError("the search index is empty: run `python -m assistant index`")
+            return counts
+
+        vector: list[np.ndarray] = []
+
+        def embedder() -> dict[str, Any]:
+            out = np.asarray(self.embedder.embed_queries(["health check: is the shop open?"]))
+            if out.shape[0] != 1 or not np.isfinite(out).all():
+                raise RuntimeError("the embedder returned no usable vector")
+            vector.append(out)
+            return {"dimension": int(out.shape[1])}
+
+        def intent_model() -> dict[str, Any]:
+            head = self.understander.head
+            probe = vector[0] if vector else np.asarray(self.understander.embedder.embed_queries(["hello"]))
+            probabilities = head.probabilities(probe)
+            if not np.isfinite(probabilities).all():
+                raise RuntimeError("the intent model returned no probabilities")
+            return {"intents": len(head.labels)}
+
+        def language() -> dict[str, Any]:
+            return {"probe": self.language.detect("where is my order?", conversation_language=None).language}
+
+        for name, probe in (("database", database), ("index", index), ("embedder", embedder),
+                            ("intent_model", intent_model), ("language_detection", language)):  # fmt: skip
+            run(name, probe)
+        generation = self.health()
+        parts["generation"] = {"ok": generation.get("state") != "down", **generation}
+        if not all(p["ok"] for name, p in parts.items() if name != "generation"):
+            status = "down"
+        else:
+            status = "ok" if parts["generation"]["ok"] else "degraded"
+        return {"status": status, "checks": parts}
+
     def respond(self, conversation_id: str, message: str, *, client: str | None = None) -> Reply:
         """Run one turn and return the reply (never raises for bad input).
 
@@ -175,6 +260,7 @@ class Assistant:
             return self._finish(turn, drafts)
         except Exception:
             logger.exception("turn failed in conversation %s", conversation_id)
+            metrics.FAILED_TURNS.inc()
             return self._failure_reply(conversation_id)
 
     def respond_stream(
@@ -185,6 +271,7 @@ class Assistant:
             turn = self._prepare(conversation_id, message, client=client)
         except Exception:
             logger.exception("turn failed in conversation %s", conversation_id)
+            metrics.FAILED_TURNS.inc()
             reply = self._failure_reply(conversation_id)
             yield StreamEvent("delta", reply.text)
             yield StreamEvent("reply", reply=reply)
@@ -522,7 +609,9 @@ class Assistant:
         self.conversations.append_message(
             turn.conversation_id, "customer", turn.guard.text or "(unreadable message)"
         )
-        self.conversations.append_message(turn.conversation_id, "assistant", reply.text, reply_record(reply))
+        record = reply_record(reply)
+        self.conversations.append_message(turn.conversation_id, "assistant", reply.text, record)
+        metrics.record_turn(record)
         self.conversations.save_state(state)
         logger.debug(
             "turn %s: %s -> %s", turn.conversation_id, turn.understanding.intent, turn.decision.action
@@ -590,6 +679,7 @@ def reply_record(reply: Reply) -> dict:
         "drafts": [{"source": d.source, "grounded": d.is_grounded} for d in trace.drafts],
         "fallback_reason": trace.fallback_reason,
         "degraded": list(trace.degraded),
+        "reply_ms": trace.timings_ms.get("total"),  # the bot's own time on the turn (analytics)
         "handoff": reply.handoff,
         "cards": [dataclasses.asdict(c) for c in reply.cards],
         # Sources are the shop's own passages and products (public, its contact details included): never redacted.

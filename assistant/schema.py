@@ -105,6 +105,7 @@ class DialogueState:
     turn_count: int = 0
     low_confidence_streak: int = 0
     last_intent: str | None = None  # the intent a knowledge answer answered ("and to Japan?" follows it)
+    experiment_arm: str = ""  # the A/B arm serving this conversation ("" when no experiment runs)
 
 
 @dataclass(frozen=True)

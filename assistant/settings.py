@@ -284,6 +284,8 @@ class WebSettings:
     # Proxies whose X-Forwarded-For names the shopper's address (limits and guessing counts key on it):
     # comma-separated addresses, or "*" only when nothing but the proxy can reach this server.
     forwarded_allow_ips: Text = "127.0.0.1"
+    # Who may read the Prometheus metrics at /metrics: comma-separated client addresses, or "*" (anyone).
+    metrics_allow_ips: Text = "127.0.0.1,::1"
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,21 @@ class LoggingSettings:
     """Log verbosity; customer text is only ever logged at DEBUG."""
 
     level: LogLevel = "INFO"
+
+
+@dataclass(frozen=True)
+class ExperimentSettings:
+    """An A/B test: the training run `candidate_run` of `component` answers `share` of new conversations
+    (drawn per conversation and kept for its whole life); the rest get the active run. The analytics compare
+    the arms; `promote --ab` cites the comparison. "none" runs no test."""
+
+    component: Literal["none", "intent", "reranker", "generator"] = "none"
+    candidate_run: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200,
+                                                    pattern=r"^[A-Za-z0-9._-]*$")] = ""  # fmt: skip
+    share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    # Names the test in the analytics ("auto": component and run); a new name starts a new comparison.
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
+                                           pattern=r"^[A-Za-z0-9._:-]+$")] = "auto"  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -305,6 +322,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     verification: VerificationSettings = field(default_factory=VerificationSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    experiment: ExperimentSettings = field(default_factory=ExperimentSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
 

@@ -9,10 +9,12 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.analytics import Analytics
 from assistant.chat_service import AgentDesk, ConversationView
 from assistant.errors import AssistantError
 from assistant.schema import Source, SuggestedReply
 from assistant.store.models import utcnow
+from ui.analytics_page import AnalyticsTab
 from ui.render import plain
 
 logger = logging.getLogger(__name__)
@@ -163,8 +165,9 @@ def _suggestion_md(index: int, s: dict[str, Any] | None) -> str:
 class AgentConsole:
     """Builds the console Blocks; handlers call `AgentDesk`."""
 
-    def __init__(self, desk: AgentDesk) -> None:
+    def __init__(self, desk: AgentDesk, analytics: Analytics | None = None) -> None:
         self.desk = desk
+        self.analytics = AnalyticsTab(analytics, desk.assistant.shop.languages) if analytics else None
 
     def queue_choices(self) -> list[tuple[str, str]]:
         choices = []
@@ -304,57 +307,63 @@ class AgentConsole:
             with gr.Row():
                 gr.Markdown("### 🎧 Agent console")
                 who = gr.Markdown(elem_id="agent-who")
-            with gr.Row():
-                with gr.Column(scale=1):
-                    queue = gr.Radio([], label="Queue (handed-off first)", elem_id="agent-queue")
-                    refresh = gr.Button("Refresh queue", size="sm", elem_id="agent-refresh")
-                with gr.Column(scale=2):
-                    status = gr.Markdown(elem_id="agent-status")
-                    chat = gr.Chatbot(height=380, show_label=False, elem_id="agent-chat", feedback_options=None,
-                                      group_consecutive_messages=False, render_markdown=False)  # fmt: skip
-                    with gr.Row():
-                        take = gr.Button("Take over", elem_id="agent-take-over")
-                        release = gr.Button("Release to bot", elem_id="agent-release")
-                    customer = gr.Markdown(elem_id="agent-customer")
-                    gr.Markdown("#### Why the bot said what it did (last 3 turns, newest first)")
-                    reasoning = gr.Markdown(elem_id="agent-reasoning")
-                    with gr.Accordion("Raw trace", open=False, elem_id="agent-trace-toggle"):
-                        trace = gr.JSON(elem_id="agent-trace")
-                with gr.Column(scale=2):
-                    gr.Markdown("#### Suggested replies")
-                    slots, uses, rejects = [], [], []
-                    for i in range(SUGGESTION_SLOTS):
-                        with gr.Group():
-                            slots.append(
-                                gr.Markdown(_suggestion_md(i, None), elem_id=f"agent-suggestion-{i + 1}")
-                            )
-                            with gr.Row():
-                                uses.append(
-                                    gr.Button(f"Use #{i + 1}", size="sm", elem_id=f"agent-use-{i + 1}")
-                                )
-                                rejects.append(
-                                    gr.Button(f"Reject #{i + 1}", size="sm", elem_id=f"agent-reject-{i + 1}")
-                                )
-                    editor = gr.Textbox(label="Reply to send (edit freely)", lines=4, elem_id="agent-editor")
-                    reason = gr.Textbox(
-                        label="Why a suggestion was rejected (optional)", elem_id="agent-reason"
-                    )
-                    send = gr.Button("Send to shopper", variant="primary", elem_id="agent-send")
-            view_out = [chat, status, customer, reasoning, trace]
+            with gr.Tab("Conversations", elem_id="agent-tab-conversations"):
+                self._build_conversations(page, current, suggestions, selected)
+            if self.analytics is not None:
+                with gr.Tab("Analytics", elem_id="agent-tab-analytics") as tab:
+                    inputs, outputs, refresh = self.analytics.build()
+                tab.select(self.analytics.refresh, inputs, outputs)
+                refresh.click(self.analytics.refresh, inputs, outputs)
             page.load(self.whoami, None, [who])
-            page.load(self.refresh, [current], [queue])
-            refresh.click(self.refresh, [current], [queue])
-            queue.input(self.open, [queue], [*view_out, current, suggestions, selected, editor, *slots])
-            take.click(self.take_over, [current], view_out)
-            release.click(self.release, [current], view_out)
-            for i in range(SUGGESTION_SLOTS):
-                uses[i].click(self.use(i), [suggestions], [editor, selected])
-                rejects[i].click(self.reject(i), [current, suggestions, reason], [reason])
-            send.click(self.send, [current, editor, suggestions, selected], [editor, selected, *view_out])
-            timer = gr.Timer(4.0)
-            timer.tick(self.reload, [current], view_out, show_progress="hidden")
-            timer.tick(self.refresh, [current], [queue], show_progress="hidden")
         return page
+
+    def _build_conversations(self, page: gr.Blocks, current: gr.State, suggestions: gr.State,
+                             selected: gr.State) -> None:  # fmt: skip
+        with gr.Row():
+            with gr.Column(scale=1):
+                queue = gr.Radio([], label="Queue (handed-off first)", elem_id="agent-queue")
+                refresh = gr.Button("Refresh queue", size="sm", elem_id="agent-refresh")
+            with gr.Column(scale=2):
+                status = gr.Markdown(elem_id="agent-status")
+                chat = gr.Chatbot(height=380, show_label=False, elem_id="agent-chat", feedback_options=None,
+                                  group_consecutive_messages=False, render_markdown=False)  # fmt: skip
+                with gr.Row():
+                    take = gr.Button("Take over", elem_id="agent-take-over")
+                    release = gr.Button("Release to bot", elem_id="agent-release")
+                customer = gr.Markdown(elem_id="agent-customer")
+                gr.Markdown("#### Why the bot said what it did (last 3 turns, newest first)")
+                reasoning = gr.Markdown(elem_id="agent-reasoning")
+                with gr.Accordion("Raw trace", open=False, elem_id="agent-trace-toggle"):
+                    trace = gr.JSON(elem_id="agent-trace")
+            with gr.Column(scale=2):
+                gr.Markdown("#### Suggested replies")
+                slots, uses, rejects = [], [], []
+                for i in range(SUGGESTION_SLOTS):
+                    with gr.Group():
+                        slots.append(
+                            gr.Markdown(_suggestion_md(i, None), elem_id=f"agent-suggestion-{i + 1}")
+                        )
+                        with gr.Row():
+                            uses.append(gr.Button(f"Use #{i + 1}", size="sm", elem_id=f"agent-use-{i + 1}"))
+                            rejects.append(
+                                gr.Button(f"Reject #{i + 1}", size="sm", elem_id=f"agent-reject-{i + 1}")
+                            )
+                editor = gr.Textbox(label="Reply to send (edit freely)", lines=4, elem_id="agent-editor")
+                reason = gr.Textbox(label="Why a suggestion was rejected (optional)", elem_id="agent-reason")
+                send = gr.Button("Send to shopper", variant="primary", elem_id="agent-send")
+        view_out = [chat, status, customer, reasoning, trace]
+        page.load(self.refresh, [current], [queue])
+        refresh.click(self.refresh, [current], [queue])
+        queue.input(self.open, [queue], [*view_out, current, suggestions, selected, editor, *slots])
+        take.click(self.take_over, [current], view_out)
+        release.click(self.release, [current], view_out)
+        for i in range(SUGGESTION_SLOTS):
+            uses[i].click(self.use(i), [suggestions], [editor, selected])
+            rejects[i].click(self.reject(i), [current, suggestions, reason], [reason])
+        send.click(self.send, [current, editor, suggestions, selected], [editor, selected, *view_out])
+        timer = gr.Timer(4.0)
+        timer.tick(self.reload, [current], view_out, show_progress="hidden")
+        timer.tick(self.refresh, [current], [queue], show_progress="hidden")
 
 
 def _duration(elapsed: timedelta) -> str:

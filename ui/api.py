@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.accounts import AgentAccounts
+from assistant.analytics import Analytics
 from assistant.chat_service import AgentDesk, ShopperChat, TurnOutcome
 from assistant.errors import AssistantError, AuthError
 from assistant.pipeline import StreamEvent, reply_record
@@ -137,17 +138,24 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 
 
 # -------------------------------------------------------------------------------- router
-def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limits: ChatLimits) -> APIRouter:
+def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limits: ChatLimits,
+              analytics: Analytics) -> APIRouter:  # fmt: skip
     """Every endpoint of /api/v1."""
     router = APIRouter(prefix="/api/v1")
 
-    @router.get("/health", tags=["meta"])
-    def health() -> dict[str, Any]:
-        """Liveness: the server answers (`status` is "ok" whenever it does, since shoppers get grounded replies
-        even without the language model). `generation` says where replies are phrased: `backend` "endpoint"
-        (with `state` "ok" or "down" and why), "in-process" or "none". `worker` is the answering process's id
-        (`serve --workers N` runs several)."""
-        return {"status": "ok", "generation": chat.assistant.health(), "worker": os.getpid()}
+    @router.get("/health", tags=["meta"], responses={503: {"description": "a part the chat needs is down"}})
+    def health(response: Response) -> dict[str, Any]:
+        """Readiness, checked for real: the database (a query; the schema at the newest migration), the index
+        (documents in the vector store and the lexical index), the embedder and the intent model (a probe
+        query), language detection, and where replies are phrased (`generation`: `backend` "endpoint" with
+        `state` "ok" or "down", "in-process" or "none"). `status` is "ok", "degraded" (only the language
+        model is down: replies stay grounded on templates) or "down" (answered 503). `worker` is the
+        answering process's id (`serve --workers N` runs several)."""
+        report = chat.assistant.check()
+        if report["status"] == "down":
+            response.status_code = 503
+        return {"status": report["status"], "checks": report["checks"],
+                "generation": report["checks"]["generation"], "worker": os.getpid()}  # fmt: skip
 
     @router.post(
         "/conversations", status_code=201, tags=["shopper"], dependencies=[Depends(new_conversation_limited)]
@@ -286,6 +294,25 @@ def build_api(chat: ShopperChat, desk: AgentDesk, accounts: AgentAccounts, limit
         feedback_id = desk.reject(conversation_id, name, suggestion_from_dict(body.suggestion.model_dump()),
                                   reason=body.reason, rank=body.rank)  # fmt: skip
         return {"feedback_id": feedback_id}
+
+    @router.get("/analytics", tags=["agent"])
+    def analytics_report(name: AgentName, days: int = Query(30, ge=1, le=3660),
+                         language: str | None = Query(None, max_length=8, pattern=r"^[A-Za-z-]+$")) -> dict[str, Any]:  # fmt: skip
+        """Per day and language: conversations, turns, containment, hand-offs and why, intents, 👍/👎, reply
+        time (median, p95), agents' acceptance of suggestions; the A/B arms; and the questions the bot could
+        not answer (or answered unsure), grouped by meaning. Definitions: `assistant/analytics.py`."""
+        return analytics.report(days=days, language=language).as_dict()
+
+    @router.get("/analytics.csv", tags=["agent"], response_class=PlainTextResponse)
+    def analytics_csv(name: AgentName, days: int = Query(30, ge=1, le=3660),
+                      language: str | None = Query(None, max_length=8, pattern=r"^[A-Za-z-]+$"),
+                      table: Literal["days", "questions"] = "days") -> Response:  # fmt: skip
+        """The analytics as CSV: `table=days` (a row per day and language, and per A/B arm) or `questions`."""
+        report = analytics.report(days=days, language=language)
+        body = report.days_csv() if table == "days" else report.questions_csv()
+        filename = f"analytics-{table}-{report.since.isoformat()}-{report.until.isoformat()}.csv"
+        return Response(body, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip
 
     @router.api_route("/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
                       include_in_schema=False)  # fmt: skip

@@ -24,9 +24,12 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
+from assistant import metrics
 from assistant.accounts import AgentAccounts
+from assistant.analytics import Analytics
 from assistant.chat_service import AgentDesk, ShopperChat
 from assistant.errors import AssistantError, AuthError, InputError, NotFoundError, RateLimitedError
+from assistant.experiments import Experiment
 from assistant.pipeline import Assistant
 from assistant.rate_limit import ChatLimits
 from assistant.settings import Settings
@@ -65,10 +68,13 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
-def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccounts | None = None) -> FastAPI:
-    """The whole web server for one assistant."""
+def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccounts | None = None,
+               experiment: tuple[Experiment, Assistant] | None = None) -> FastAPI:  # fmt: skip
+    """The whole web server for one assistant (and the candidate arm of an A/B test, if one runs)."""
     web = settings.web
-    chat = ShopperChat(assistant, max_message_chars=settings.assistant.max_message_chars)
+    chat = ShopperChat(
+        assistant, max_message_chars=settings.assistant.max_message_chars, experiment=experiment
+    )
     desk = AgentDesk(assistant)
     accounts = accounts or AgentAccounts(assistant.conversations.db, configured=web.agent_accounts,
                                          session_hours=web.agent_session_hours)  # fmt: skip
@@ -163,7 +169,20 @@ def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccou
     app.add_middleware(SecurityHeaders, frame_ancestors=web.frame_ancestors,
                        image_origins=image_origins(assistant.shop.products.values()))  # fmt: skip
 
-    app.include_router(build_api(chat, desk, accounts, limits))
+    analytics = Analytics(assistant.conversations.db, assistant.embedder)
+    app.state.analytics = analytics
+    app.include_router(build_api(chat, desk, accounts, limits, analytics))
+    metrics_allowed = {a.strip() for a in web.metrics_allow_ips.split(",") if a.strip()}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics(request: Request) -> Response:
+        """Prometheus text format, for the addresses in `web.metrics_allow_ips` (loopback by default)."""
+        peer = request.client.host if request.client else ""
+        if "*" not in metrics_allowed and peer not in metrics_allowed:
+            return JSONResponse(error_body("forbidden", "metrics are not served to this address; see "
+                                           "web.metrics_allow_ips"), status_code=403)  # fmt: skip
+        body, content_type = metrics.exposition(assistant.conversations.db)
+        return Response(body, media_type=content_type)
 
     @app.get("/agent/login", include_in_schema=False)
     def login_page(error: str = "") -> HTMLResponse:
@@ -212,7 +231,7 @@ def create_app(settings: Settings, assistant: Assistant, *, accounts: AgentAccou
         return accounts.identify(request.cookies.get(AGENT_COOKIE))
 
     secret = web_secret(settings.paths.data_dir)
-    app = gr.mount_gradio_app(app, AgentConsole(desk).build(), path="/agent", auth_dependency=agent_name,
+    app = gr.mount_gradio_app(app, AgentConsole(desk, analytics).build(), path="/agent", auth_dependency=agent_name,
                               show_error=False, css=CSS, footer_links=[], run_history=False)  # fmt: skip
     app = gr.mount_gradio_app(app, ShopperPage(chat, limits, secret=secret).build(), path="/", css=CSS,
                               show_error=False, footer_links=[], run_history=False)  # fmt: skip
@@ -306,14 +325,23 @@ def serve(
     workers = workers or settings.web.workers
     if workers > 1:
         return _serve_workers(settings, host=host, port=port, workers=workers)
-    from assistant.factory import build_assistant
-
-    assistant = build_assistant(settings)
-    assistant.warm_up()
-    app = create_app(settings, assistant)
+    assistant, experiment = _warm_assistants(settings)
+    app = create_app(settings, assistant, experiment=experiment)
     _print_urls(settings, host, port, app.state.accounts.usernames())
     uvicorn.Server(server_config(settings, app, host=host, port=port)).run()
     return 0
+
+
+def _warm_assistants(settings: Settings) -> tuple[Assistant, tuple[Experiment, Assistant] | None]:
+    """The assistant, and the candidate arm's when an A/B test is configured, each warmed up."""
+    from assistant.factory import build_assistant, build_experiment
+
+    assistant = build_assistant(settings)
+    assistant.warm_up()
+    experiment = build_experiment(settings, assistant)
+    if experiment is not None:
+        experiment[1].warm_up()
+    return assistant, experiment
 
 
 def worker_app() -> FastAPI:
@@ -321,13 +349,11 @@ def worker_app() -> FastAPI:
     a warmed assistant, then a mark in the ready folder."""
     import os
 
-    from assistant.factory import build_assistant
     from assistant.settings import load_settings
 
     settings = load_settings(config_file=Path(os.environ[SETTINGS_ENV]), environ={})
-    assistant = build_assistant(settings)
-    assistant.warm_up()
-    app = create_app(settings, assistant)
+    assistant, experiment = _warm_assistants(settings)
+    app = create_app(settings, assistant, experiment=experiment)
     if ready := os.environ.get(READY_DIR_ENV):
         (Path(ready) / str(os.getpid())).touch()
     return app
@@ -364,6 +390,11 @@ def _serve_workers(settings: Settings, *, host: str, port: int, workers: int) ->
     settings_file.write_text(settings_to_toml(settings), encoding="utf-8")
     settings_file.chmod(0o600)
     os.environ[SETTINGS_ENV], os.environ[READY_DIR_ENV] = str(settings_file), str(ready_dir)
+    # Each worker (a fresh, spawned interpreter) writes its per-turn metrics here; any of them serves them all.
+    metrics_dir = run_dir / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ.setdefault(metrics.MULTIPROCESS_ENV, str(metrics_dir))
 
     config = server_config(settings, "ui.app:worker_app", host=host, port=port, workers=workers)
     stop = threading.Event()

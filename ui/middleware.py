@@ -25,18 +25,20 @@ DOCS_CDN = "https://cdn.jsdelivr.net"
 
 
 def content_security_policy(*, frame_ancestors: str, image_origins: Iterable[str] = (), is_page: bool,
-                            is_docs: bool = False) -> str:  # fmt: skip
+                            is_docs: bool = False, allows_eval: bool = False) -> str:  # fmt: skip
     """The CSP for a response: pages may run their own scripts and styles and talk to this server only;
-    anything else (JSON, scripts, files) may do nothing at all."""
+    anything else (JSON, scripts, files) may do nothing at all. `allows_eval` is for the signed-in agent
+    console only, whose analytics plots (Vega, inside Gradio) compile their specs with `new Function`."""
     ancestors = {"none": "'none'", "self": "'self'"}.get(frame_ancestors) or " ".join(
         "'self'" if part == "self" else part for part in frame_ancestors.split()
     )
     if not is_page:
         return f"default-src 'none'; frame-ancestors {ancestors}"
     cdn = f" {DOCS_CDN}" if is_docs else ""
+    evaluation = " 'unsafe-eval'" if allows_eval else ""
     images = " ".join(sorted(set(image_origins)))
     return (
-        f"default-src 'self'; script-src 'self' 'unsafe-inline'{cdn}; style-src 'self' 'unsafe-inline'{cdn}; "
+        f"default-src 'self'; script-src 'self' 'unsafe-inline'{evaluation}{cdn}; style-src 'self' 'unsafe-inline'{cdn}; "
         f"img-src 'self' data: blob:{' ' + images if images else ''}; font-src 'self' data:; connect-src 'self'; "
         f"media-src 'self' blob: data:; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
         f"form-action 'self'; frame-ancestors {ancestors}"
@@ -55,11 +57,13 @@ class SecurityHeaders:
         image_origins = tuple(image_origins)
         # X-Frame-Options can name no origin list: with origins, CSP frame-ancestors alone decides.
         self.frame_options = {"none": b"DENY", "self": b"SAMEORIGIN"}.get(frame_ancestors)
-        # The three policies a response can get, built once: (is a page, is the API docs page) -> header.
+        # The policies a response can get, built once: (is a page, is the API docs page, is the console) -> header.
         self.policies = {
-            (is_page, is_docs): content_security_policy(frame_ancestors=frame_ancestors, image_origins=image_origins,
-                                                        is_page=is_page, is_docs=is_docs).encode()
-            for is_page, is_docs in ((False, False), (True, False), (True, True))
+            (is_page, is_docs, console): content_security_policy(
+                frame_ancestors=frame_ancestors, image_origins=image_origins, is_page=is_page, is_docs=is_docs,
+                allows_eval=console).encode()
+            for is_page, is_docs, console in ((False, False, False), (True, False, False), (True, True, False),
+                                              (True, False, True))
         }  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,7 +77,8 @@ class SecurityHeaders:
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OWNED]
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"").lower()
                 is_page = content_type.startswith(b"text/html")
-                policy = self.policies[(is_page, is_page and path == "/api/docs")]
+                console = is_page and path.startswith("/agent/") and path != "/agent/login"
+                policy = self.policies[(is_page, is_page and path == "/api/docs", console)]
                 headers += [(b"content-security-policy", policy), (b"x-content-type-options", b"nosniff"),
                             (b"referrer-policy", b"same-origin")]  # fmt: skip
                 if self.frame_options:

@@ -53,6 +53,15 @@ class Retriever:
         if callable(warm):
             warm()
 
+    def status(self) -> dict[str, int]:
+        """Documents per collection in the vector store and in the loaded lexical index (health check)."""
+        out: dict[str, int] = {}
+        for name in COLLECTION.values():
+            out[f"{name}_vectors"] = self.store.count(name)
+            lexical = self._lexical.get(name)
+            out[f"{name}_lexical"] = len(lexical) if lexical is not None else -1
+        return out
+
     def _load_lexical(self, name: str) -> LexicalIndex:
         if self.lexical_dir is not None:
             try:

@@ -112,6 +112,36 @@ def test_two_messages_at_once_in_one_conversation_are_both_answered_in_order(two
     assert roles == ["customer", "assistant", "customer", "assistant"]
 
 
+def _turns_in_metrics(port: int) -> float:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        assert response.status == 200
+        text = response.read().decode()
+    finally:
+        connection.close()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("assistant_turns_total{")
+    )
+
+
+def test_metrics_count_every_workers_turns(two_workers) -> None:
+    """Prometheus' multiprocess mode: whichever worker a scrape reaches, it counts the turns of both."""
+    port, _, _ = two_workers
+    before = _turns_in_metrics(port)
+    for n in range(6):
+        status, started = request(port, "POST", "/api/v1/conversations", {},
+                                  {"X-Forwarded-For": f"203.0.113.{100 + n}"})  # fmt: skip
+        assert status == 201, started
+        status, _ = request(port, "POST", f"/api/v1/conversations/{started['conversation_id']}/messages",
+                            {"message": "Do you ship to Canada?"}, {"X-Session-Token": started["session_token"]})  # fmt: skip
+        assert status == 200
+    assert {_turns_in_metrics(port) - before for _ in range(12)} == {6.0}
+
+
 def test_sigterm_stops_every_worker(two_workers) -> None:
     port, process, _ = two_workers
     workers = {request(port, "GET", "/api/v1/health")[1]["worker"] for _ in range(20)}

@@ -48,11 +48,21 @@ def sse(text: str) -> list[tuple[str, dict]]:
 
 def test_health_and_openapi(client: TestClient) -> None:
     # The test assistant has no generator: replies are grounded templates, and the check says so.
-    assert client.get("/api/v1/health").json() == {
-        "status": "ok",
-        "generation": {"backend": "none", "mode": "templates"},
-        "worker": os.getpid(),
+    health = client.get("/api/v1/health").json()
+    assert health["status"] == "ok" and health["worker"] == os.getpid()
+    assert health["generation"] == {"ok": True, "backend": "none", "mode": "templates"}
+    checks = health["checks"]
+    assert set(checks) == {
+        "database",
+        "index",
+        "embedder",
+        "intent_model",
+        "language_detection",
+        "generation",
     }
+    assert all(c["ok"] for c in checks.values())
+    assert checks["database"]["revision"] and checks["index"]["knowledge_vectors"] > 0
+    assert checks["embedder"]["dimension"] > 0 and checks["intent_model"]["intents"] > 5
     schema = client.get("/api/v1/openapi.json").json()
     paths = set(schema["paths"])
     for path in ("/api/v1/conversations", "/api/v1/conversations/{conversation_id}/messages",
@@ -68,6 +78,30 @@ def test_health_and_openapi(client: TestClient) -> None:
         op.get("description") or op.get("summary") for p in schema["paths"].values() for op in p.values()
     )
     assert client.get("/api/docs").status_code == 200
+
+
+def test_health_fails_when_the_index_or_the_database_does(client: TestClient, monkeypatch) -> None:
+    assistant = client.app.state.chat.assistant
+    empty = {"knowledge_vectors": 0, "products_vectors": 0, "knowledge_lexical": 0, "products_lexical": 0}
+    with monkeypatch.context() as patch:
+        patch.setattr(assistant.retriever, "status", lambda: empty)
+        r = client.get("/api/v1/health")
+    assert r.status_code == 503 and r.json()["status"] == "down"
+    assert r.json()["checks"]["index"] == {
+        "ok": False,
+        "reason": "IndexNotBuiltError",
+        "ms": r.json()["checks"]["index"]["ms"],
+    }
+
+    def broken():
+        raise OSError("disk gone")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(assistant.conversations.db, "session", broken)
+        r = client.get("/api/v1/health")
+    assert r.status_code == 503 and r.json()["checks"]["database"]["ok"] is False
+    assert "disk gone" not in r.text  # reasons stay short; details go to the log
+    assert client.get("/api/v1/health").status_code == 200
 
 
 def test_conversation_round_trip(client: TestClient) -> None:
@@ -412,3 +446,24 @@ def test_widget_and_demo_page(client: TestClient) -> None:
     page = client.get("/demo", follow_redirects=True)
     assert page.status_code == 200 and '<script src="/widget.js"' in page.text
     assert client.get("/demo/products/NOPE").status_code == 404
+
+
+def test_analytics_json_and_csv_for_agents(client: TestClient) -> None:
+    cid, token = start(client)
+    client.post(f"/api/v1/conversations/{cid}/messages", json={"message": "What is the weather on Mars tomorrow?"},
+                headers=token)  # fmt: skip
+    assert client.get("/api/v1/analytics").status_code == 401
+    headers = agent(client)
+    report = client.get("/api/v1/analytics?days=7", headers=headers).json()
+    assert report["totals"]["conversations"] >= 1 and report["totals"]["turns"] >= 1
+    assert {"days", "arms", "handoff_reasons", "intents", "questions_not_answered"} <= set(report)
+    assert any("Mars" in q["question"] for q in report["questions_not_answered"])
+    only = client.get("/api/v1/analytics?days=7&language=zh", headers=headers).json()
+    assert only["language"] == "zh" and only["totals"]["conversations"] < report["totals"]["conversations"]
+    r = client.get("/api/v1/analytics.csv?days=7", headers=headers)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert "attachment" in r.headers["content-disposition"] and r.text.startswith("day,language,arm,")
+    questions = client.get("/api/v1/analytics.csv?days=7&table=questions", headers=headers)
+    assert questions.text.startswith("question,count") and "Mars" in questions.text
+    for bad in ("days=0", "days=99999", "language=<script>", "table=secrets"):
+        assert client.get(f"/api/v1/analytics.csv?{bad}", headers=headers).status_code == 422

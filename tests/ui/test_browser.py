@@ -337,6 +337,72 @@ def t_note(page) -> bool:
     return "A member of our team has this conversation" in page.locator("#sa-chat .sa-note").last.inner_text()
 
 
+def seed_a_week_of_conversations(app) -> None:
+    """Conversations through the services on earlier days (their start moved back), so the plots have lines."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from assistant.store.models import Conversation, utcnow
+
+    chat, desk = app.state.chat, app.state.desk
+    questions = ["How long does shipping to Canada take?", "Can I return shoes I have worn once?",
+                 "Do you sell helicopters?", "寄到加拿大要多久？", "What payment methods do you take?"]  # fmt: skip
+    moved: dict[str, int] = {}
+    for n in range(15):
+        session = chat.start(language="zh" if n % 5 == 3 else "en")
+        chat.send(session.conversation_id, session.token, questions[n % 5])
+        reply = chat.history(session.conversation_id, session.token)[-1]
+        chat.rate(session.conversation_id, session.token, message_id=reply.id, is_helpful=n % 4 != 0)
+        if n % 3 == 0:
+            chat.request_human(session.conversation_id, session.token)
+            suggestion = desk.suggestions(session.conversation_id, k=1)[0]
+            desk.send(session.conversation_id, "alice", suggestion.text, suggestion=suggestion, rank=1)
+        moved[session.conversation_id] = n % 5 + 1
+    with app.state.desk.conversations.db.session() as db:
+        for conversation_id, days in moved.items():
+            db.execute(update(Conversation).where(Conversation.id == conversation_id)
+                       .values(created_at=utcnow() - timedelta(days=days)))  # fmt: skip
+        db.commit()
+
+
+def test_the_analytics_page_shows_figures_plots_and_unanswered_questions(server, browser) -> None:
+    base, app = server
+    seed_a_week_of_conversations(app)
+    shopper = start_shopper(browser, base)
+    for question in ("What is the weather on Mars tomorrow?", "What is the weather on Mars tomorrow??"):
+        ask(shopper, question)
+    reply_id = (
+        app.state.desk.open(conversation_with(app, "What is the weather on Mars tomorrow?")).messages[-1].id
+    )
+    assert reply_id
+    shopper.fill("#sa-comment textarea", "not what I asked")
+    shopper.click("#sa-down")
+    shopper.wait_for_function("() => document.querySelector('#sa-comment textarea').value === ''")
+
+    agent = sign_in(browser, base)
+    agent.click("button[role=tab]:has-text('Analytics')")
+    agent.wait_for_function(
+        "() => /conversations/.test(document.querySelector('#analytics-summary')?.innerText ?? '')"
+    )
+    summary = agent.inner_text("#analytics-summary")
+    assert "contained" in summary and "satisfaction" in summary and "reply time" in summary
+    for plot in ("conversations", "rates", "timing", "intents", "reasons"):  # drawn by Vega, not just numbers
+        agent.locator(f"#analytics-{plot} canvas, #analytics-{plot} svg").first.wait_for(state="visible")
+    agent.wait_for_function(
+        "() => (document.querySelector('#analytics-questions')?.innerText ?? '').includes('weather on Mars')"
+    )
+    screenshot(agent, "agent-analytics")
+    with agent.expect_download() as download:
+        agent.click("#analytics-csv-days")
+    rows = download.value.path().read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("day,language,arm,conversations,turns,contained") and len(rows) >= 3
+    report = agent.request.get(base + "/api/v1/analytics?days=7")  # the JSON API needs a bearer token
+    assert report.status == 401
+    for page in (shopper, agent):
+        page.context.close()
+
+
 def test_shopper_cannot_open_the_console(server, browser) -> None:
     base, _ = server
     page = new_page(browser)
