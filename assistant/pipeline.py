@@ -259,23 +259,41 @@ class Assistant:
                 drafts = self._drafts(turn)
             return self._finish(turn, drafts)
         except Exception:
-            logger.exception("turn failed in conversation %s", conversation_id)
-            metrics.FAILED_TURNS.inc()
-            return self._failure_reply(conversation_id)
+            return self._failed_turn(conversation_id, message)
+
+    def _failed_turn(self, conversation_id: str, message: str) -> Reply:
+        """The apology for a turn that broke; the shopper's message is kept with it, so an agent sees it."""
+        logger.exception("turn failed in conversation %s", conversation_id)
+        metrics.FAILED_TURNS.inc()
+        reply = self._failure_reply(conversation_id)
+        try:
+            last = self.conversations.messages(conversation_id, limit=1)
+            if not (
+                last and last[-1].role == "customer" and last[-1].text == self.conversations.redact(message)
+            ):
+                self.conversations.append_message(
+                    conversation_id, "customer", message or "(unreadable message)"
+                )
+            self.conversations.append_message(conversation_id, "assistant", reply.text,
+                                              {**reply_record(reply), "failed": True})  # fmt: skip
+        except Exception:  # the database itself may be what failed
+            logger.exception("could not store the failed turn of %s", conversation_id)
+        return reply
 
     def respond_stream(
         self, conversation_id: str, message: str, *, client: str | None = None
     ) -> Iterator[StreamEvent]:
-        """Like `respond`, yielding the text as it is written, then the final reply."""
+        """Like `respond`, yielding the text as it is written, then the final reply. A turn that breaks
+        (before or while streaming) replaces what was shown with the apology, like `respond`."""
         try:
             turn = self._prepare(conversation_id, message, client=client)
+            yield from self._stream_turn(turn)
         except Exception:
-            logger.exception("turn failed in conversation %s", conversation_id)
-            metrics.FAILED_TURNS.inc()
-            reply = self._failure_reply(conversation_id)
-            yield StreamEvent("delta", reply.text)
+            reply = self._failed_turn(conversation_id, message)
+            yield StreamEvent("replace", reply.text)
             yield StreamEvent("reply", reply=reply)
-            return
+
+    def _stream_turn(self, turn: _Turn) -> Iterator[StreamEvent]:
         language = turn.language.language
         drafts: tuple[Draft, ...]
         with turn.timer("generation"):

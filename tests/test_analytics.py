@@ -272,3 +272,29 @@ def test_promote_cites_the_ab_test(assistant, tmp_path: Path, capsys: pytest.Cap
 
     assert main([*promote, "--force"]) == 0  # an override stays possible, and is said
     assert "promoted: forced" in capsys.readouterr().out
+
+
+def test_the_web_serves_both_arms_and_the_analytics_compare_them(tmp_path: Path) -> None:
+    from ui.app import create_app
+
+    assistant = fake_assistant(tmp_path)
+    experiment = Experiment("reranker:r2", "reranker", "r2", 0.5)
+    app = create_app(web_settings(tmp_path), assistant, experiment=(experiment, assistant.with_parts()))
+    app.state.accounts.add("alice", "correct horse")
+    client = TestClient(app)
+    for _ in range(24):
+        created = client.post("/api/v1/conversations", json={}).json()
+        r = client.post(f"/api/v1/conversations/{created['conversation_id']}/messages",
+                        json={"message": "How long does shipping to Canada take?"},
+                        headers={"X-Session-Token": created["session_token"]})  # fmt: skip
+        assert r.status_code == 200
+    token = client.post(
+        "/api/v1/agent/sessions", json={"username": "alice", "password": "correct horse"}
+    ).json()
+    report = client.get(
+        "/api/v1/analytics?days=1", headers={"Authorization": f"Bearer {token['token']}"}
+    ).json()
+    assert set(report["arms"]) == {"reranker:r2/control", "reranker:r2/candidate"}
+    assert sum(a["conversations"] for a in report["arms"].values()) == 24
+    comparison = compare_arms(Analytics(assistant.conversations.db).report(days=1).arms)
+    assert comparison is not None and comparison.is_too_early and "Too early" in comparison.markdown()

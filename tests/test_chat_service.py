@@ -236,3 +236,28 @@ def test_rate_limiter_allows_bursts_then_says_when() -> None:
     assert 0 < caught.value.retry_after_s <= 1.0 and "try again" in str(caught.value)
     limiter.check("b")  # other clients are unaffected
     RateLimiter(0).check("a")  # 0 turns limits off
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+def test_a_turn_that_breaks_keeps_the_message_for_an_agent(services, monkeypatch, streamed: bool) -> None:
+    """A failure inside the pipeline (here the understanding stage) gives the shopper the apology, and the
+    message is stored with it, so the queue and the agent see what was asked."""
+    chat, desk = services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("model crashed")
+
+    session = chat.start()
+    monkeypatch.setattr(chat.assistant.understander, "parse", broken)
+    if streamed:
+        events = list(chat.stream(session.conversation_id, session.token, "My parcel never came, help!"))
+        assert events[-1].reply is not None and "went wrong" in events[-1].reply.text.lower()
+    else:
+        outcome = chat.send(session.conversation_id, session.token, "My parcel never came, help!")
+        assert outcome.reply is not None and outcome.reply.confidence == 0.0
+    stored = desk.open(session.conversation_id).messages
+    assert (stored[0].role, stored[0].text) == ("customer", "My parcel never came, help!")
+    assert stored[-1].role == "assistant" and stored[-1].meta["failed"] is True
+    monkeypatch.undo()
+    chat.send(session.conversation_id, session.token, "Do you ship to Canada?")  # the next turn works
+    assert [m.role for m in desk.open(session.conversation_id).messages] == ["customer", "assistant"] * 2
