@@ -271,6 +271,19 @@ def conversation_with(app, text: str) -> str:
     return found[0]
 
 
+def stored_messages(app, text: str, *, at_least: int, timeout_s: float = 30.0) -> list:
+    """The messages of the conversation in which a customer wrote `text`, once it has `at_least` of them
+    (a message is stored when its turn ends)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = [app.state.desk.open(c.id).messages for c in app.state.desk.queue(limit=500)]
+        mine = [m for m in found if any(x.role == "customer" and x.text == text for x in m)]
+        if mine and len(mine[0]) >= at_least:
+            return list(mine[0])
+        assert time.monotonic() < deadline, f"no conversation with {text!r} has {at_least} messages"
+        time.sleep(0.25)
+
+
 def replies(page) -> int:
     return page.locator("#sa-chat .sa-reply, #sa-chat .sa-note").count()
 
@@ -437,6 +450,31 @@ def test_widget_on_the_demo_page(server, browser) -> None:
     page.wait_for_function(
         "() => /team|agent/i.test(document.querySelector('#sa-w-log')?.innerText.slice(-300) ?? '')"
     )
+    page.context.close()
+
+
+def test_the_widget_takes_messages_sent_while_a_reply_streams(server, browser) -> None:
+    base, app = server
+    page = new_page(browser)
+    page.goto(base + "/demo")
+    page.click("#sa-w-bubble")
+    page.wait_for_function("() => document.querySelector('#sa-w-log')?.innerText.includes('How can I help')")
+    first, second = "How many days does shipping to Canada take, roughly?", "And can I return worn shoes?"
+    with slow_replies(app, 2.0):
+        page.fill("#sa-w-input", first)
+        page.press("#sa-w-input", "Enter")
+        page.wait_for_function("(t) => document.querySelector('#sa-w-log')?.innerText.includes(t)", arg=first)
+        page.fill("#sa-w-input", second)
+        page.press("#sa-w-input", "Enter")  # mid-stream: shown at once, sent when the first reply ends
+        assert page.input_value("#sa-w-input") == ""
+        page.wait_for_function(
+            "(t) => document.querySelector('#sa-w-log')?.innerText.includes(t)", arg=second
+        )
+        text = page.inner_text("#sa-w-log")
+        assert text.index(first) < text.index(second)
+        messages = stored_messages(app, first, at_least=4)
+    assert [m.text for m in messages if m.role == "customer"] == [first, second]
+    assert [m.role for m in messages] == ["customer", "assistant", "customer", "assistant"]
     page.context.close()
 
 

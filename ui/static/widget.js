@@ -68,6 +68,7 @@
   document.body.appendChild(bubble); document.body.appendChild(panel);
 
   var session = null, lastId = 0, busy = false, poller = null, started = false;
+  var waiting = [];  // messages sent while a reply streams: shown at once, sent in order when it ends
   try { session = JSON.parse(localStorage.getItem(storageKey) || "null"); } catch (e) { session = null; }
 
   function scroll() { log.scrollTop = log.scrollHeight; }
@@ -163,8 +164,13 @@
   }
   function send(text) {
     text = (text || "").trim();
-    if (!text || busy || !session) return;
-    busy = true; input.value = ""; userMsg(text); setQuick([]);
+    if (!text || !session) return;
+    input.value = ""; userMsg(text); setQuick([]);
+    if (busy) { waiting.push(text); return; }
+    run(text);
+  }
+  function run(text) {
+    busy = true;
     var box = botMsg("…"), textNode = box.firstChild, buffer = "";
     fetch(api + "/conversations/" + session.conversation_id + "/messages?stream=true", {
       method: "POST", headers: { "Content-Type": "application/json", "X-Session-Token": session.session_token,
@@ -195,7 +201,7 @@
       }
       return pump();
     }).catch(function (e) { textNode.textContent = e.message || t("error"); })
-      .then(function () { busy = false; });
+      .then(function () { busy = false; if (waiting.length) run(waiting.shift()); });
   }
   form.addEventListener("submit", function (e) { e.preventDefault(); send(input.value); });
   humanBtn.addEventListener("click", function () {
@@ -208,7 +214,7 @@
   function open() {
     panel.classList.add("sa-open");
     if (!started) { started = true; restore().catch(function (e) { note(e.message || t("error")); }); }
-    if (!poller) poller = setInterval(poll, 4000);
+    if (!poller) poller = setInterval(poll, 1500);  // an agent's message shows within 1.5 s
     input.focus();
   }
   function close() { panel.classList.remove("sa-open"); if (poller) { clearInterval(poller); poller = null; } }
