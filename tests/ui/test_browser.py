@@ -426,14 +426,20 @@ def test_shopper_cannot_open_the_console(server, browser) -> None:
     page.context.close()
 
 
-def test_widget_on_the_demo_page(server, browser) -> None:
-    base, _ = server
+def open_widget(browser, base: str):
+    """The demo product page with the widget opened and greeting."""
     page = new_page(browser)
     page.goto(base + "/demo")
     page.wait_for_selector("#product-title")
     page.click("#sa-w-bubble")
     page.wait_for_selector("#sa-w-panel.sa-open")
     page.wait_for_function("() => document.querySelector('#sa-w-log')?.innerText.includes('How can I help')")
+    return page
+
+
+def test_widget_on_the_demo_page(server, browser) -> None:
+    base, _ = server
+    page = open_widget(browser, base)
     page.fill("#sa-w-input", "How long does shipping to Canada take?")
     page.press("#sa-w-input", "Enter")
     page.wait_for_selector("#sa-w-log .sa-w-source summary")
@@ -455,10 +461,7 @@ def test_widget_on_the_demo_page(server, browser) -> None:
 
 def test_the_widget_takes_messages_sent_while_a_reply_streams(server, browser) -> None:
     base, app = server
-    page = new_page(browser)
-    page.goto(base + "/demo")
-    page.click("#sa-w-bubble")
-    page.wait_for_function("() => document.querySelector('#sa-w-log')?.innerText.includes('How can I help')")
+    page = open_widget(browser, base)
     first, second = "How many days does shipping to Canada take, roughly?", "And can I return worn shoes?"
     with slow_replies(app, 2.0):
         page.fill("#sa-w-input", first)
