@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,6 +38,7 @@ from assistant.store.database import Database
 from assistant.store.models import Conversation, Feedback, Message, utcnow
 
 logger = logging.getLogger(__name__)
+CACHE_TEXTS = 20_000
 UNSURE_ACTIONS = frozenset({"clarify", "decline_out_of_scope"})
 DAY_COLUMNS = ("day", "language", "arm", "conversations", "turns", "contained", "containment", "handed_off",
                "handoff_rate", "thumbs_up", "thumbs_down", "satisfaction", "reply_ms_p50", "reply_ms_p95",
@@ -169,13 +171,12 @@ class Analytics:
     """Computes `AnalyticsReport`s from the store; `embedder` groups the unanswered questions by meaning."""
 
     def __init__(self, db: Database, embedder: Embedder | None = None, *, low_confidence: float = 0.45,
-                 group_threshold: float = 0.8, max_questions: int = 2000) -> None:  # fmt: skip
+                 group_threshold: float | None = None, max_questions: int = 2000) -> None:  # fmt: skip
         self.db, self.embedder = db, embedder
-        self.low_confidence, self.group_threshold, self.max_questions = (
-            low_confidence,
-            group_threshold,
-            max_questions,
-        )
+        self.low_confidence, self.group_threshold = low_confidence, group_threshold
+        self.max_questions = max_questions
+        self._cache: dict[str, np.ndarray] = {}
+        self._cache_lock = threading.Lock()
 
     def report(
         self, *, days: int = 30, until: date | None = None, language: str | None = None
@@ -271,6 +272,21 @@ class Analytics:
             figures.replies_written += counts["written"]
             figures.reply_ms.extend(timings)
 
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Query embeddings of `texts`: each distinct text embedded once, and kept for the next report
+        (questions repeat; the cache holds at most `CACHE_TEXTS`, the oldest dropped first)."""
+        assert self.embedder is not None
+        with self._cache_lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            vectors = np.asarray(self.embedder.embed_queries(missing), dtype=np.float32)
+            with self._cache_lock:
+                self._cache.update(zip(missing, vectors, strict=True))
+                while len(self._cache) > CACHE_TEXTS:
+                    self._cache.pop(next(iter(self._cache)))
+        with self._cache_lock:
+            return np.stack([self._cache[t] for t in texts])
+
     def _not_answered(self, meta: dict[str, Any], thumbs_down: bool) -> str:
         if meta.get("action") in UNSURE_ACTIONS:
             return "out of scope" if meta.get("action") == "decline_out_of_scope" else "unsure"
@@ -293,7 +309,7 @@ class Analytics:
         else:
             from assistant.backends.clustering import group_by_meaning
 
-            communities = group_by_meaning(self.embedder.embed_queries(texts), threshold=self.group_threshold)
+            communities = group_by_meaning(self._vectors(texts), threshold=self.group_threshold)
         groups = []
         for members in communities:
             rows = [unanswered[i] for i in members]
