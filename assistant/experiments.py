@@ -43,6 +43,12 @@ class Experiment:
         return f"{self.name}/{arm}"
 
 
+def candidate_index_suffix(run_id: str) -> str:
+    """The collection-name suffix of a candidate retriever's own vectors (`python -m assistant index` fills
+    them while the retriever is under test)."""
+    return "-ab-" + hashlib.sha256(run_id.encode()).hexdigest()[:10]
+
+
 def wilson(successes: int, n: int) -> tuple[float, float]:
     """The 95 % Wilson score interval of a proportion."""
     if n == 0:

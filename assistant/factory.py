@@ -253,7 +253,15 @@ def build_experiment(settings: Settings, assistant):  # -> tuple[Experiment, Ass
         raise ConfigError(f"experiment.candidate_run {e.candidate_run!r} is already the active {e.component} "
                           "run: there is nothing to compare it with")  # fmt: skip
     name = f"{e.component}:{e.candidate_run}" if e.name == "auto" else e.name
-    if e.component == "intent":
+    if e.component == "retriever":
+        embedder, store = build_candidate_retrieval(settings, assistant.retriever.store)
+        if not any(store.count(c) for c in ("knowledge", "products")):
+            raise ConfigError(f"the candidate retriever {e.candidate_run!r} has no index yet: run "
+                              "`python -m assistant index` with this [experiment] setting")  # fmt: skip
+        retriever = copy.copy(assistant.retriever)  # shares the loaded lexical indexes (same documents)
+        retriever.store = store
+        candidate = assistant.with_parts(embedder=embedder, retriever=retriever)
+    elif e.component == "intent":
         from assistant.backends.embedding import SentenceTransformerEmbedder
         from assistant.stages.intent_head import IntentHead
 
@@ -281,3 +289,20 @@ def build_experiment(settings: Settings, assistant):  # -> tuple[Experiment, Ass
         candidate = assistant.with_parts(writer=writer)
     logger.info("A/B test %s: the candidate serves %.0f%% of new conversations", name, e.share * 100)
     return Experiment(name, e.component, e.candidate_run, e.share), candidate
+
+
+def build_candidate_retrieval(settings: Settings, store):  # -> tuple[Embedder, VectorStore]
+    """The A/B candidate retriever's encoder and the collections of its own vectors in `store`."""
+    from assistant.backends.embedding import SentenceTransformerEmbedder
+    from assistant.backends.vector_store import NamespacedStore
+    from assistant.errors import ConfigError
+    from assistant.experiments import candidate_index_suffix
+
+    run = settings.experiment.candidate_run
+    encoder = settings.paths.artifacts_dir / "retriever" / run / "encoder"
+    if not encoder.is_dir():
+        raise ConfigError(f"retriever run {run!r} has no encoder folder (an unfinished run?)")
+    embedder = SentenceTransformerEmbedder(str(encoder), device=settings.models.device,
+                                           batch_size=settings.models.embedding_batch_size)  # fmt: skip
+    embedder.index_tag = f"retriever:{run}"
+    return embedder, NamespacedStore(store, candidate_index_suffix(run))

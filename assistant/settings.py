@@ -299,9 +299,10 @@ class LoggingSettings:
 class ExperimentSettings:
     """An A/B test: the training run `candidate_run` of `component` answers `share` of new conversations
     (drawn per conversation and kept for its whole life); the rest get the active run. The analytics compare
-    the arms; `promote --ab` cites the comparison. "none" runs no test."""
+    the arms; `promote --ab` cites the comparison. "none" runs no test. A candidate retriever searches its
+    own vectors, which `python -m assistant index` builds while the test is configured."""
 
-    component: Literal["none", "intent", "reranker", "generator"] = "none"
+    component: Literal["none", "intent", "retriever", "reranker", "generator"] = "none"
     candidate_run: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200,
                                                     pattern=r"^[A-Za-z0-9._-]*$")] = ""  # fmt: skip
     share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1

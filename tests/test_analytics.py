@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -298,3 +299,32 @@ def test_the_web_serves_both_arms_and_the_analytics_compare_them(tmp_path: Path)
     assert sum(a["conversations"] for a in report["arms"].values()) == 24
     comparison = compare_arms(Analytics(assistant.conversations.db).report(days=1).arms)
     assert comparison is not None and comparison.is_too_early and "Too early" in comparison.markdown()
+
+
+def test_a_candidate_retriever_searches_its_own_vectors(assistant, tmp_path: Path) -> None:
+    from tiny_models import build_tiny_sentence_transformer
+
+    from assistant.backends.vector_store import NamespacedStore
+    from assistant.factory import build_candidate_retrieval
+    from assistant.indexing.builder import build_index
+
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(
+        build_tiny_sentence_transformer(tmp_path / "tiny"), artifacts / "retriever" / "run-r" / "encoder"
+    )
+    settings = load_settings(overrides=[f"paths.artifacts_dir={artifacts}", "experiment.component=retriever",
+                                        "experiment.candidate_run=run-r"])  # fmt: skip
+    with pytest.raises(ConfigError, match="has no index yet"):
+        build_experiment(settings, assistant)
+    active = {c: assistant.retriever.store.count(c) for c in ("knowledge", "products")}
+    embedder, store = build_candidate_retrieval(settings, assistant.retriever.store)  # as `index` does
+    build_index(assistant.shop, settings.paths.shop_dir, store, embedder, max_replies=20)
+    experiment, candidate = build_experiment(settings, assistant)
+    assert experiment.component == "retriever" and candidate.embedder.index_tag == "retriever:run-r"
+    assert isinstance(candidate.retriever.store, NamespacedStore) and candidate.retriever.store.count(
+        "knowledge"
+    )
+    assert {c: assistant.retriever.store.count(c) for c in ("knowledge", "products")} == active  # untouched
+    assert candidate.understander is assistant.understander  # intent keeps its own encoder
+    reply = candidate.respond("c_retriever_probe", "How long does shipping to Canada take?")
+    assert reply.text and reply.trace.knowledge

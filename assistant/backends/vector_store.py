@@ -7,6 +7,7 @@ embedding function and every add and query passes vectors explicitly. Telemetry 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,3 +329,45 @@ def _compare(op: str, value: Any, target: Any) -> bool:
     if op not in comparisons:
         raise ValueError(f"unsupported filter operator {op!r}")
     return bool(comparisons[op])
+
+
+class NamespacedStore:
+    """Another set of collections in the same store: every collection name gets `suffix` (an A/B test's
+    candidate retriever keeps its own vectors beside the active ones)."""
+
+    def __init__(self, store: VectorStore, suffix: str) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,30}", suffix):
+            raise ValueError(f"collection suffix {suffix!r}: letters, digits, _ and - only, at most 30")
+        self.store, self.suffix = store, suffix
+
+    def _name(self, collection: str) -> str:
+        return f"{collection}{self.suffix}"
+
+    def upsert(self, collection: str, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str],
+               metadatas: Sequence[Metadata]) -> None:  # fmt: skip
+        self.store.upsert(self._name(collection), ids, vectors, texts, metadatas)
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None:
+        self.store.delete(self._name(collection), ids)
+
+    def get_all(self, collection: str, *, with_texts: bool = True) -> list[StoredDocument]:
+        return self.store.get_all(self._name(collection), with_texts=with_texts)
+
+    def get(self, collection: str, ids: Sequence[str]) -> list[StoredDocument]:
+        return self.store.get(self._name(collection), ids)
+
+    def query(self, collection: str, vector: np.ndarray, *, top_k: int,
+              where: dict[str, Any] | None = None) -> list[StoredDocument]:  # fmt: skip
+        return self.store.query(self._name(collection), vector, top_k=top_k, where=where)
+
+    def nearest(self, collection: str, vector: np.ndarray, *, top_k: int) -> list[tuple[str, float]]:
+        return self.store.nearest(self._name(collection), vector, top_k=top_k)
+
+    def count(self, collection: str) -> int:
+        return self.store.count(self._name(collection))
+
+    def fingerprint(self, collection: str) -> str | None:
+        return self.store.fingerprint(self._name(collection))
+
+    def set_fingerprint(self, collection: str, value: str) -> None:
+        self.store.set_fingerprint(self._name(collection), value)

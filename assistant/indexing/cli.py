@@ -19,15 +19,25 @@ def run_index(settings: Settings) -> int:
     started = time.perf_counter()
     shop = load_shop_knowledge(settings.paths.shop_dir)
     embedder = build_embedder(settings)
+    vectors = build_vector_store(settings)
     reports = build_index(
         shop,
         settings.paths.shop_dir,
-        build_vector_store(settings),
+        vectors,
         embedder,
         max_replies=settings.retrieval.max_reply_memory,
         lexical_dir=settings.paths.lexical_dir,
         progress=lambda line: print(line, flush=True),
     )
+    if settings.experiment.component == "retriever" and settings.experiment.candidate_run:
+        # An A/B test of a retriever: its own vectors beside the active ones (the BM25 index is shared).
+        from assistant.factory import build_candidate_retrieval
+
+        candidate, store = build_candidate_retrieval(settings, vectors)
+        print(f"the A/B candidate retriever {settings.experiment.candidate_run}:", flush=True)
+        reports += build_index(shop, settings.paths.shop_dir, store, candidate,
+                               max_replies=settings.retrieval.max_reply_memory,
+                               progress=lambda line: print(line, flush=True))  # fmt: skip
     seeded = seed_store(Database(database_url(settings)), settings.paths.shop_dir)
     # No model trained on the shop's logs yet: the engine's default (cold start).
     active = active_run(settings.paths.artifacts_dir, COMPONENT)
