@@ -23,7 +23,7 @@ import csv
 import io
 import logging
 import threading
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -188,52 +188,45 @@ class Analytics:
         since = until - timedelta(days=days - 1)
         start, end = datetime.combine(since, datetime.min.time()), datetime.combine(until + timedelta(days=1),
                                                                                       datetime.min.time())  # fmt: skip
+        report = AnalyticsReport(since, until, language, Figures(), {}, {}, Counter(), Counter(), [])
+        # (text, language, reason, conversation) of the most recent questions not answered
+        unanswered: deque[tuple[str, str, str, str]] = deque(maxlen=self.max_questions)
         with self.db.session() as session:
-            query = select(
-                Conversation.id, Conversation.created_at, Conversation.language, Conversation.state
-            ).where(
-                Conversation.created_at >= start,
-                Conversation.created_at < end,
-                Conversation.channel != "eval",
-            )
+            query = select(Conversation.id, Conversation.created_at, Conversation.language, Conversation.state).where(
+                Conversation.created_at >= start, Conversation.created_at < end, Conversation.channel != "eval"
+            ).order_by(Conversation.created_at)  # fmt: skip
             if language:
                 query = query.where(Conversation.language == language)
             conversations = session.execute(query).all()
-            ids = [c.id for c in conversations]
-            messages: dict[str, list[Any]] = defaultdict(list)
-            feedback: dict[str, list[Any]] = defaultdict(list)
-            for chunk in _chunks(ids, 500):
+            for chunk in _chunks(conversations, 500):  # a chunk's messages at a time: memory stays bounded
+                ids = [c.id for c in chunk]
+                messages: dict[str, list[Any]] = defaultdict(list)
+                feedback: dict[str, list[Any]] = defaultdict(list)
                 for m in session.execute(
                     select(Message.id, Message.conversation_id, Message.role, Message.text, Message.meta)
-                    .where(Message.conversation_id.in_(chunk)).order_by(Message.id)
+                    .where(Message.conversation_id.in_(ids)).order_by(Message.id)
                 ):  # fmt: skip
                     messages[m.conversation_id].append(m)
                 for f in session.execute(
                     select(
                         Feedback.conversation_id, Feedback.kind, Feedback.value, Feedback.message_id
-                    ).where(Feedback.conversation_id.in_(chunk))
+                    ).where(Feedback.conversation_id.in_(ids))
                 ):
                     feedback[f.conversation_id].append(f)
-        report = AnalyticsReport(since, until, language, Figures(), {}, {}, Counter(), Counter(), [])
-        unanswered: list[tuple[str, str, str, str]] = []  # (text, language, reason, conversation)
-        for conversation in conversations:
-            slices = [
-                report.totals,
-                report.days.setdefault(
-                    (conversation.created_at.date().isoformat(), conversation.language), Figures()
-                ),
-                report.days.setdefault((conversation.created_at.date().isoformat(), "all"), Figures()),
-            ]
-            arm = str((conversation.state or {}).get("experiment_arm") or "")
-            if arm:
-                slices.append(report.arms.setdefault(arm, Figures()))
-            self._count(conversation, messages[conversation.id], feedback[conversation.id], slices, report,
-                        unanswered)  # fmt: skip
-        report.questions = self._group(unanswered)
+                for conversation in chunk:
+                    day = conversation.created_at.date().isoformat()
+                    slices = [report.totals, report.days.setdefault((day, conversation.language), Figures()),
+                              report.days.setdefault((day, "all"), Figures())]  # fmt: skip
+                    arm = str((conversation.state or {}).get("experiment_arm") or "")
+                    if arm:
+                        slices.append(report.arms.setdefault(arm, Figures()))
+                    self._count(conversation, messages[conversation.id], feedback[conversation.id], slices, report,
+                                unanswered)  # fmt: skip
+        report.questions = self._group(list(unanswered))
         return report
 
     def _count(self, conversation: Any, messages: Sequence[Any], feedback: Sequence[Any], slices: list[Figures],
-               report: AnalyticsReport, unanswered: list[tuple[str, str, str, str]]) -> None:  # fmt: skip
+               report: AnalyticsReport, unanswered: deque[tuple[str, str, str, str]]) -> None:  # fmt: skip
         down = {f.message_id for f in feedback if f.kind == "thumbs" and f.value == "down"}
         turns = sum(1 for m in messages if m.role == "customer")
         handoff_rule = next((str((m.meta or {}).get("rule", "")) for m in messages
@@ -302,7 +295,6 @@ class Analytics:
     def _group(self, unanswered: list[tuple[str, str, str, str]]) -> list[QuestionGroup]:
         if not unanswered:
             return []
-        unanswered = unanswered[-self.max_questions :]  # the most recent, when there are very many
         texts = [u[0] for u in unanswered]
         if self.embedder is None:
             communities = _exact_groups(texts)
@@ -330,5 +322,5 @@ def _exact_groups(texts: Sequence[str]) -> list[list[int]]:
     return list(keys.values())
 
 
-def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]

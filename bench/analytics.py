@@ -15,6 +15,7 @@ import argparse
 import random
 import tempfile
 import time
+import tracemalloc
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -80,6 +81,15 @@ def main() -> None:
         messages = fill(db, args.conversations, args.days)
         print(f"store: {args.conversations} conversations, {messages} messages over {args.days} days "
               f"(filled in {time.perf_counter() - started:.1f} s)")  # fmt: skip
+        started = time.perf_counter()
+        whole = Analytics(db).report(days=args.days)
+        elapsed = time.perf_counter() - started
+        tracemalloc.start()  # again, for the peak of Python allocations (tracemalloc slows it down)
+        Analytics(db).report(days=args.days)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        print(f"report over all {args.days} days ({whole.totals.conversations} conversations, exact-wording groups): "
+              f"{elapsed:.2f} s, peak Python allocations {peak:.0f} MB")  # fmt: skip
         embedders: list[tuple[str, object | None]] = [("no grouping model (exact wording)", None),
                                                       ("hashing embedder", HashingEmbedder(dimension=512))]  # fmt: skip
         try:
