@@ -179,6 +179,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--test-share", type=float, default=0.1, help="intents: held-out share when the data has no split"
     )
     evaluate.add_argument("--seed", type=int, default=0, help="intents: split seed")
+    evaluate.add_argument("--train", type=Path, dest="train_file", help="intents: a train file (with --test)")
+    evaluate.add_argument("--test", type=Path, dest="test_file", help="intents: a test file (with --train)")
+    evaluate.add_argument(
+        "--text-column", help="intents: the text column of a CSV (default: text/instruction/utterance)"
+    )
+    evaluate.add_argument(
+        "--label-column", help="intents: the label column of a CSV (default: label/intent/category)"
+    )
+    evaluate.add_argument("--label-map", type=Path,
+                          help="intents: JSON {raw: label} or CSV raw,label; map a label to \"\" to drop it "
+                               "(\"oos\" is read as out_of_scope)")  # fmt: skip
+    evaluate.add_argument("--validation-share", type=float, default=0.15,
+                          help="intents: share of train (per label) that fits the temperature and threshold")  # fmt: skip
+    evaluate.add_argument(
+        "--max-examples", type=int, help="intents: at most this many train examples (stratified)"
+    )
+    evaluate.add_argument("--per-label", type=int, help="intents: at most this many train examples per label")
     evaluate.add_argument("--fine-tune-encoder", action="store_true",
                           help="intents: also fine-tune the encoder with the head and report both")  # fmt: skip
     evaluate.add_argument("--epochs", type=float, default=1.0, help="intents: fine-tuning epochs")

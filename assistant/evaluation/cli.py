@@ -50,12 +50,22 @@ def run_eval(settings: Settings, args: argparse.Namespace) -> int:
                                                   progress=progress, run_id=args.run_id)  # fmt: skip
         bar.close()
     elif args.suite == "intents":
-        if args.data is None:
-            raise DataError("eval intents needs --data FILE")
-        folder, payload = suites.run_intent_suite(settings, data=args.data, test_share=args.test_share, seed=args.seed,
-                                                  out_root=args.out, progress=lambda line: print(line, flush=True),
-                                                  fine_tune_encoder=args.fine_tune_encoder, epochs=args.epochs,
-                                                  device=args.device, run_id=args.run_id)  # fmt: skip
+        from assistant.evaluation.intents import read_label_map
+
+        for name in ("test_share", "validation_share"):
+            if not 0 < getattr(args, name) < 1:
+                raise DataError(f"--{name.replace('_', '-')} must be between 0 and 1")
+        for name in ("max_examples", "per_label"):
+            if getattr(args, name) is not None and getattr(args, name) < 2:
+                raise DataError(f"--{name.replace('_', '-')} must be at least 2")
+        folder, payload = suites.run_intent_suite(
+            settings, data=args.data, test_share=args.test_share, seed=args.seed, out_root=args.out,
+            progress=lambda line: print(line, flush=True), fine_tune_encoder=args.fine_tune_encoder,
+            epochs=args.epochs, device=args.device, run_id=args.run_id, train_file=args.train_file,
+            test_file=args.test_file, text_column=args.text_column, label_column=args.label_column,
+            label_map=read_label_map(args.label_map), validation_share=args.validation_share,
+            max_examples=args.max_examples, per_label=args.per_label,
+        )  # fmt: skip
     else:
         if not (args.corpus and args.queries and args.qrels):
             raise DataError("eval retrieval needs --corpus, --queries and --qrels")

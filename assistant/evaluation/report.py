@@ -87,6 +87,8 @@ def markdown_report(payload: dict[str, Any]) -> str:
                       f"{r['predicted_action']} [{r['decision_rule']}]",
                       f"  - reply: {r['reply'][:200]}", f"  - logged: {(r['gold_reply'] or '')[:200]}",
                       f"  - trace: {json.dumps(r['trace'], ensure_ascii=False)[:300]}"]  # fmt: skip
+    if payload.get("sections_md"):  # a suite's own sections (the intents suite's threshold curve, confusions)
+        lines += ["", str(payload["sections_md"])]
     lines += ["", "Settings and data hashes: see `metrics.json` (`settings`, `data`)."]
     return "\n".join(lines) + "\n"
 

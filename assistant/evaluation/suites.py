@@ -7,8 +7,8 @@ import csv
 import hashlib
 import io
 import json
-import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -122,87 +122,80 @@ def run_replay_suite(settings: Settings, *, split: str, limit: int | None, out_r
 
 # ------------------------------------------------------------------------------------------- intents
 def read_labelled(path: Path) -> dict[str, list[tuple[str, str]]]:
-    """(text, label) pairs: CSV with text and label (or category) columns, JSONL, or CLINC150's JSON
-    ({"train": [[text, intent]], "val": ..., "oos_train": ..., "oos_val": ...}). Returns split -> pairs;
-    "all" when the file has no split of its own."""
-    try:
-        raw = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text") from exc
-    if path.suffix == ".json":
-        data = json.loads(raw)
-        if not isinstance(data, dict) or "train" not in data:
-            raise DataError(f"{path}: expected CLINC150-style JSON with a 'train' list")
-        test_key = "test" if "test" in data else "val"
-        pairs = lambda key: [(t, "out_of_scope" if lab == "oos" else lab) for t, lab in data.get(key, [])]  # noqa: E731
-        return {
-            "train": pairs("train") + pairs("oos_train"),
-            "test": pairs(test_key) + pairs(f"oos_{test_key}"),
-        }
-    if path.suffix == ".jsonl":
-        rows = [json.loads(line) for line in raw.splitlines() if line.strip()]
-        return {"all": [(r["text"], str(r.get("label", r.get("intent")))) for r in rows]}
-    reader = csv.DictReader(io.StringIO(raw))
-    label_column = next((c for c in ("label", "intent", "category") if c in (reader.fieldnames or [])), None)
-    text_column = next(
-        (c for c in ("text", "instruction", "utterance") if c in (reader.fieldnames or [])), None
-    )
-    if label_column is None or text_column is None:
-        raise DataError(
-            f"{path}: needs a text column and a label/intent/category column, has {reader.fieldnames}"
-        )
-    return {"all": [(r[text_column], r[label_column]) for r in reader if r[text_column] and r[label_column]]}
+    """(text, label) pairs by split; see `assistant.evaluation.intents.read_labelled`."""
+    from assistant.evaluation.intents import read_labelled as read
+
+    return read(path)
 
 
-def run_intent_suite(settings: Settings, *, data: Path, test_share: float, seed: int, out_root: Path,
-                     progress: Callable[[str], None], fine_tune_encoder: bool = False, epochs: float = 1.0,
-                     device: str | None = None, run_id: str | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
-    """Train the intent head on the train part of `data` (on the prepared embedder, as `train intent` does)
-    and score the test part; with `fine_tune_encoder` the encoder is then fine-tuned with the head (the
-    intent trainer's method) and both are reported (`frozen_*` is the head alone)."""
+def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share: float = 0.1, seed: int = 0,
+                     out_root: Path, progress: Callable[[str], None], fine_tune_encoder: bool = False,
+                     epochs: float = 1.0, device: str | None = None, run_id: str | None = None,
+                     train_file: Path | None = None, test_file: Path | None = None, text_column: str | None = None,
+                     label_column: str | None = None, label_map: dict[str, str] | None = None,
+                     validation_share: float = 0.15, max_examples: int | None = None,
+                     per_label: int | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+    """Train the intent head on the train part (on the prepared embedder, as `train intent` does), fit its
+    temperature and out-of-scope threshold on a validation part of train, and score the test part as the
+    assistant acts on it (`assistant.evaluation.intents`). With `fine_tune_encoder` the encoder is then
+    fine-tuned with the head and both are reported (`frozen_*` is the head alone)."""
+    from assistant.evaluation import intents as ev
     from assistant.factory import build_embedder
-    from assistant.stages.intent_head import IntentHead, fit_softmax_regression, fit_temperature
-    from assistant.training.intent import embed_texts
+    from assistant.stages.intent_head import IntentHead, fit_softmax_regression
 
     started = time.perf_counter()
-    splits = read_labelled(data)
-    if "all" in splits:
-        pairs = list(splits["all"])
-        random.Random(seed).shuffle(pairs)
-        cut = int(len(pairs) * (1 - test_share))
-        train, test = pairs[:cut], pairs[cut:]
+
+    def read(path: Path) -> dict[str, list[tuple[str, str]]]:
+        return ev.read_labelled(path, text_column=text_column, label_column=label_column, label_map=label_map)
+
+    if train_file is not None or test_file is not None:
+        if train_file is None or test_file is None:
+            raise DataError("give both --train and --test (or --data to split one file)")
+        train_splits, test_splits = read(train_file), read(test_file)
+        train = train_splits.get("train", train_splits.get("all", []))
+        test = test_splits.get("test", test_splits.get("all", []))
+        sources = [train_file, test_file]
+    elif data is not None:
+        splits = read(data)
+        train, test = ev.stratified_split(splits["all"], test_share, seed=seed) if "all" in splits else (
+            splits["train"], splits["test"])  # fmt: skip
+        sources = [data]
     else:
-        train, test = splits["train"], splits["test"]
-    labels = tuple(sorted({label for _, label in train}))
-    index = {label: i for i, label in enumerate(labels)}
-    test = [(t, lab) for t, lab in test if lab in index]
-    embedder = build_embedder(settings, use_fine_tuned=False)
-    x_train = embed_texts(embedder, [t for t, _ in train], progress=progress, label="train")
-    x_test = embed_texts(embedder, [t for t, _ in test], progress=progress, label="test")
-    progress(f"fitting the head: {len(train)} examples, {len(labels)} labels")
-    weights, bias = fit_softmax_regression(x_train, np.array([index[lab] for _, lab in train]), len(labels))
-    head = IntentHead(weights, bias, labels)
-    y_test = np.array([index[lab] for _, lab in test])
-    head.temperature = fit_temperature(head.logits(x_test), y_test)  # reported only; does not change argmax
-    predicted = [labels[i] for i in head.probabilities(x_test).argmax(axis=1)]
-    gold = [lab for _, lab in test]
-    aggregate_metrics: dict[str, Any] = {"train_examples": len(train), "test_examples": len(test), "labels": len(labels),
-                                         "accuracy": round(m.accuracy(gold, predicted), 4),
-                                         "macro_f1": round(m.macro_f1(gold, predicted), 4)}  # fmt: skip
-    if fine_tune_encoder:
-        aggregate_metrics = {**aggregate_metrics, "frozen_accuracy": aggregate_metrics["accuracy"],
-                             "frozen_macro_f1": aggregate_metrics["macro_f1"]}  # fmt: skip
-        predicted, tuning = _fine_tuned_predictions(settings, embedder, train, test, index, weights, bias,
-                                                    epochs=epochs, device=device, progress=progress)  # fmt: skip
-        aggregate_metrics.update(accuracy=round(m.accuracy(gold, predicted), 4),
-                                 macro_f1=round(m.macro_f1(gold, predicted), 4), **tuning)  # fmt: skip
-    if "out_of_scope" in index:
-        p, r = m.precision_recall(
-            [(g == "out_of_scope", q == "out_of_scope") for g, q in zip(gold, predicted, strict=True)]
+        raise DataError("eval intents needs --data FILE, or --train FILE and --test FILE")
+    if not train or not test:
+        raise DataError(
+            f"eval intents needs examples in both parts; train has {len(train)}, test {len(test)}"
         )
-        aggregate_metrics["oos_precision"], aggregate_metrics["oos_recall"] = round(p, 4), round(r, 4)
+    available = len(train)
+    train = ev.cap_per_label(train, per_label, max_examples, seed=seed)
+    train, validation = ev.stratified_split(train, validation_share, seed=seed + 1)
+    labels = tuple(sorted({label for _, label in train}))
+    if len(labels) < 2:
+        raise DataError(f"the train part has {len(labels)} label(s); an intent model needs at least two")
+    unseen = dict(Counter(lab for _, lab in test if lab not in labels and lab != ev.OOS))
+    if unseen:
+        progress(f"{sum(unseen.values())} test examples have labels the train part lacks "
+                 f"({', '.join(sorted(unseen)[:8])}{'…' if len(unseen) > 8 else ''}): counted as out of scope")  # fmt: skip
+    index = {label: i for i, label in enumerate(labels)}
+    embedder = build_embedder(settings, use_fine_tuned=False)
+    cache = ev.EmbeddingCache(settings.paths.data_dir / "cache" / "embeddings", embedder)
+    x_train = cache.embed([t for t, _ in train], progress=progress, label="train")
+    x_validation = cache.embed([t for t, _ in validation], progress=progress, label="validation")
+    x_test = cache.embed([t for t, _ in test], progress=progress, label="test")
+    progress(f"fitting the head: {len(train)} examples, {len(labels)} labels; "
+             f"{len(validation)} for temperature and threshold")  # fmt: skip
+    weights, bias = fit_softmax_regression(x_train, np.array([index[lab] for _, lab in train]), len(labels))
+    scored = ev.score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test)
+    aggregate_metrics: dict[str, Any] = {
+        "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
+        "train_available": available, "labels": len(labels), "unseen_test_examples": sum(unseen.values()),
+        **_intent_figures(scored), "embeddings_from_cache": cache.hits, "embeddings_computed": cache.misses,
+    }  # fmt: skip
+    if fine_tune_encoder:
+        aggregate_metrics.update({f"frozen_{k}": v for k, v in _intent_figures(scored).items()})
+        scored, tuning = _fine_tuned_scores(settings, embedder, train, validation, test, index, weights, bias,
+                                            epochs=epochs, device=device, progress=progress)  # fmt: skip
+        aggregate_metrics.update(**_intent_figures(scored), **tuning)
     seconds = time.perf_counter() - started
     run_id = run_id or _run_id("intents")
     folder = out_root / run_id
@@ -210,33 +203,67 @@ def run_intent_suite(settings: Settings, *, data: Path, test_share: float, seed:
         "run": {
             "run_id": run_id,
             "suite": "intents",
-            "split": f"{len(train)}/{len(test)} (seed {seed})",
+            "split": f"{len(train)} train / {len(validation)} validation / {len(test)} test (seed {seed})",
             "conversations": "-",
             "seconds": round(seconds, 1),
-            "data": str(data),
+            "data": ", ".join(str(p) for p in sources),
         },
         "aggregate": aggregate_metrics,
-        "per_label_f1": {k: round(v, 4) for k, v in m.per_label_f1(gold, predicted).items()},
+        "per_label": ev.per_label(scored),
+        "per_label_f1": {k: v["f1"] for k, v in ev.per_label(scored).items()},
+        "threshold_curve": scored.curve(),
+        "confusions": ev.confusions(scored),
+        "unseen_test_labels": unseen,
+        "sections_md": ev.markdown_sections(scored, unseen),
         "settings": settings_to_dict(settings),
-        "data": _hashes([data]),
+        "data": _hashes(sources),
     }
     write_run(folder, payload)
+    ev.write_details(folder, scored, test)
     return folder, payload
 
 
-def _fine_tuned_predictions(settings: Settings, embedder: Any, train: list[tuple[str, str]], test: list[tuple[str, str]],
-                            index: dict[str, int], weights: np.ndarray, bias: np.ndarray, *, epochs: float,
-                            device: str | None, progress: Callable[[str], None]) -> tuple[list[str], dict[str, Any]]:  # fmt: skip
-    """Fine-tune the embedder with the head (started from the frozen fit) and predict the test part."""
+def _intent_figures(scored: Any) -> dict[str, Any]:
+    from assistant.evaluation.intents import OOS
+
+    figures = scored.figures()
+    final = scored.final()
+    in_scope = [i for i, o in enumerate(scored.gold_is_oos()) if not o]
+    return {
+        "accuracy": figures["in_scope_accuracy"],  # in-scope messages that got their own intent
+        **figures,
+        "macro_f1": round(m.macro_f1([scored.gold[i] for i in in_scope], [final[i] for i in in_scope]), 4)
+        if in_scope else None,
+        "threshold": round(scored.threshold, 4), "temperature": round(scored.temperature, 4),
+        "oos_test_examples": sum(scored.gold_is_oos()), "acted_on_as_oos": sum(f == OOS for f in final),
+    }  # fmt: skip
+
+
+def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str, str]],
+                       validation: list[tuple[str, str]], test: list[tuple[str, str]], index: dict[str, int],
+                       weights: np.ndarray, bias: np.ndarray, *, epochs: float, device: str | None,
+                       progress: Callable[[str], None]) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """Fine-tune the embedder with the head (started from the frozen fit), then score as the frozen head was.
+    Says how long it should take before it starts (from the encoder's measured speed)."""
     import tempfile
 
     from assistant.backends.embedding import SentenceTransformerEmbedder
     from assistant.backends.encoder_training import fine_tune_encoder_classifier
+    from assistant.evaluation.intents import score_head
+    from assistant.stages.intent_head import IntentHead
     from assistant.training.intent import embed_texts
     from assistant.training.registry import step_reporter
 
     device = device or settings.models.device
-    labels = sorted(index, key=index.__getitem__)
+    labels = tuple(sorted(index, key=index.__getitem__))
+    probe = [t for t, _ in train[:32]]
+    timer = time.perf_counter()
+    embedder.embed_queries([f"{t} ·" for t in probe])  # uncached texts: the encoder's forward speed here
+    per_second = len(probe) / max(time.perf_counter() - timer, 1e-6)
+    estimate = len(train) * epochs * 3 / per_second  # a training step costs about three forward passes
+    progress(f"fine-tuning the encoder on {len(train)} examples for {epochs:g} epoch(s): about "
+             f"{estimate / 60:.0f} min here (forward {per_second:.0f} examples/s; training ~3x that per example). "
+             "--max-examples or --per-label makes it shorter")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="intent-suite-") as work:
         started = time.perf_counter()
         result = fine_tune_encoder_classifier(embedder.model_reference, [t for t, _ in train],
@@ -245,12 +272,15 @@ def _fine_tuned_predictions(settings: Settings, embedder: Any, train: list[tuple
                                               progress=step_reporter(progress, "fine-tuning the encoder"))  # fmt: skip
         seconds = time.perf_counter() - started
         tuned = SentenceTransformerEmbedder(str(result.model_dir), device=device)
+        x_validation = embed_texts(tuned, [t for t, _ in validation], progress=progress,
+                                   label="validation (fine-tuned)")  # fmt: skip
         x_test = embed_texts(tuned, [t for t, _ in test], progress=progress, label="test (fine-tuned)")
-    logits = x_test @ result.weights + result.bias
-    predicted = [labels[i] for i in logits.argmax(axis=1)]
-    return predicted, {"fine_tune_epochs": epochs, "fine_tune_steps": result.steps,
-                       "fine_tune_seconds": round(seconds, 1), "fine_tune_samples_per_s": round(result.samples_per_s, 2),
-                       "fine_tune_device": result.device}  # fmt: skip
+    scored = score_head(
+        IntentHead(result.weights, result.bias, labels), x_validation, validation, x_test, test
+    )
+    return scored, {"fine_tune_epochs": epochs, "fine_tune_steps": result.steps,
+                    "fine_tune_seconds": round(seconds, 1), "fine_tune_estimate_seconds": round(estimate, 1),
+                    "fine_tune_samples_per_s": round(result.samples_per_s, 2), "fine_tune_device": result.device}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------- retrieval

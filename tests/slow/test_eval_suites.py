@@ -25,7 +25,33 @@ def test_intent_and_retrieval_suites(tmp_path: Path) -> None:
     (tmp_path / "intents.csv").write_text("\n".join(rows) + "\n")
     _, payload = run_intent_suite(settings, data=tmp_path / "intents.csv", test_share=0.25, seed=1, out_root=tmp_path,
                                   progress=lambda _: None)  # fmt: skip
-    assert payload["aggregate"]["accuracy"] >= 0.9 and payload["aggregate"]["test_examples"] == 9
+    aggregate = payload["aggregate"]
+    assert (
+        aggregate["accuracy"] >= 0.9
+        and aggregate["test_examples"] == 9
+        and aggregate["validation_examples"] >= 3
+    )
+    assert (
+        aggregate["oos_recall"] is None and 0 < aggregate["threshold"] <= 0.5
+    )  # no OOS rows: the threshold still acts
+
+    # separate train and test files; the test has out-of-scope rows and a label train never had
+    (tmp_path / "test.csv").write_text("text,label\ntrack my parcel please,track\nmoney back now,refund\n"
+                                       "what is the capital of peru,oos\nsing me a song about whales,oos\n"
+                                       "can I change my delivery address,address\n")  # fmt: skip
+    for attempt in (1, 2):
+        folder, payload = run_intent_suite(settings, train_file=tmp_path / "intents.csv", test_file=tmp_path / "test.csv",
+                                           seed=1, out_root=tmp_path,
+                                           progress=lambda _: None, run_id=f"files-{attempt}")  # fmt: skip
+    aggregate = payload["aggregate"]
+    assert aggregate["test_examples"] == 5 and aggregate["unseen_test_examples"] == 1
+    assert aggregate["oos_test_examples"] == 3 and aggregate["oos_recall"] is not None
+    assert (
+        aggregate["embeddings_computed"] == 0 and aggregate["embeddings_from_cache"] >= 36
+    )  # the second run
+    assert payload["unseen_test_labels"] == {"address": 1} and payload["threshold_curve"]
+    assert (folder / "mistakes.csv").is_file() and (folder / "confusion.csv").is_file()
+    assert "Out of scope as the assistant decides it" in (folder / "report.md").read_text()
 
     (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in [
         {"id": "d1", "text": "Returns are free within 30 days of delivery."},

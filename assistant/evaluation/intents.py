@@ -1,0 +1,328 @@
+"""`eval intents`: an intent model scored the way the live assistant uses it.
+
+The head is fitted on the train part; its temperature and out-of-scope threshold on a validation part
+carved from train (never the test part), with the very functions `train intent` uses, so a test
+message counts as "out of scope" exactly when the assistant would treat it as unsure: the predicted
+intent is `out_of_scope` or its calibrated probability is under the threshold.
+
+Reported: in-scope accuracy (an in-scope message must get its own intent, not be rejected), the share
+of in-scope messages rejected, out-of-scope precision and recall (test labels the model never saw
+count as out of scope: it cannot name them, so the right outcome is "unsure"), macro-F1, a threshold
+curve, a confusion table, per-label figures and a file of mistakes. Without any out-of-scope test
+message the curve still shows what each threshold costs in-scope.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import random
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.errors import DataError
+from assistant.evaluation import metrics as m
+
+OOS = "out_of_scope"
+Pairs = list[tuple[str, str]]
+
+
+# ----------------------------------------------------------------------------------------- reading
+def read_labelled(path: Path, *, text_column: str | None = None, label_column: str | None = None,
+                  label_map: dict[str, str] | None = None) -> dict[str, Pairs]:  # fmt: skip
+    """(text, label) pairs: CSV/TSV with a text and a label column (named, or found among text/instruction/
+    utterance and label/intent/category), JSONL, or CLINC150's JSON ({"train": [[text, intent]], "val": ...,
+    "oos_train": ...}). Returns split -> pairs ("all" when the file has no split of its own). `label_map`
+    renames labels (e.g. {"oos": "out_of_scope"}); a label mapped to "" drops its rows."""
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text") from exc
+    mapping = {"oos": OOS, **(label_map or {})}
+
+    def mapped(pairs: Sequence[tuple[Any, Any]]) -> Pairs:
+        out = []
+        for text, label in pairs:
+            label = mapping.get(str(label), str(label)).strip()
+            if str(text).strip() and label:
+                out.append((str(text), label))
+        return out
+
+    if path.suffix == ".json":
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: not JSON ({exc})") from None
+        if not isinstance(data, dict) or "train" not in data:
+            raise DataError(f"{path}: expected CLINC150-style JSON with a 'train' list")
+        test_key = "test" if "test" in data else "val"
+        return {"train": mapped(data.get("train", []) + data.get("oos_train", [])),
+                "test": mapped(data.get(test_key, []) + data.get(f"oos_{test_key}", []))}  # fmt: skip
+    if path.suffix == ".jsonl":
+        rows = []
+        for number, line in enumerate(raw.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    raise DataError(f"{path}, line {number}: not JSON") from None
+        text_key = text_column or "text"
+        return {"all": mapped([(r.get(text_key, ""), r.get(label_column or "label", r.get("intent", "")))
+                               for r in rows if isinstance(r, dict)])}  # fmt: skip
+    dialect = csv.excel_tab if path.suffix in (".tsv", ".tab") else csv.excel
+    reader = csv.DictReader(io.StringIO(raw), dialect=dialect)
+    fields = reader.fieldnames or []
+    text_column = text_column or next((c for c in ("text", "instruction", "utterance") if c in fields), None)
+    label_column = label_column or next((c for c in ("label", "intent", "category") if c in fields), None)
+    if text_column not in fields or label_column not in fields:
+        raise DataError(f"{path}: needs a text column and a label column (--text-column, --label-column); "
+                        f"it has {fields}")  # fmt: skip
+    return {"all": mapped([(r[text_column] or "", r[label_column] or "") for r in reader])}
+
+
+def read_label_map(path: Path | None) -> dict[str, str]:
+    """A label map from JSON ({"raw": "label"}) or a two-column CSV (raw,label)."""
+    if path is None:
+        return {}
+    raw = path.read_text(encoding="utf-8-sig")
+    if path.suffix == ".json":
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise DataError(f"{path}: a label map is a JSON object of raw label -> label")
+        return {str(k): str(v) for k, v in data.items()}
+    return {row[0]: row[1] for row in csv.reader(io.StringIO(raw)) if len(row) >= 2 and row[0] != "raw"}
+
+
+# ----------------------------------------------------------------------------------------- splitting
+def stratified_split(pairs: Pairs, share: float, *, seed: int) -> tuple[Pairs, Pairs]:
+    """(rest, held out): `share` of each label held out (at least one when a label has three or more
+    examples; labels with fewer stay whole in the rest), in a seeded order."""
+    by_label: dict[str, Pairs] = defaultdict(list)
+    for pair in pairs:
+        by_label[pair[1]].append(pair)
+    rng = random.Random(seed)
+    rest: Pairs = []
+    held: Pairs = []
+    for label in sorted(by_label):
+        items = by_label[label][:]
+        rng.shuffle(items)
+        n = 0 if len(items) < 3 else max(1, round(len(items) * share))
+        held += items[:n]
+        rest += items[n:]
+    rng.shuffle(rest)
+    rng.shuffle(held)
+    return rest, held
+
+
+def cap_per_label(
+    pairs: Pairs, per_label: int | None = None, total: int | None = None, *, seed: int
+) -> Pairs:
+    """At most `per_label` examples of each label, then at most `total` in all, spread evenly over labels."""
+    by_label: dict[str, Pairs] = defaultdict(list)
+    for pair in pairs:
+        by_label[pair[1]].append(pair)
+    rng = random.Random(seed)
+    for items in by_label.values():
+        rng.shuffle(items)
+    if per_label:
+        by_label = {k: v[:per_label] for k, v in by_label.items()}
+    if total and sum(len(v) for v in by_label.values()) > total:
+        out: Pairs = []
+        rounds = max(len(v) for v in by_label.values())
+        for i in range(rounds):  # round-robin over labels keeps the cap stratified
+            for label in sorted(by_label):
+                if i < len(by_label[label]) and len(out) < total:
+                    out.append(by_label[label][i])
+        return out
+    return [p for label in sorted(by_label) for p in by_label[label]]
+
+
+# ----------------------------------------------------------------------------------------- embedding
+class EmbeddingCache:
+    """Query embeddings kept on disk, keyed by a hash of the model's reference and the text: re-running an
+    eval on the same data embeds nothing again. One `.npz` per model in `folder`."""
+
+    def __init__(self, folder: Path, embedder: Any) -> None:
+        reference = str(getattr(embedder, "model_reference", "") or type(embedder).__name__)
+        dimension = getattr(embedder, "dimension", None)
+        self.model_key = hashlib.sha256(f"{reference}\x00{dimension}".encode()).hexdigest()[:16]
+        self.path = folder / f"{self.model_key}.npz"
+        self.embedder = embedder
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def _key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def embed(self, texts: Sequence[str], *, progress: Callable[[str], None], label: str) -> np.ndarray:
+        from assistant.training.intent import embed_texts
+
+        stored: dict[str, np.ndarray] = {}
+        if self.path.is_file():
+            with np.load(self.path) as data:
+                stored = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+        keys = [self._key(t) for t in texts]
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in stored))
+        self.hits += len(texts) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            vectors = embed_texts(self.embedder, missing, progress=progress, label=label)
+            stored.update(zip((self._key(t) for t in missing), vectors, strict=True))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp.npz")
+            np.savez(tmp, keys=np.array(list(stored)), vectors=np.stack(list(stored.values())))
+            tmp.replace(self.path)
+        else:
+            progress(f"{label}: {len(texts)} embeddings from the cache")
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        return np.stack([stored[k] for k in keys]).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------- scoring
+@dataclass(frozen=True)
+class Scored:
+    """Test predictions as the assistant would act on them."""
+
+    gold: list[str]
+    predicted: list[str]  # the head's best label
+    confidence: list[float]  # its calibrated probability
+    labels: tuple[str, ...]  # what the model knows
+    threshold: float
+    temperature: float
+
+    def final(self, threshold: float | None = None) -> list[str]:
+        """The label acted on: out of scope when predicted so or under the threshold."""
+        t = self.threshold if threshold is None else threshold
+        return [OOS if p == OOS or c < t else p for p, c in zip(self.predicted, self.confidence, strict=True)]
+
+    def gold_is_oos(self) -> list[bool]:
+        known = set(self.labels)
+        return [g == OOS or g not in known for g in self.gold]
+
+    def figures(self, threshold: float | None = None) -> dict[str, float | None]:
+        final = self.final(threshold)
+        oos_gold = self.gold_is_oos()
+        in_scope = [i for i, o in enumerate(oos_gold) if not o]
+        correct = sum(final[i] == self.gold[i] for i in in_scope)
+        rejected = sum(final[i] == OOS for i in in_scope)
+        out: dict[str, float | None] = {
+            "in_scope_accuracy": round(correct / len(in_scope), 4) if in_scope else None,
+            "in_scope_rejected": round(rejected / len(in_scope), 4) if in_scope else None,
+            "accuracy_all": round(sum(f == (OOS if o else g) for f, g, o in zip(final, self.gold, oos_gold,
+                                                                                strict=True)) / len(final), 4)
+            if final else None,
+        }  # fmt: skip
+        if any(oos_gold):
+            p, r = m.precision_recall([(o, f == OOS) for o, f in zip(oos_gold, final, strict=True)])
+            out["oos_precision"], out["oos_recall"] = round(p, 4), round(r, 4)
+        else:
+            out["oos_precision"] = out["oos_recall"] = None
+        return out
+
+    def curve(self, steps: int = 20) -> list[dict[str, float | None]]:
+        return [
+            {"threshold": round(float(t), 3), **self.figures(float(t))} for t in np.linspace(0, 0.95, steps)
+        ]
+
+
+def score_head(
+    head: Any, x_validation: np.ndarray, validation: Pairs, x_test: np.ndarray, test: Pairs
+) -> Scored:
+    """Temperature and threshold fitted on `validation` as `train intent` does; then the test predictions."""
+    from assistant.stages.intent_head import fit_temperature
+    from assistant.training.intent import out_of_scope_threshold
+
+    index = {label: i for i, label in enumerate(head.labels)}
+    y_validation = np.array([index[lab] for _, lab in validation if lab in index])
+    x_val_known = x_validation[[i for i, (_, lab) in enumerate(validation) if lab in index]]
+    if len(y_validation):
+        head.temperature = fit_temperature(head.logits(x_val_known), y_validation)
+        head.threshold = out_of_scope_threshold(head.probabilities(x_val_known), y_validation)
+    probabilities = head.probabilities(x_test) if len(test) else np.zeros((0, len(head.labels)))
+    best = probabilities.argmax(axis=1) if len(test) else np.zeros(0, dtype=int)
+    return Scored([lab for _, lab in test], [head.labels[i] for i in best],
+                  [float(probabilities[n, i]) for n, i in enumerate(best)], tuple(head.labels),
+                  float(head.threshold), float(head.temperature))  # fmt: skip
+
+
+def per_label(scored: Scored) -> dict[str, dict[str, float | int]]:
+    final = scored.final()
+    out = {}
+    for label in sorted(set(scored.gold) | set(final)):
+        tp = sum(g == label and f == label for g, f in zip(scored.gold, final, strict=True))
+        fp = sum(g != label and f == label for g, f in zip(scored.gold, final, strict=True))
+        fn = sum(g == label and f != label for g, f in zip(scored.gold, final, strict=True))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out[label] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+                      "support": tp + fn, "known": label in scored.labels or label == OOS}  # fmt: skip
+    return out
+
+
+def confusions(scored: Scored, top: int = 25) -> list[dict[str, Any]]:
+    pairs = Counter((g, f) for g, f in zip(scored.gold, scored.final(), strict=True) if g != f)
+    return [{"gold": g, "predicted": f, "count": n} for (g, f), n in pairs.most_common(top)]
+
+
+def write_details(folder: Path, scored: Scored, test: Pairs) -> None:
+    """mistakes.csv, confusion.csv and per_label.csv beside the report."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = scored.final()
+    with (folder / "mistakes.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "gold", "acted_on", "best_guess", "confidence", "gold_known_to_model"])
+        for (text, gold), f, p, c in zip(test, final, scored.predicted, scored.confidence, strict=True):
+            if f != gold:
+                writer.writerow([_cell(text), gold, f, p, round(c, 4), gold in scored.labels or gold == OOS])
+    labels = sorted(set(scored.gold) | set(final))
+    counts = Counter(zip(scored.gold, final, strict=True))
+    with (folder / "confusion.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["gold \\ acted on", *labels])
+        for g in labels:
+            writer.writerow([g, *(counts[(g, f)] for f in labels)])
+    with (folder / "per_label.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["label", "precision", "recall", "f1", "support", "known"])
+        for label, row in per_label(scored).items():
+            writer.writerow([label, row["precision"], row["recall"], row["f1"], row["support"], row["known"]])
+
+
+def markdown_sections(scored: Scored, unseen: dict[str, int]) -> str:
+    """The report's intent sections: the threshold curve, the confusions, unseen labels."""
+    lines = ["## Out of scope as the assistant decides it", "",
+             f"Temperature {scored.temperature:.3f} and threshold {scored.threshold:.3f} were fitted on the validation "
+             "part. A test message is acted on as out of scope when the best intent is `out_of_scope` or its "
+             "calibrated probability is under the threshold.", "",
+             "| threshold | in-scope accuracy | in-scope rejected | OOS precision | OOS recall |", "|---|---|---|---|---|"]  # fmt: skip
+    for row in scored.curve():
+        cells = [row[k] for k in ("in_scope_accuracy", "in_scope_rejected", "oos_precision", "oos_recall")]
+        lines.append(
+            f"| {row['threshold']:.2f} | "
+            + " | ".join("–" if c is None else f"{c:.3f}" for c in cells)
+            + " |"
+        )
+    lines += ["", "## Most confused (gold → acted on)", "", "| gold | acted on | count |", "|---|---|---|"]
+    lines += [f"| {c['gold']} | {c['predicted']} | {c['count']} |" for c in confusions(scored)]
+    if unseen:
+        lines += ["", "## Test labels the model never saw (counted as out of scope)", ""]
+        lines += [f"- {label}: {n}" for label, n in sorted(unseen.items(), key=lambda kv: -kv[1])]
+    lines += ["", "Every mistake is in `mistakes.csv`; the full confusion matrix in `confusion.csv`; per-label "
+              "precision, recall and F1 in `per_label.csv`."]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

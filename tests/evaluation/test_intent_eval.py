@@ -1,0 +1,129 @@
+"""`eval intents` pieces: reading files with their columns and label maps, stratified splits and caps, the
+embedding cache, and scoring as the assistant acts (temperature and threshold from validation, unseen
+labels counted as out of scope, the threshold curve, the files of mistakes and confusions)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.backends.embedding import HashingEmbedder
+from assistant.errors import DataError
+from assistant.evaluation.intents import (
+    OOS,
+    EmbeddingCache,
+    Scored,
+    cap_per_label,
+    read_label_map,
+    read_labelled,
+    score_head,
+    stratified_split,
+    write_details,
+)
+from assistant.stages.intent_head import IntentHead
+
+
+def test_reading_columns_label_maps_and_bad_files(tmp_path: Path) -> None:
+    tsv = tmp_path / "data.tsv"
+    tsv.write_text(
+        "utterance\tgold\tnote\nwhere is it\ttrack\tx\nhello\tgreet\ty\nblah\tnoise\tz\n\tgreet\tw\n"
+    )
+    with pytest.raises(DataError, match="--text-column"):
+        read_labelled(tsv)
+    pairs = read_labelled(tsv, label_column="gold", label_map={"noise": ""})["all"]
+    assert pairs == [("where is it", "track"), ("hello", "greet")]  # mapped to "" and empty text dropped
+    clinc = tmp_path / "clinc.json"
+    clinc.write_text(json.dumps({"train": [["hi", "greet"]], "oos_train": [["weather?", "oos"]],
+                                 "val": [["hey", "greet"]], "oos_val": [["mars?", "oos"]]}))  # fmt: skip
+    splits = read_labelled(clinc)
+    assert splits["train"] == [("hi", "greet"), ("weather?", OOS)] and splits["test"][-1] == ("mars?", OOS)
+    (tmp_path / "map.csv").write_text("raw,label\nnoise,other\n")
+    assert read_label_map(tmp_path / "map.csv") == {"noise": "other"}
+    (tmp_path / "bad.jsonl").write_text('{"text": "a", "label": "b"}\nnot json\n')
+    with pytest.raises(DataError, match="line 2"):
+        read_labelled(tmp_path / "bad.jsonl")
+    (tmp_path / "latin1.csv").write_bytes("text,label\ncaf\xe9,x\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8"):
+        read_labelled(tmp_path / "latin1.csv")
+
+
+def test_splits_are_stratified_and_caps_spread_over_labels() -> None:
+    pairs = (
+        [(f"a{i}", "a") for i in range(40)] + [(f"b{i}", "b") for i in range(10)] + [("c0", "c"), ("c1", "c")]
+    )
+    rest, held = stratified_split(pairs, 0.2, seed=3)
+    held_labels = [lab for _, lab in held]
+    assert (
+        held_labels.count("a") == 8 and held_labels.count("b") == 2 and "c" not in held_labels
+    )  # too few to hold
+    assert sorted(rest + held) == sorted(pairs) and stratified_split(pairs, 0.2, seed=3) == (rest, held)
+    capped = cap_per_label(pairs, per_label=5, seed=0)
+    assert [lab for _, lab in capped].count("a") == 5 and [lab for _, lab in capped].count("c") == 2
+    few = cap_per_label(pairs, total=6, seed=0)
+    assert sorted(lab for _, lab in few) == ["a", "a", "b", "b", "c", "c"]
+
+
+def test_the_embedding_cache_embeds_each_text_once(tmp_path: Path) -> None:
+    class Counting(HashingEmbedder):
+        calls = 0
+
+        def embed_queries(self, texts):
+            Counting.calls += len(texts)
+            return super().embed_queries(texts)
+
+    embedder = Counting(dimension=64)
+    cache = EmbeddingCache(tmp_path, embedder)
+    first = cache.embed(["a", "b", "a"], progress=lambda _: None, label="x")
+    again = EmbeddingCache(tmp_path, embedder).embed(["b", "a", "c"], progress=lambda _: None, label="x")
+    assert Counting.calls == 3  # a, b, then only c
+    assert np.allclose(first[0], again[1]) and np.allclose(first[1], again[0])
+    other = EmbeddingCache(tmp_path, HashingEmbedder(dimension=32))  # another model: another file
+    assert other.path != cache.path
+
+
+def _head() -> IntentHead:
+    # two clear directions for "track" and "refund", and an explicit out_of_scope class
+    weights = np.array([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 4.0]], dtype=np.float32)
+    return IntentHead(weights, np.zeros(3, dtype=np.float32), ("out_of_scope", "refund", "track"))
+
+
+def test_scoring_acts_as_the_assistant_with_validation_fitted_threshold(tmp_path: Path) -> None:
+    head = _head()
+    track, refund, oos, vague = [0, 0, 1.0], [0, 1.0, 0], [1.0, 0, 0], [0.3, 0.35, 0.35]
+    validation = [("v1", "track"), ("v2", "refund"), ("v3", "track"), ("v4", "refund")] * 5
+    x_validation = np.array([track, refund, track, refund] * 5, dtype=np.float32)
+    test = [("t1", "track"), ("t2", "refund"), ("t3", OOS), ("t4", "track"), ("t5", "greet")]
+    x_test = np.array([track, refund, oos, vague, vague], dtype=np.float32)
+    scored = score_head(head, x_validation, validation, x_test, test)
+    assert (
+        scored.threshold == 0.5
+    )  # fitted on validation (confident there), capped at 0.5 as in `train intent`
+    final = scored.final()
+    assert final[:3] == ["track", "refund", OOS] and final[3] == OOS  # too unsure: acted on as out of scope
+    assert scored.gold_is_oos() == [False, False, True, False, True]  # "greet" was never taught
+    figures = scored.figures()
+    assert figures["in_scope_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
+    assert figures["in_scope_rejected"] == pytest.approx(1 / 3, abs=1e-4)
+    assert figures["oos_recall"] == 1.0 and figures["oos_precision"] == pytest.approx(2 / 3, abs=1e-4)
+    curve = scored.curve()
+    assert (
+        curve[0]["threshold"] == 0 and curve[0]["in_scope_rejected"] == 0.0
+    )  # no threshold: nothing rejected
+    assert curve[-1]["in_scope_rejected"] >= curve[0]["in_scope_rejected"]
+
+    write_details(tmp_path, scored, test)
+    mistakes = list(csv.DictReader((tmp_path / "mistakes.csv").open(encoding="utf-8")))
+    assert [r["text"] for r in mistakes] == ["t4", "t5"] and mistakes[1]["gold_known_to_model"] == "False"
+    assert (tmp_path / "confusion.csv").read_text().startswith("gold \\ acted on,")
+    assert "greet" in (tmp_path / "per_label.csv").read_text()
+
+
+def test_without_out_of_scope_examples_the_figures_still_come_from_the_threshold() -> None:
+    scored = Scored(["track", "refund"], ["track", "refund"], [0.9, 0.4], ("refund", "track"), 0.5, 1.0)
+    figures = scored.figures()
+    assert figures["oos_recall"] is None and figures["in_scope_rejected"] == 0.5
+    assert scored.figures(0.3)["in_scope_accuracy"] == 1.0
