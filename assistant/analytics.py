@@ -63,14 +63,17 @@ class Figures:
     reply_ms: list[float] = field(default_factory=list, repr=False)
 
     @property
+    def started(self) -> int:
+        """Conversations in which the customer wrote at least once (the base of containment and hand-offs)."""
+        return self.contained + self.handed_off
+
+    @property
     def containment(self) -> float | None:
-        started = self.contained + self.handed_off
-        return None if not started else self.contained / started
+        return None if not self.started else self.contained / self.started
 
     @property
     def handoff_rate(self) -> float | None:
-        started = self.contained + self.handed_off
-        return None if not started else self.handed_off / started
+        return None if not self.started else self.handed_off / self.started
 
     @property
     def satisfaction(self) -> float | None:
@@ -149,8 +152,8 @@ class AnalyticsReport:
         writer = csv.writer(buffer)
         writer.writerow(["question", "count", "languages", "reasons", "examples"])
         for q in self.questions:
-            writer.writerow([_cell(q.question), q.count, _pairs(q.languages), _pairs(q.reasons),
-                             " | ".join(_cell(e) for e in q.examples)])  # fmt: skip
+            writer.writerow([spreadsheet_safe(q.question), q.count, _pairs(q.languages), _pairs(q.reasons),
+                             " | ".join(spreadsheet_safe(e) for e in q.examples)])  # fmt: skip
         return buffer.getvalue()
 
 
@@ -162,7 +165,7 @@ def _pairs(counts: dict[str, int]) -> str:
     return "; ".join(f"{k}={v}" for k, v in counts.items())
 
 
-def _cell(text: str) -> str:
+def spreadsheet_safe(text: str) -> str:
     """A CSV cell a spreadsheet will not run as a formula (CSV injection)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 

@@ -103,13 +103,12 @@ class ShopperChat:
         if language not in ("en", "zh"):
             raise InputError(f"language {language!r} is not supported; use en or zh")
         session = ShopperSession(new_conversation_id(), secrets.token_urlsafe(32))
-        self.conversations.create(session.conversation_id, owner_hash=_hash(session.token), channel=channel,
-                                  language=language)  # fmt: skip
+        arm = ""
         if self.experiment is not None:
             experiment = self.experiment[0]
-            state = self.conversations.load_state(session.conversation_id)
             arm = experiment.label(experiment.arm_for(session.conversation_id))
-            self.conversations.save_state(replace(state, experiment_arm=arm))
+        self.conversations.create(session.conversation_id, owner_hash=_hash(session.token), channel=channel,
+                                  language=language, experiment_arm=arm)  # fmt: skip
         return session
 
     def authorize(self, conversation_id: str, token: str | None) -> None:

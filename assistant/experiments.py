@@ -50,13 +50,13 @@ def candidate_index_suffix(run_id: str) -> str:
 
 
 def wilson(successes: int, n: int) -> tuple[float, float]:
-    """The 95 % Wilson score interval of a proportion."""
+    """The 95 % Wilson score interval of a proportion (scipy's)."""
     if n == 0:
         return (0.0, 1.0)
-    p = successes / n
-    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    from scipy.stats import binomtest
+
+    interval = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(interval.low), float(interval.high))
 
 
 def newcombe(s1: int, n1: int, s2: int, n2: int) -> tuple[float, float]:
@@ -176,15 +176,11 @@ def compare_arms(arms: dict[str, Figures], experiment: str | None = None) -> Arm
     control, candidate = arms.get(f"{experiment}/{CONTROL}"), arms.get(f"{experiment}/{CANDIDATE}")
     if control is None or candidate is None:
         return None
-
-    def started(f: Figures) -> int:
-        return f.contained + f.handed_off
-
     rates = (
-        RateComparison("containment", True, (control.contained, started(control)),
-                       (candidate.contained, started(candidate))),
-        RateComparison("hand-off rate", False, (control.handed_off, started(control)),
-                       (candidate.handed_off, started(candidate))),
+        RateComparison("containment", True, (control.contained, control.started),
+                       (candidate.contained, candidate.started)),
+        RateComparison("hand-off rate", False, (control.handed_off, control.started),
+                       (candidate.handed_off, candidate.started)),
         RateComparison("satisfaction (👍 of rated)", True,
                        (control.thumbs_up, control.thumbs_up + control.thumbs_down),
                        (candidate.thumbs_up, candidate.thumbs_up + candidate.thumbs_down)),

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.analytics import spreadsheet_safe
 from assistant.errors import DataError
 from assistant.evaluation import metrics as m
 
@@ -159,6 +160,7 @@ class EmbeddingCache:
         self.embedder = embedder
         self.hits = 0
         self.misses = 0
+        self._stored: dict[str, np.ndarray] | None = None  # read from disk once, on first use
 
     @staticmethod
     def _key(text: str) -> str:
@@ -167,10 +169,12 @@ class EmbeddingCache:
     def embed(self, texts: Sequence[str], *, progress: Callable[[str], None], label: str) -> np.ndarray:
         from assistant.training.intent import embed_texts
 
-        stored: dict[str, np.ndarray] = {}
-        if self.path.is_file():
-            with np.load(self.path) as data:
-                stored = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+        if self._stored is None:
+            self._stored = {}
+            if self.path.is_file():
+                with np.load(self.path) as data:
+                    self._stored = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+        stored = self._stored
         keys = [self._key(t) for t in texts]
         missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in stored))
         self.hits += len(texts) - len(missing)
@@ -285,7 +289,9 @@ def write_details(folder: Path, scored: Scored, test: Pairs) -> None:
         writer.writerow(["text", "gold", "acted_on", "best_guess", "confidence", "gold_known_to_model"])
         for (text, gold), f, p, c in zip(test, final, scored.predicted, scored.confidence, strict=True):
             if f != gold:
-                writer.writerow([_cell(text), gold, f, p, round(c, 4), gold in scored.labels or gold == OOS])
+                writer.writerow(
+                    [spreadsheet_safe(text), gold, f, p, round(c, 4), gold in scored.labels or gold == OOS]
+                )
     labels = sorted(set(scored.gold) | set(final))
     counts = Counter(zip(scored.gold, final, strict=True))
     with (folder / "confusion.csv").open("w", encoding="utf-8", newline="") as handle:
@@ -322,7 +328,3 @@ def markdown_sections(scored: Scored, unseen: dict[str, int]) -> str:
     lines += ["", "Every mistake is in `mistakes.csv`; the full confusion matrix in `confusion.csv`; per-label "
               "precision, recall and F1 in `per_label.csv`."]  # fmt: skip
     return "\n".join(lines) + "\n"
-
-
-def _cell(text: str) -> str:
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

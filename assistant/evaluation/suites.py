@@ -121,13 +121,6 @@ def run_replay_suite(settings: Settings, *, split: str, limit: int | None, out_r
 
 
 # ------------------------------------------------------------------------------------------- intents
-def read_labelled(path: Path) -> dict[str, list[tuple[str, str]]]:
-    """(text, label) pairs by split; see `assistant.evaluation.intents.read_labelled`."""
-    from assistant.evaluation.intents import read_labelled as read
-
-    return read(path)
-
-
 def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share: float = 0.1, seed: int = 0,
                      out_root: Path, progress: Callable[[str], None], fine_tune_encoder: bool = False,
                      epochs: float = 1.0, device: str | None = None, run_id: str | None = None,

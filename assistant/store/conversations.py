@@ -125,12 +125,20 @@ class ConversationStore:
             session.commit()
 
     def create(
-        self, conversation_id: str, *, owner_hash: str | None, channel: str, language: Language = "en"
+        self,
+        conversation_id: str,
+        *,
+        owner_hash: str | None,
+        channel: str,
+        language: Language = "en",
+        experiment_arm: str = "",
     ) -> None:
-        """A new conversation bound to the holder of a session token (its sha256 is kept)."""
+        """A new conversation bound to the holder of a session token (its sha256 is kept), on an A/B arm if
+        a test runs."""
+        state = DialogueState(conversation_id, language=language, experiment_arm=experiment_arm)
         with self.db.session() as session:
             session.add(Conversation(id=conversation_id, owner_hash=owner_hash, channel=channel, language=language,
-                                     state=state_to_dict(DialogueState(conversation_id, language=language))))  # fmt: skip
+                                     state=state_to_dict(state)))  # fmt: skip
             session.commit()
 
     def owner_hash(self, conversation_id: str) -> str | None:

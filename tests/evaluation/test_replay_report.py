@@ -113,7 +113,7 @@ def test_reports_compare_and_baseline(replayed, tmp_path: Path) -> None:
 
 
 def test_read_labelled_formats(tmp_path: Path) -> None:
-    from assistant.evaluation.suites import read_labelled
+    from assistant.evaluation.intents import read_labelled
 
     (tmp_path / "a.csv").write_text("text,category\nhello,greet\nbye,leave\n")
     assert read_labelled(tmp_path / "a.csv") == {"all": [("hello", "greet"), ("bye", "leave")]}
