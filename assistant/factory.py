@@ -199,6 +199,7 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
             intent_head,
             SlotExtractor(vocabulary),
             LexiconSentimentScorer(),
+            similarity_check=a.out_of_scope_by_similarity,
         ),
         policy=PolicyMaker(escalate_below=a.escalate_sentiment),
         retriever=Retriever(

@@ -7,13 +7,19 @@ For each set, a stratified 20 % of its train part is held out as this script's o
 - `tfidf+lr`: scikit-learn's TfidfVectorizer (word 1-2-grams and character 2-4-grams) and
   LogisticRegression; argmax only (it has no calibrated out-of-scope rule);
 - `e5 head`: the assistant's own model, the prepared multilingual-e5-small frozen with the softmax head,
-  scored as `eval intents` scores it (temperature and threshold from a validation part of the train
-  examples): accuracy by argmax, in-scope accuracy with the threshold, and out-of-scope recall where
-  the set has out-of-scope examples (CLINC150).
+  scored as `eval intents` scores it (temperature, probability threshold and the nearest-example check
+  fitted on a validation part of the train examples): accuracy by argmax, in-scope accuracy as the
+  assistant acts (a message set aside as out of scope counts as wrong), and out-of-scope recall where
+  the set has out-of-scope examples (CLINC150);
+- `contrastive`: `train intent --fine-tune-encoder`'s few-shot method: the encoder fine-tuned with
+  sentence-transformers' trainer and `BatchAllTripletLoss` over label-grouped batches (4 epochs; the
+  validation part picks the checkpoint), then the same head fitted on its embeddings and scored the
+  same way. Only at the `--fine-tune` sizes (a CPU takes minutes per run; "all" much longer).
 
-Embeddings come from `eval intents`' cache. Prints a table; asserts nothing.
+Embeddings of the frozen model come from `eval intents`' cache. Prints a table; asserts nothing.
 
     .venv/bin/python bench/intents_few_shot.py [--sets banking77,clinc150,bitext] [--shots 5,10,25,0]
+                                               [--fine-tune 5,10,25]
 """
 
 from __future__ import annotations
@@ -65,15 +71,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="banking77,clinc150,bitext")
     parser.add_argument("--shots", default="5,10,25,0", help="examples per intent; 0 = all")
+    parser.add_argument(
+        "--fine-tune", default="5,10,25", help="sizes at which the contrastive method runs too"
+    )
+    parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     settings = load_settings()
     embedder = build_embedder(settings, use_fine_tuned=False)
     cache = EmbeddingCache(settings.paths.data_dir / "cache" / "embeddings", embedder)
     quiet = lambda _: None  # noqa: E731
-    print("| set | per intent | train examples | tfidf+lr accuracy | e5 head accuracy | e5 head in-scope accuracy "
-          "(with threshold) | OOS recall | seconds |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    tuned_sizes = {int(s) for s in args.fine_tune.split(",") if s}
+    print("| set | per intent | train examples | tfidf+lr accuracy | e5 head accuracy | in-scope accuracy as acted "
+          "on | OOS recall | contrastive accuracy | contrastive in-scope as acted on | contrastive OOS recall | "
+          "seconds (head / contrastive) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.sets.split(","):
         path, options = SETS[name]
         if not path.is_file():
@@ -96,14 +108,52 @@ def main() -> None:
             weights, bias = fit_softmax_regression(
                 x_train, np.array([index[lab] for _, lab in train]), len(labels)
             )
-            scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_all_test, test)
+            y_train = np.array([index[lab] for _, lab in train])
+            scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_all_test, test,
+                                x_train=x_train, train=train)  # fmt: skip
             argmax = float(np.mean([p == g for p, g in zip(scored.predicted, scored.gold, strict=True)]))
             figures = scored.figures()
             baseline = tfidf_accuracy(train + validation, test)  # the baseline sees the same examples
+            seconds = time.perf_counter() - started
+            tuned = "| – | – | – |"
+            tuned_seconds = ""
+            if shots in tuned_sizes:
+                started = time.perf_counter()
+                t_argmax, t_figures = contrastive(embedder.model_reference, train, validation, test, y_train, labels,
+                                                  args.device, args.seed)  # fmt: skip
+                recall = t_figures["oos_recall"]
+                tuned = (f"| {t_argmax:.3f} | {t_figures['in_scope_accuracy']:.3f} | "
+                         f"{'–' if recall is None else f'{recall:.2f}'} |")  # fmt: skip
+                tuned_seconds = f" / {time.perf_counter() - started:.0f}"
             recall = figures["oos_recall"]
             print(f"| {name} | {shots or 'all'} | {len(train) + len(validation)} | {baseline:.3f} | {argmax:.3f} | "
-                  f"{figures['in_scope_accuracy']:.3f} | {'–' if recall is None else f'{recall:.2f}'} | "
-                  f"{time.perf_counter() - started:.0f} |", flush=True)  # fmt: skip
+                  f"{figures['in_scope_accuracy']:.3f} | {'–' if recall is None else f'{recall:.2f}'} {tuned} "
+                  f"{seconds:.0f}{tuned_seconds} |", flush=True)  # fmt: skip
+
+
+def contrastive(reference: str, train: list, validation: list, test: list, y_train: np.ndarray,
+                labels: tuple[str, ...], device: str, seed: int) -> tuple[float, dict]:  # fmt: skip
+    """The encoder fine-tuned few-shot, the head fitted on it, scored as the frozen one: (argmax accuracy,
+    figures)."""
+    import tempfile
+
+    from assistant.backends.embedding import SentenceTransformerEmbedder
+    from assistant.backends.encoder_training import fine_tune_encoder_few_shot
+
+    index = {lab: i for i, lab in enumerate(labels)}
+    with tempfile.TemporaryDirectory() as work:
+        result = fine_tune_encoder_few_shot(reference, [t for t, _ in train], list(y_train), work_dir=Path(work),
+                                            dev_texts=[t for t, _ in validation],
+                                            dev_labels=[index[lab] for _, lab in validation], device=device, seed=seed)  # fmt: skip
+        tuned = SentenceTransformerEmbedder(str(result.model_dir), device=device)
+        x_train, x_validation, x_test = (
+            tuned.embed_queries([t for t, _ in part]) for part in (train, validation, test)
+        )
+    weights, bias = fit_softmax_regression(x_train, y_train, len(labels))
+    scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test, x_train=x_train,
+                        train=train)  # fmt: skip
+    argmax = float(np.mean([p == g for p, g in zip(scored.predicted, scored.gold, strict=True)]))
+    return argmax, scored.figures()
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ so the figures mean the same on a machine without the weights:
     .venv/bin/python bench/training.py [--device auto|cpu|cuda] [--steps 5] [--tokens 64]
     .venv/bin/python bench/training.py --random-init      # always the random-init architectures
 
-Training: samples/s of the real trainers' step (forward, loss, backward, AdamW) for the intent
-encoder (classification), the retriever (contrastive, query + positive + hard negative), the
-reranker (cross-encoder, groups of 4) and the generator (causal LM, loss on the reply). Generation:
+Training: samples/s of the real trainers' step (the libraries' trainers: forward, loss, backward,
+AdamW) for the intent encoder (few-shot triplet loss over label groups), the retriever (contrastive,
+query + positive + hard negative), the reranker (cross-encoder, groups of 4) and the generator
+(causal LM with LoRA, loss on the reply). Generation:
 new tokens/s single stream and batched (every batch forced to the full length).
 """
 
@@ -138,14 +139,13 @@ def bench_training(
     from assistant.schema import ChatMessage
 
     queries = [f"{QUERY} ({i})" for i in range(batch * (steps + 2))]
-    common = dict(epochs=1.0, batch_size=batch, device=device, checkpoint_every=10_000)
+    common = dict(
+        epochs=1.0, batch_size=batch, device=device, eval_every=10_000
+    )  # no checkpoint in the timing
 
     def intent(work: Path, stop: int, progress: Any) -> None:
-        import numpy as np
-
-        et.fine_tune_encoder_classifier(st_folder, queries, [i % 8 for i in range(len(queries))],
-                                        init_weights=np.zeros((384, 8)), init_bias=np.zeros(8), work_dir=work,
-                                        stop_after_steps=stop, progress=progress, **common)  # fmt: skip
+        et.fine_tune_encoder_few_shot(st_folder, queries, [i % 8 for i in range(len(queries))], work_dir=work,
+                                      stop_after_steps=stop, progress=progress, **common)  # fmt: skip
 
     def retriever(work: Path, stop: int, progress: Any) -> None:
         et.fine_tune_encoder_contrastive(st_folder, queries, [PASSAGE] * len(queries), [PASSAGE[::-1]] * len(queries),
@@ -167,11 +167,11 @@ def bench_training(
         return run
 
     print(f"== training throughput ({device}, batch {batch}, bf16 autocast on CUDA)")
-    timed_training("intent encoder + head", intent, batch, steps)
+    timed_training("intent encoder (few-shot, triplets)", intent, batch, steps)
     timed_training("retriever (contrastive, 1 hard neg)", retriever, batch, steps)
     timed_training("reranker (cross-encoder, groups of 4)", reranker, batch, steps)
-    timed_training("generator, all layers", generator(None), batch, steps)
-    timed_training("generator, top 6 layers (CPU quick)", generator(6), batch, steps)
+    timed_training("generator, LoRA on all layers", generator(None), batch, steps)
+    timed_training("generator, LoRA on top 6 (CPU quick)", generator(6), batch, steps)
 
 
 def bench_generation(device: str, gen_folder: str, tokens: int, batches: list[int]) -> None:

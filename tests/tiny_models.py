@@ -73,8 +73,10 @@ def build_tiny_sentence_transformer(folder: Path, *, seed: int = 0) -> Path:
     return out
 
 
-def build_tiny_causal_lm(folder: Path, *, seed: int = 0) -> Path:
-    """A 2-layer, 32-wide Llama with a word-level tokenizer and a ChatML chat template."""
+def build_tiny_causal_lm(folder: Path, *, seed: int = 0, initializer_range: float = 0.02) -> Path:
+    """A 2-layer, 32-wide Llama with a word-level tokenizer and a ChatML chat template. Its output
+    projection is the (tied) token embedding, so with the usual 0.02 initialisation and 32 dimensions no
+    logit can pass ~0.6: a test that trains only adapters needs a wider `initializer_range`."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -91,6 +93,7 @@ def build_tiny_causal_lm(folder: Path, *, seed: int = 0) -> Path:
         pad_token_id=vocab["<pad>"],
         eos_token_id=vocab["<|im_end|>"],
         bos_token_id=vocab["<|im_start|>"],
+        initializer_range=initializer_range,
     )
     model = LlamaForCausalLM(config)
     model.save_pretrained(str(folder))

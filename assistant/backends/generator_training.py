@@ -1,15 +1,18 @@
 """Fine-tuning the reply generator (a transformers causal LM with a chat template) on
-(prompt -> reply) pairs, with the shared training loop (`training_loop.train_steps`).
+(prompt -> reply) pairs with transformers' `Trainer` and a peft LoRA adapter.
 
 Each example is the prompt text exactly as the generator renders it (chat template applied, the
 assistant cue added) followed by the reply and the end-of-turn token; the loss counts the reply
-tokens only, and the vocabulary projection is computed for those positions only (most of a
-grounded prompt is facts, and the projection is a fifth of SmolLM2's compute per token).
+tokens only (the prompt's labels are -100). Long prompts are cut from the left, so the customer's
+message and the cue are always kept.
 
-The token embeddings (tied to the output projection in SmolLM2) stay frozen. `train_layers`
-limits training to the top N decoder layers (and the final norm): gradients then stop there,
-which is what makes a CPU run take minutes; `None` trains every layer (the GPU preset).
-Long prompts are cut from the left, so the customer's message and the cue are always kept.
+LoRA adapters (rank `rank`) go on every attention and MLP projection; the base weights stay frozen.
+`train_layers` puts them on the top N decoder layers only, so gradients stop there, which is what
+makes a CPU run take minutes; `None` adapts every layer (the GPU preset). The trainer evaluates the
+reply loss on the dev pairs during training and keeps the best checkpoint (`trainer_support`). The
+run saves the adapter (`work_dir/adapter`, loadable with `peft.PeftModel.from_pretrained` on the
+base) and the base with the adapter merged in (`work_dir/model`, an ordinary model folder the
+generator backend serves as it is, with no peft at serving time).
 """
 
 from __future__ import annotations
@@ -19,68 +22,77 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.backends.training_loop import FineTuningResult, Progress, train_steps
+from assistant.backends.trainer_support import (
+    FineTuningResult,
+    Progress,
+    fingerprint,
+    finish,
+    run_trainer,
+    training_arguments,
+)
 from assistant.errors import BackendError
 
 logger = logging.getLogger(__name__)
 IGNORE = -100
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+METRIC = "eval_loss"
 
 
-def _decoder_layers(model: Any) -> list[Any]:
-    decoder = model.get_decoder()
-    layers = getattr(decoder, "layers", None)
+def decoder_layer_count(model: Any) -> int:
+    layers = getattr(model.get_decoder(), "layers", None)
     if layers is None:
         raise BackendError(
-            f"{type(model).__name__} has no decoder layers list; cannot choose layers to train"
+            f"{type(model).__name__} has no decoder layers list; cannot choose layers to adapt"
         )
-    return list(layers)
+    return len(layers)
 
 
-def freeze_for_training(model: Any, train_layers: int | None) -> int:
-    """Freeze the embeddings (and with `train_layers`, all but the top layers); returns trainable params."""
-    for parameter in model.parameters():
-        parameter.requires_grad_(train_layers is None)
-    model.get_input_embeddings().weight.requires_grad_(False)
-    output = model.get_output_embeddings()
-    if output is not None and output.weight is not model.get_input_embeddings().weight:
-        output.weight.requires_grad_(train_layers is None)
-    if train_layers is not None:
-        for layer in _decoder_layers(model)[-train_layers:] if train_layers > 0 else []:
-            for parameter in layer.parameters():
-                parameter.requires_grad_(True)
-        norm = getattr(model.get_decoder(), "norm", None)
-        for parameter in norm.parameters() if norm is not None else []:
-            parameter.requires_grad_(True)
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+def lora_config(model: Any, train_layers: int | None, rank: int) -> Any:
+    """LoRA on the attention and MLP projections the model has, of the top `train_layers` layers (all
+    layers with None)."""
+    from peft import LoraConfig
+
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    targets = [t for t in LORA_TARGETS if t in names]
+    if not targets:
+        raise BackendError(
+            f"{type(model).__name__} has none of the projections LoRA adapts ({', '.join(LORA_TARGETS)})"
+        )
+    count = decoder_layer_count(model)
+    layers = None if train_layers is None else list(range(max(0, count - train_layers), count))
+    return LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05, target_modules=targets, bias="none",
+                      layers_to_transform=layers, task_type="CAUSAL_LM")  # fmt: skip
 
 
-def encode_example(tokenizer: Any, prompt: str, reply: str, max_length: int) -> tuple[list[int], list[int]]:
-    """(input ids, labels): the prompt (cut from the left to fit) and the reply with its end token."""
+def encode_example(tokenizer: Any, prompt: str, reply: str, max_length: int) -> dict[str, list[int]]:
+    """input_ids and labels: the prompt (cut from the left to fit; labels -100) and the reply with its
+    end token."""
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     reply_ids = tokenizer(reply.strip(), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     reply_ids = reply_ids[: max(1, max_length // 2)]
     prompt_ids = prompt_ids[-(max_length - len(reply_ids)) :]
-    return prompt_ids + reply_ids, [IGNORE] * len(prompt_ids) + reply_ids
+    return {"input_ids": prompt_ids + reply_ids, "labels": [IGNORE] * len(prompt_ids) + reply_ids}
 
 
-def reply_loss(model: Any, batch: Sequence[tuple[list[int], list[int]]], pad_id: int, device: str) -> Any:
-    """Mean cross-entropy of the reply tokens of a right-padded batch."""
-    import torch
+class ReplyCollator:
+    """Right-pads a batch of encoded examples (pad id for inputs, -100 for labels, a 0/1 mask)."""
 
-    width = max(len(ids) for ids, _ in batch)
-    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, (ids, reply) in enumerate(batch):
-        input_ids[row, : len(ids)] = torch.tensor(ids)
-        labels[row, : len(reply)] = torch.tensor(reply)
-        mask[row, : len(ids)] = 1
-    input_ids, labels, mask = input_ids.to(device), labels.to(device), mask.to(device)
-    hidden = model.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
-    following = labels[:, 1:]  # position t predicts token t + 1
-    keep = following != IGNORE
-    logits = model.get_output_embeddings()(hidden[:, :-1][keep])
-    return torch.nn.functional.cross_entropy(logits.float(), following[keep])
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(f["input_ids"]) for f in features)
+        input_ids = torch.full((len(features), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(features), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(features), width), dtype=torch.long)
+        for row, feature in enumerate(features):
+            n = len(feature["input_ids"])
+            input_ids[row, :n] = torch.tensor(feature["input_ids"])
+            labels[row, :n] = torch.tensor(feature["labels"])
+            mask[row, :n] = 1
+        return {"input_ids": input_ids, "labels": labels, "attention_mask": mask}
 
 
 def fine_tune_causal_lm(
@@ -89,53 +101,67 @@ def fine_tune_causal_lm(
     replies: Sequence[str],
     *,
     work_dir: Path,
+    dev_prompts: Sequence[str] = (),
+    dev_replies: Sequence[str] = (),
     train_layers: int | None = None,
+    rank: int = 16,
     epochs: float = 1.0,
     batch_size: int = 8,
-    learning_rate: float = 5e-5,
+    learning_rate: float = 2e-4,
     max_length: int = 512,
     device: str = "auto",
     seed: int = 0,
-    checkpoint_every: int = 25,
+    eval_every: int | None = None,
     stop_after_steps: int | None = None,
     progress: Progress = lambda step, total, loss: None,
 ) -> FineTuningResult:
-    """Fine-tune `model_reference` on rendered `prompts` -> `replies`; saves model and tokenizer to
-    `work_dir/model` (a folder the generator backend loads as it is)."""
+    """LoRA fine-tuning of `model_reference` on rendered `prompts` -> `replies` (the dev pairs, when
+    given, pick the checkpoint kept by their reply loss). Saves `work_dir/adapter` and the merged
+    model with its tokenizer in `work_dir/model`."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from datasets import Dataset
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
     from assistant.backends.device import resolve_device
 
     if len(prompts) != len(replies) or not prompts:
         raise BackendError("fine-tuning needs as many replies as prompts, and at least one of each")
     resolved = resolve_device(device)
-    torch.manual_seed(seed)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_reference)
-        model = AutoModelForCausalLM.from_pretrained(model_reference, dtype=torch.float32)
-        model = model.to(resolved)  # type: ignore[arg-type]  # transformers' stub types `to` oddly
+        base = AutoModelForCausalLM.from_pretrained(model_reference, dtype=torch.float32)
     except (OSError, ValueError) as exc:
         raise BackendError(f"could not load generator {model_reference!r}: {exc}") from exc
     if tokenizer.eos_token_id is None:
         raise BackendError(f"generator {model_reference!r} has no end-of-turn token to learn")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    trainable = freeze_for_training(model, train_layers)
-    logger.info("fine-tuning %s: %d trainable parameters", model_reference, trainable)
-    examples = [encode_example(tokenizer, p, r, max_length) for p, r in zip(prompts, replies, strict=True)]
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=learning_rate, weight_decay=0.0
-    )
+    model = get_peft_model(base, lora_config(base, train_layers, rank))
+    trainable, total = model.get_nb_trainable_parameters()
+    logger.info("LoRA on %s: %d of %d parameters trainable", model_reference, trainable, total)
 
-    def loss_of(batch: list[int]) -> Any:
-        return reply_loss(model, [examples[i] for i in batch], pad_id, resolved)
+    def encoded(ps: Sequence[str], rs: Sequence[str]) -> Any:
+        rows = [encode_example(tokenizer, p, r, max_length) for p, r in zip(ps, rs, strict=True)]
+        return Dataset.from_dict(
+            {"input_ids": [r["input_ids"] for r in rows], "labels": [r["labels"] for r in rows]}
+        )
 
-    run = train_steps({"model": model}, optimizer, loss_of, n=len(examples), batch_size=batch_size,
-                      epochs=epochs, seed=seed, work_dir=work_dir, device=resolved,
-                      checkpoint_every=checkpoint_every, stop_after_steps=stop_after_steps, progress=progress)  # fmt: skip
+    train = encoded(prompts, replies)
+    dev = encoded(dev_prompts, dev_replies) if dev_prompts else None
+    metric = METRIC if dev is not None else None
+    args = training_arguments(TrainingArguments, work_dir, examples=len(prompts), epochs=epochs, batch_size=batch_size,
+                              learning_rate=learning_rate, device=resolved, seed=seed, metric=metric,
+                              greater_is_better=False, eval_every=eval_every, weight_decay=0.0,
+                              remove_unused_columns=False, label_names=["labels"])  # fmt: skip
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=dev,
+                      data_collator=ReplyCollator(pad_id))  # fmt: skip
+    setup = fingerprint("generator", model_reference, list(prompts), list(replies), train_layers, rank, epochs,
+                        batch_size, learning_rate, max_length, seed)  # fmt: skip
+    output, resumed = run_trainer(trainer, work_dir, setup=setup, device=resolved,
+                                  stop_after_steps=stop_after_steps, progress=progress)  # fmt: skip
+    model.save_pretrained(str(work_dir / "adapter"))  # the best adapter (loaded at the end)
+    merged = model.merge_and_unload()
     model_dir = work_dir / "model"
-    model.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
-    return FineTuningResult(
-        model_dir, run.steps, run.resumed_from_step, run.final_loss, run.samples_per_s, resolved
-    )
+    merged.save_pretrained(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    return finish(trainer, output, resumed, model_dir, work_dir, resolved, metric)

@@ -21,7 +21,7 @@ import json
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -204,24 +204,34 @@ class Scored:
     labels: tuple[str, ...]  # what the model knows
     threshold: float
     temperature: float
+    nearest: list[float] = field(default_factory=list)  # similarity to the nearest kept training example
+    similarity_threshold: float = 0.0
 
-    def final(self, threshold: float | None = None) -> list[str]:
-        """The label acted on: out of scope when predicted so or under the threshold."""
+    def final(self, threshold: float | None = None, similarity_threshold: float | None = None) -> list[str]:
+        """The label acted on: out of scope when predicted so, under the probability threshold or unlike
+        every kept training example (as `Understander` decides)."""
         t = self.threshold if threshold is None else threshold
-        return [OOS if p == OOS or c < t else p for p, c in zip(self.predicted, self.confidence, strict=True)]
+        s = self.similarity_threshold if similarity_threshold is None else similarity_threshold
+        nearest = self.nearest or [1.0] * len(self.predicted)
+        return [OOS if p == OOS or c < t or n < s else p
+                for p, c, n in zip(self.predicted, self.confidence, nearest, strict=True)]  # fmt: skip
 
     def gold_is_oos(self) -> list[bool]:
         known = set(self.labels)
         return [g == OOS or g not in known for g in self.gold]
 
-    def figures(self, threshold: float | None = None) -> dict[str, float | None]:
-        final = self.final(threshold)
+    def figures(
+        self, threshold: float | None = None, similarity_threshold: float | None = None
+    ) -> dict[str, float | None]:
+        final = self.final(threshold, similarity_threshold)
         oos_gold = self.gold_is_oos()
         in_scope = [i for i, o in enumerate(oos_gold) if not o]
         correct = sum(final[i] == self.gold[i] for i in in_scope)
         rejected = sum(final[i] == OOS for i in in_scope)
+        best = sum(self.predicted[i] == self.gold[i] for i in in_scope)  # nothing set aside
         out: dict[str, float | None] = {
             "in_scope_accuracy": round(correct / len(in_scope), 4) if in_scope else None,
+            "in_scope_accuracy_nothing_set_aside": round(best / len(in_scope), 4) if in_scope else None,
             "in_scope_rejected": round(rejected / len(in_scope), 4) if in_scope else None,
             "accuracy_all": round(sum(f == (OOS if o else g) for f, g, o in zip(final, self.gold, oos_gold,
                                                                                 strict=True)) / len(final), 4)
@@ -235,29 +245,47 @@ class Scored:
         return out
 
     def curve(self, steps: int = 20) -> list[dict[str, float | None]]:
+        """Figures along the thresholds: the similarity threshold where examples are kept (the probability
+        threshold stays as fitted), else the probability threshold."""
+        if self.nearest and self.similarity_threshold > 0:
+            low, high = np.quantile(self.nearest, [0.01, 0.9])
+            return [{"similarity_threshold": round(float(t), 3), **self.figures(similarity_threshold=float(t))}
+                    for t in np.linspace(low, high, steps)]  # fmt: skip
         return [
             {"threshold": round(float(t), 3), **self.figures(float(t))} for t in np.linspace(0, 0.95, steps)
         ]
 
 
 def score_head(
-    head: Any, x_validation: np.ndarray, validation: Pairs, x_test: np.ndarray, test: Pairs
+    head: Any,
+    x_validation: np.ndarray,
+    validation: Pairs,
+    x_test: np.ndarray,
+    test: Pairs,
+    *,
+    x_train: np.ndarray | None = None,
+    train: Sequence[tuple[str, str]] = (),
+    similarity_check: bool = True,
 ) -> Scored:
-    """Temperature and threshold fitted on `validation` as `train intent` does; then the test predictions."""
-    from assistant.stages.intent_head import fit_temperature
-    from assistant.training.intent import out_of_scope_threshold
+    """Temperature and thresholds fitted on `validation` as `train intent` fits them (the nearest-example
+    check too, with the `train` examples); then the test predictions, acted on with the check on
+    (`similarity_check` and train examples given) or off, as `assistant.out_of_scope_by_similarity`
+    decides live."""
+    from assistant.training.intent import fit_out_of_scope
 
     index = {label: i for i, label in enumerate(head.labels)}
     y_validation = np.array([index[lab] for _, lab in validation if lab in index])
     x_val_known = x_validation[[i for i, (_, lab) in enumerate(validation) if lab in index]]
     if len(y_validation):
-        head.temperature = fit_temperature(head.logits(x_val_known), y_validation)
-        head.threshold = out_of_scope_threshold(head.probabilities(x_val_known), y_validation)
+        fit_out_of_scope(head, x_train if x_train is not None else np.zeros((0, x_validation.shape[1])),
+                         [lab for _, lab in train], x_val_known, y_validation)  # fmt: skip
+    threshold, similarity = head.with_similarity_check(similarity_check and x_train is not None)
     probabilities = head.probabilities(x_test) if len(test) else np.zeros((0, len(head.labels)))
     best = probabilities.argmax(axis=1) if len(test) else np.zeros(0, dtype=int)
+    nearest = [float(n) for n in head.nearest(x_test)] if similarity > 0 and len(test) else []
     return Scored([lab for _, lab in test], [head.labels[i] for i in best],
                   [float(probabilities[n, i]) for n, i in enumerate(best)], tuple(head.labels),
-                  float(head.threshold), float(head.temperature))  # fmt: skip
+                  float(threshold), float(head.temperature), nearest, float(similarity))  # fmt: skip
 
 
 def per_label(scored: Scored) -> dict[str, dict[str, float | int]]:
@@ -286,12 +314,15 @@ def write_details(folder: Path, scored: Scored, test: Pairs) -> None:
     final = scored.final()
     with (folder / "mistakes.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["text", "gold", "acted_on", "best_guess", "confidence", "gold_known_to_model"])
-        for (text, gold), f, p, c in zip(test, final, scored.predicted, scored.confidence, strict=True):
+        writer.writerow(["text", "gold", "acted_on", "best_guess", "confidence", "nearest_example_similarity",
+                         "gold_known_to_model"])  # fmt: skip
+        nearest: list[float | None] = list(scored.nearest) or [None] * len(test)
+        for (text, gold), f, p, c, n in zip(
+            test, final, scored.predicted, scored.confidence, nearest, strict=True
+        ):
             if f != gold:
-                writer.writerow(
-                    [spreadsheet_safe(text), gold, f, p, round(c, 4), gold in scored.labels or gold == OOS]
-                )
+                writer.writerow([spreadsheet_safe(text), gold, f, p, round(c, 4), "" if n is None else round(n, 4),
+                                 gold in scored.labels or gold == OOS])  # fmt: skip
     labels = sorted(set(scored.gold) | set(final))
     counts = Counter(zip(scored.gold, final, strict=True))
     with (folder / "confusion.csv").open("w", encoding="utf-8", newline="") as handle:
@@ -306,20 +337,48 @@ def write_details(folder: Path, scored: Scored, test: Pairs) -> None:
             writer.writerow([label, row["precision"], row["recall"], row["f1"], row["support"], row["known"]])
 
 
-def markdown_sections(scored: Scored, unseen: dict[str, int]) -> str:
-    """The report's intent sections: the threshold curve, the confusions, unseen labels."""
+def _other_way(scored: Scored, other: Scored) -> list[str]:
+    """A line comparing the figures with the nearest-example check the other way, and its curve."""
+    on = bool(other.nearest) and other.similarity_threshold > 0
+    now, then = scored.figures(), other.figures()
+
+    def cell(figures: dict[str, float | None], key: str) -> str:
+        return "–" if figures[key] is None else f"{figures[key]:.3f}"
+
+    lines = [f"### With the nearest-example check {'on' if on else 'off'} (`assistant.out_of_scope_by_similarity`)", "",
+             f"In-scope accuracy {cell(then, 'in_scope_accuracy')} (as run: {cell(now, 'in_scope_accuracy')}), "
+             f"OOS recall {cell(then, 'oos_recall')} (as run: {cell(now, 'oos_recall')}); nothing set aside: "
+             f"{cell(now, 'in_scope_accuracy_nothing_set_aside')}."]  # fmt: skip
+    if on:
+        lines += ["", "| similarity threshold | in-scope accuracy | in-scope rejected | OOS precision | OOS recall |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for row in other.curve():
+            cells = [
+                row[k] for k in ("in_scope_accuracy", "in_scope_rejected", "oos_precision", "oos_recall")
+            ]
+            lines.append(f"| {row['similarity_threshold']:.3f} | "
+                         + " | ".join("–" if c is None else f"{c:.3f}" for c in cells) + " |")  # fmt: skip
+    return lines
+
+
+def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | None = None) -> str:
+    """The report's intent sections: the threshold curve (and that of `other`, the same model acted on
+    with the nearest-example check the other way), the confusions, unseen labels."""
+    similarity = bool(scored.nearest) and scored.similarity_threshold > 0
+    rule = (f" or it is less similar than {scored.similarity_threshold:.3f} to every in-scope training example (the "
+            "nearest-example check; its threshold was fitted on the validation part too)") if similarity else ""  # fmt: skip
+    swept = "similarity threshold" if similarity else "threshold"
     lines = ["## Out of scope as the assistant decides it", "",
              f"Temperature {scored.temperature:.3f} and threshold {scored.threshold:.3f} were fitted on the validation "
-             "part. A test message is acted on as out of scope when the best intent is `out_of_scope` or its "
-             "calibrated probability is under the threshold.", "",
-             "| threshold | in-scope accuracy | in-scope rejected | OOS precision | OOS recall |", "|---|---|---|---|---|"]  # fmt: skip
+             "part. A test message is acted on as out of scope when the best intent is `out_of_scope`, its "
+             f"calibrated probability is under the threshold{rule}. The curve moves the {swept}:", "",
+             f"| {swept} | in-scope accuracy | in-scope rejected | OOS precision | OOS recall |", "|---|---|---|---|---|"]  # fmt: skip
     for row in scored.curve():
         cells = [row[k] for k in ("in_scope_accuracy", "in_scope_rejected", "oos_precision", "oos_recall")]
-        lines.append(
-            f"| {row['threshold']:.2f} | "
-            + " | ".join("–" if c is None else f"{c:.3f}" for c in cells)
-            + " |"
-        )
+        value = row.get("similarity_threshold", row.get("threshold"))
+        lines.append(f"| {value:.3f} | " + " | ".join("–" if c is None else f"{c:.3f}" for c in cells) + " |")
+    if other is not None:
+        lines += ["", *_other_way(scored, other)]
     lines += ["", "## Most confused (gold → acted on)", "", "| gold | acted on | count |", "|---|---|---|"]
     lines += [f"| {c['gold']} | {c['predicted']} | {c['count']} |" for c in confusions(scored)]
     if unseen:

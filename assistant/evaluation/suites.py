@@ -178,16 +178,23 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     progress(f"fitting the head: {len(train)} examples, {len(labels)} labels; "
              f"{len(validation)} for temperature and threshold")  # fmt: skip
     weights, bias = fit_softmax_regression(x_train, np.array([index[lab] for _, lab in train]), len(labels))
-    scored = ev.score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test)
+    check = settings.assistant.out_of_scope_by_similarity  # as the assistant acts live
+    head = IntentHead(weights, bias, labels)
+    scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
+                           similarity_check=check)  # fmt: skip
+    other = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
+                          similarity_check=not check)  # the same fit, acted on the other way  # fmt: skip
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(labels), "unseen_test_examples": sum(unseen.values()),
-        **_intent_figures(scored), "embeddings_from_cache": cache.hits, "embeddings_computed": cache.misses,
+        **_intent_figures(scored), "similarity_check": check,
+        **{f"{'without' if check else 'with'}_similarity_check_{k}": v for k, v in other.figures().items()},
+        "embeddings_from_cache": cache.hits, "embeddings_computed": cache.misses,
     }  # fmt: skip
     if fine_tune_encoder:
         aggregate_metrics.update({f"frozen_{k}": v for k, v in _intent_figures(scored).items()})
-        scored, tuning = _fine_tuned_scores(settings, embedder, train, validation, test, index, weights, bias,
-                                            epochs=epochs, device=device, progress=progress)  # fmt: skip
+        scored, tuning = _fine_tuned_scores(settings, embedder, train, validation, test, index, epochs=epochs,
+                                            device=device, progress=progress)  # fmt: skip
         aggregate_metrics.update(**_intent_figures(scored), **tuning)
     seconds = time.perf_counter() - started
     run_id = run_id or _run_id("intents")
@@ -207,7 +214,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         "threshold_curve": scored.curve(),
         "confusions": ev.confusions(scored),
         "unseen_test_labels": unseen,
-        "sections_md": ev.markdown_sections(scored, unseen),
+        "sections_md": ev.markdown_sections(scored, unseen, other),
         "settings": settings_to_dict(settings),
         "data": _hashes(sources),
     }
@@ -228,22 +235,24 @@ def _intent_figures(scored: Any) -> dict[str, Any]:
         "macro_f1": round(m.macro_f1([scored.gold[i] for i in in_scope], [final[i] for i in in_scope]), 4)
         if in_scope else None,
         "threshold": round(scored.threshold, 4), "temperature": round(scored.temperature, 4),
+        "similarity_threshold": round(scored.similarity_threshold, 4),
         "oos_test_examples": sum(scored.gold_is_oos()), "acted_on_as_oos": sum(f == OOS for f in final),
     }  # fmt: skip
 
 
 def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str, str]],
                        validation: list[tuple[str, str]], test: list[tuple[str, str]], index: dict[str, int],
-                       weights: np.ndarray, bias: np.ndarray, *, epochs: float, device: str | None,
+                       *, epochs: float, device: str | None,
                        progress: Callable[[str], None]) -> tuple[Any, dict[str, Any]]:  # fmt: skip
-    """Fine-tune the embedder with the head (started from the frozen fit), then score as the frozen head was.
-    Says how long it should take before it starts (from the encoder's measured speed)."""
+    """Fine-tune the embedder contrastively on the train examples (few-shot, the validation part picks the
+    checkpoint), fit the head on its embeddings, then score as the frozen head was. Says how long it
+    should take before it starts (from the encoder's measured speed)."""
     import tempfile
 
     from assistant.backends.embedding import SentenceTransformerEmbedder
-    from assistant.backends.encoder_training import fine_tune_encoder_classifier
+    from assistant.backends.encoder_training import fine_tune_encoder_few_shot
     from assistant.evaluation.intents import score_head
-    from assistant.stages.intent_head import IntentHead
+    from assistant.stages.intent_head import IntentHead, fit_softmax_regression
     from assistant.training.intent import embed_texts
     from assistant.training.registry import step_reporter
 
@@ -259,18 +268,22 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
              "--max-examples or --per-label makes it shorter")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="intent-suite-") as work:
         started = time.perf_counter()
-        result = fine_tune_encoder_classifier(embedder.model_reference, [t for t, _ in train],
-                                              [index[lab] for _, lab in train], init_weights=weights, init_bias=bias,
-                                              work_dir=Path(work), epochs=epochs, device=device,
-                                              progress=step_reporter(progress, "fine-tuning the encoder"))  # fmt: skip
+        result = fine_tune_encoder_few_shot(embedder.model_reference, [t for t, _ in train],
+                                            [index[lab] for _, lab in train], dev_texts=[t for t, _ in validation],
+                                            dev_labels=[index.get(lab, -1) for _, lab in validation],
+                                            work_dir=Path(work), epochs=epochs, device=device,
+                                            progress=step_reporter(progress, "fine-tuning the encoder"))  # fmt: skip
         seconds = time.perf_counter() - started
         tuned = SentenceTransformerEmbedder(str(result.model_dir), device=device)
+        x_train = embed_texts(tuned, [t for t, _ in train], progress=progress, label="train (fine-tuned)")
+        weights, bias = fit_softmax_regression(
+            x_train, np.array([index[lab] for _, lab in train]), len(labels)
+        )
         x_validation = embed_texts(tuned, [t for t, _ in validation], progress=progress,
                                    label="validation (fine-tuned)")  # fmt: skip
         x_test = embed_texts(tuned, [t for t, _ in test], progress=progress, label="test (fine-tuned)")
-    scored = score_head(
-        IntentHead(result.weights, result.bias, labels), x_validation, validation, x_test, test
-    )
+    scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test, x_train=x_train,
+                        train=train, similarity_check=settings.assistant.out_of_scope_by_similarity)  # fmt: skip
     return scored, {"fine_tune_epochs": epochs, "fine_tune_steps": result.steps,
                     "fine_tune_seconds": round(seconds, 1), "fine_tune_estimate_seconds": round(estimate, 1),
                     "fine_tune_samples_per_s": round(result.samples_per_s, 2), "fine_tune_device": result.device}  # fmt: skip

@@ -1,8 +1,11 @@
 """The intent classifier's head: softmax regression over sentence embeddings, in numpy.
 
 Trained by `assistant.training.intent`; calibrated with a temperature fitted on the dev split;
-carries an out-of-scope threshold on the calibrated top probability. Saved as ``head.npz`` plus
-``labels.json`` in a versioned artifact folder.
+carries an out-of-scope threshold on the calibrated top probability and, where the training examples
+are kept with it (``examples.npy``), a threshold on the similarity of a message to the nearest
+in-scope training example: a message unlike anything the shop labelled is out of scope even when the
+head is sure of its best guess (softmax heads often are, far from their data). Saved as ``head.npz``
+plus ``labels.json`` in a versioned artifact folder.
 """
 
 from __future__ import annotations
@@ -18,13 +21,35 @@ from assistant.errors import ModelNotPreparedError
 
 @dataclass
 class IntentHead:
-    """Weights (dim × classes), bias, labels, temperature and the out-of-scope threshold."""
+    """Weights (dim × classes), bias, labels, temperature and the out-of-scope thresholds: on the
+    calibrated top probability, and on the cosine similarity to the nearest of `examples` (unit rows,
+    the in-scope training examples; None: not used)."""
 
     weights: np.ndarray
     bias: np.ndarray
     labels: tuple[str, ...]
     temperature: float = 1.0
     threshold: float = 0.0
+    examples: np.ndarray | None = None
+    similarity_threshold: float = 0.0
+    paired_threshold: float = 0.0  # the probability threshold used together with the similarity check
+
+    def with_similarity_check(self, on: bool) -> tuple[float, float]:
+        """(probability threshold, similarity threshold) the assistant applies with the nearest-example
+        check on or off (`assistant.out_of_scope_by_similarity`)."""
+        if on and self.examples is not None and self.similarity_threshold > 0:
+            return self.paired_threshold, self.similarity_threshold
+        return self.threshold, 0.0
+
+    def nearest(self, vectors: np.ndarray) -> np.ndarray:
+        """(n,) cosine similarity of each vector to the nearest kept example (1.0 without examples)."""
+        if self.examples is None or not len(self.examples) or not len(vectors):
+            return np.ones(len(vectors), dtype=np.float32)
+        return (unit_rows(vectors) @ self.examples.astype(np.float32).T).max(axis=1)
+
+    def unlike_examples(self, vectors: np.ndarray, threshold: float | None = None) -> np.ndarray:
+        """(n,) True where a message is further from every kept example than the threshold allows."""
+        return self.nearest(vectors) < (self.similarity_threshold if threshold is None else threshold)
 
     def logits(self, vectors: np.ndarray) -> np.ndarray:
         return np.asarray(vectors, dtype=np.float32) @ self.weights + self.bias
@@ -36,13 +61,13 @@ class IntentHead:
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         np.savez(folder / "head.npz", weights=self.weights, bias=self.bias)
-        (folder / "labels.json").write_text(
-            json.dumps(
-                {"labels": list(self.labels), "temperature": self.temperature, "threshold": self.threshold},
-                indent=2,
-            ),
-            encoding="utf-8",
-        )
+        if self.examples is not None:
+            np.save(
+                folder / "examples.npy", self.examples.astype(np.float16)
+            )  # half the size, same neighbours
+        meta = {"labels": list(self.labels), "temperature": self.temperature, "threshold": self.threshold,
+                "similarity_threshold": self.similarity_threshold, "paired_threshold": self.paired_threshold}  # fmt: skip
+        (folder / "labels.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> IntentHead:
@@ -53,9 +78,15 @@ class IntentHead:
             raise ModelNotPreparedError(
                 f"no intent model in {folder}: run `python -m assistant train intent`"
             ) from None
-        return cls(
-            arrays["weights"], arrays["bias"], tuple(meta["labels"]), meta["temperature"], meta["threshold"]
-        )
+        examples = np.load(folder / "examples.npy") if (folder / "examples.npy").is_file() else None
+        return cls(arrays["weights"], arrays["bias"], tuple(meta["labels"]), meta["temperature"], meta["threshold"],
+                   examples, float(meta.get("similarity_threshold", 0.0)) if examples is not None else 0.0,
+                   float(meta.get("paired_threshold", meta["threshold"])))  # fmt: skip
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

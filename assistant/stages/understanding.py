@@ -35,10 +35,19 @@ class Understander:
     """Parses one customer message in the context of the conversation state."""
 
     def __init__(
-        self, embedder: Embedder, head: IntentHead, slots: SlotExtractor, sentiment: SentimentScorer
+        self,
+        embedder: Embedder,
+        head: IntentHead,
+        slots: SlotExtractor,
+        sentiment: SentimentScorer,
+        *,
+        similarity_check: bool = False,
     ) -> None:
         self.embedder = embedder
         self.head = head
+        self.similarity_check = (
+            similarity_check  # the nearest-example check (`assistant.out_of_scope_by_similarity`)
+        )
         self.slot_extractor = slots
         self.sentiment = sentiment
 
@@ -58,15 +67,17 @@ class Understander:
         order = probabilities.argsort()[::-1]
         top = tuple((self.head.labels[i], round(float(probabilities[i]), 4)) for i in order[:3])
         intent, confidence = top[0]
+        threshold, similarity = self.head.with_similarity_check(self.similarity_check)
+        unlike = bool(self.head.unlike_examples(vector, similarity)[0]) if similarity > 0 else False
         # When we asked for details, a message that is mostly an order number, e-mail or postcode answers it.
         if expecting and ("email" in slots or "postcode" in slots or "order_id" in slots):
             leftover = len(text) - sum(len(v) for v in slots.values())
             if leftover < 40 and intent != DETAILS_INTENT and confidence < 0.9:
-                intent, confidence = DETAILS_INTENT, max(confidence, 0.9)
+                intent, confidence, unlike = DETAILS_INTENT, max(confidence, 0.9), False
         # "and to Japan?" after a shipping answer: the same question about another region, category or code.
         if state.last_intent and FOLLOW_UP.search(text) and len(text) <= 60 and FOLLOW_UP_SLOTS & set(slots):
-            intent, confidence = state.last_intent, max(confidence, 0.8)
-        is_out_of_scope = intent == "out_of_scope" or confidence < self.head.threshold
+            intent, confidence, unlike = state.last_intent, max(confidence, 0.8), False
+        is_out_of_scope = intent == "out_of_scope" or confidence < threshold or unlike
         return Understanding(
             intent=intent,
             confidence=float(confidence),

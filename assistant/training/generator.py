@@ -1,4 +1,6 @@
-"""Fine-tune the reply generator on (grounded prompt -> the agent's reply) pairs.
+"""Fine-tune the reply generator on (grounded prompt -> the agent's reply) pairs, with a LoRA adapter on
+transformers' `Trainer` (`backends.generator_training`): the run keeps the adapter (`adapter/`) and
+the model with it merged (`model/`, what the assistant serves after `promote`).
 
 The prompts are not rebuilt by hand: the training conversations are replayed through the
 assistant, whose reply writer is swapped for one that records the exact prompt the pipeline would
@@ -41,7 +43,7 @@ from assistant.stages.generation import (
 )
 from assistant.training.feedback import feedback_manifest
 from assistant.training.logs import conversations_in_split, data_hashes
-from assistant.training.registry import active_run, step_reporter, write_run
+from assistant.training.registry import active_run, step_reporter, training_figures, write_run
 
 logger = logging.getLogger(__name__)
 COMPONENT = "generator"
@@ -235,15 +237,17 @@ def train_generator(
                 {f"base_{split}_{k}": v for k, v in scores.items() if k not in ("pairs", "floor_chrf")}
             )
     prompts = [base.render_prompt(p.prompt) for p in train]
+    dev_prompts = [base.render_prompt(p.prompt) for p in dev]
     del base
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
     folder = artifacts_dir / COMPONENT / run_id
     layers = train_layers if train_layers is not None else (QUICK_LAYERS if quick else None)
     started = time.perf_counter()
     result = fine_tune_causal_lm(base_reference, prompts, [p.reply for p in train], work_dir=folder,
-                                 train_layers=layers, epochs=epochs or (QUICK_EPOCHS if quick else FULL_EPOCHS),
-                                 batch_size=8 if quick else 16, learning_rate=1e-4 if quick else 5e-5,
-                                 device=device, progress=step_reporter(progress, "training the generator"))  # fmt: skip
+                                 dev_prompts=dev_prompts, dev_replies=[p.reply for p in dev], train_layers=layers,
+                                 epochs=epochs or (QUICK_EPOCHS if quick else FULL_EPOCHS),
+                                 batch_size=8 if quick else 16, device=device,
+                                 progress=step_reporter(progress, "training the generator"))  # fmt: skip
     seconds = time.perf_counter() - started
     tuned = make_generator(str(result.model_dir))
     for split, pairs in (("dev", dev), ("test", test)):
@@ -252,9 +256,9 @@ def train_generator(
                                                         progress=progress, label=f"fine-tuned model, {split}")  # fmt: skip
             metrics.update({f"{split}_{k}": v for k, v in scores.items()})
     metrics.update({"train_pairs": len(train), "train_pairs_from_feedback": from_feedback,
-                    "trained_layers": "all" if layers is None else layers, "fine_tune_steps": result.steps,
-                    "fine_tune_seconds": round(seconds, 1), "fine_tune_final_loss": round(result.final_loss, 4),
-                    "fine_tune_samples_per_s": round(result.samples_per_s, 2), "fine_tune_device": result.device})  # fmt: skip
+                    "lora_layers": "all" if layers is None else layers, "fine_tune_steps": result.steps,
+                    "fine_tune_seconds": round(seconds, 1), "fine_tune_samples_per_s": round(result.samples_per_s, 2),
+                    "fine_tune_device": result.device, **training_figures(result)})  # fmt: skip
     write_run(folder, metrics=metrics, settings_toml=settings_toml, manifest={
         "component": COMPONENT, "run_id": run_id, "base": base_reference,
         "data": data_hashes(shop_dir, with_documents=True), "feedback": feedback_manifest(feedback),

@@ -1,5 +1,7 @@
 """Train the intent model: a calibrated softmax head over the multilingual embedder, and with
-`fine_tune_encoder` the encoder itself fine-tuned with that head (saved in the run's `encoder/`).
+`fine_tune_encoder` the encoder first fine-tuned contrastively on the labelled turns (few-shot, on
+sentence-transformers' trainer: `backends.encoder_training.fine_tune_encoder_few_shot`; saved in the
+run's `encoder/`), then the head fitted on its embeddings.
 
 Examples are the labelled customer turns of the training split; the dev split calibrates the
 temperature, sets the out-of-scope threshold and gives the metrics written beside the model
@@ -19,13 +21,21 @@ import numpy as np
 from assistant.backends.embedding import Embedder
 from assistant.errors import DataError, ModelNotPreparedError
 from assistant.evaluation.metrics import accuracy, macro_f1
-from assistant.stages.intent_head import IntentHead, fit_softmax_regression, fit_temperature
+from assistant.stages.intent_head import IntentHead, fit_softmax_regression, fit_temperature, unit_rows
 from assistant.training.logs import conversations_in_split, data_hashes
 from assistant.training.registry import active_run, set_active, step_reporter, write_run
+from assistant.training.registry import training_figures as run_figures
 
 logger = logging.getLogger(__name__)
 COMPONENT = "intent"
 DEFAULT_PREFIX = "default-"  # runs of the engine's default model (training/default_intent.py)
+OUT_OF_SCOPE = "out_of_scope"
+SET_ASIDE_SHARE = (
+    0.02  # of the correct held-out answers, set aside as out of scope by the thresholds together
+)
+PROBABILITY_SHARE = 0.005  # of which the probability threshold's, when the nearest-example check is on
+MAX_KEPT_EXAMPLES = 20_000  # training examples kept for the nearest-example check (~15 MB as float16)
+DEV_WATCHED = 400  # dev examples scored during encoder fine-tuning (picks the checkpoint kept)
 
 
 @dataclass(frozen=True)
@@ -36,11 +46,51 @@ class Example:
     conversation_id: str
 
 
-def out_of_scope_threshold(probabilities: np.ndarray, gold: np.ndarray) -> float:
-    """Below it lie the 2 % least confident of the correct held-out answers, capped at 0.5 (under it the best
-    guess is less likely than not), so unusual but clear messages are not all "unsure"."""
+def out_of_scope_threshold(
+    probabilities: np.ndarray, gold: np.ndarray, share: float = SET_ASIDE_SHARE
+) -> float:
+    """Below it lie the `share` least confident of the correct held-out answers, capped at 0.5 (under it the
+    best guess is less likely than not), so unusual but clear messages are not all "unsure"."""
     correct = probabilities.max(axis=1)[probabilities.argmax(axis=1) == gold]
-    return min(0.5, float(np.quantile(correct, 0.02))) if len(correct) else 0.0
+    return min(0.5, float(np.quantile(correct, share))) if len(correct) else 0.0
+
+
+def similarity_threshold(nearest: np.ndarray, correct: np.ndarray, already: int = 0) -> float:
+    """The threshold on the similarity to the nearest kept example such that, with the `already` correct
+    held-out answers the probability threshold sets aside, `SET_ASIDE_SHARE` of the correct answers
+    (`correct` marks those the probability threshold keeps) are set aside in all; 0 (never out of
+    scope) without such answers or budget."""
+    values = np.sort(np.asarray(nearest)[np.asarray(correct, dtype=bool)])
+    budget = int(SET_ASIDE_SHARE * (len(values) + already)) - already
+    return float(values[budget]) if len(values) and budget > 0 else 0.0
+
+
+def kept_examples(vectors: np.ndarray, labels: list[str], limit: int = MAX_KEPT_EXAMPLES) -> np.ndarray:
+    """Unit rows of the in-scope training examples, kept with the head for the nearest-example check
+    (at most `limit`, spread evenly over the list)."""
+    rows = [i for i, label in enumerate(labels) if label != OUT_OF_SCOPE]
+    rows = rows[:: max(1, len(rows) // limit)][:limit] if len(rows) > limit else rows
+    return unit_rows(vectors[rows]) if rows else np.zeros((0, vectors.shape[1]), dtype=np.float32)
+
+
+def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[str], x_dev: np.ndarray,
+                     y_dev: np.ndarray) -> None:  # fmt: skip
+    """Temperature, kept examples and out-of-scope thresholds of `head`, fitted on the held-out (`x_dev`,
+    `y_dev` label indices): the probability threshold alone, and the pair (probability, similarity to the
+    nearest kept example) for when the assistant's nearest-example check is on. Either way the
+    thresholds set aside `SET_ASIDE_SHARE` of the correct held-out answers."""
+    head.temperature = fit_temperature(head.logits(x_dev), y_dev)
+    probabilities = head.probabilities(x_dev)
+    head.threshold = out_of_scope_threshold(probabilities, y_dev)  # alone: the whole budget
+    head.examples = kept_examples(x_train, train_labels)
+    # With the check on, most of the budget goes to the similarity, which tells out-of-scope messages apart
+    # far better (bench/intents_oos.py); the probability keeps only the very torn.
+    head.paired_threshold = out_of_scope_threshold(probabilities, y_dev, PROBABILITY_SHARE)
+    right = probabilities.argmax(axis=1) == y_dev
+    accepted = probabilities.max(axis=1) >= head.paired_threshold
+    head.similarity_threshold = similarity_threshold(
+        head.nearest(x_dev), right & accepted, int(np.sum(right & ~accepted))
+    )
 
 
 def intent_examples(shop_dir: Path, split: str) -> list[Example]:
@@ -117,7 +167,7 @@ def train_intent_model(
     training_figures: dict[str, object] = {}
     if fine_tune_encoder:
         from assistant.backends.embedding import SentenceTransformerEmbedder
-        from assistant.backends.encoder_training import fine_tune_encoder_classifier
+        from assistant.backends.encoder_training import fine_tune_encoder_few_shot
 
         base_predicted = head.probabilities(x_dev, calibrated=False).argmax(axis=1)
         gold = [labels[i] for i in y_dev]
@@ -127,24 +177,29 @@ def train_intent_model(
         limit = max_examples or (1200 if quick else None)
         if limit:  # a deterministic spread over the whole split, not its first conversations
             chosen = chosen[:: max(1, len(train) // limit)][:limit]
+        watched = list(range(len(dev)))[:: max(1, len(dev) // DEV_WATCHED)][:DEV_WATCHED]
         started = time.perf_counter()
-
-        result = fine_tune_encoder_classifier(
-            embedder_reference, [train[i].text for i in chosen], [int(y_train[i]) for i in chosen],
-            init_weights=weights, init_bias=bias, work_dir=folder, epochs=1.0 if quick else 2.0, device=device,
-            stop_after_steps=stop_after_steps, progress=step_reporter(progress, "fine-tuning the encoder"),
+        result = fine_tune_encoder_few_shot(
+            embedder_reference, [train[i].text for i in chosen], [int(y_train[i]) for i in chosen], work_dir=folder,
+            dev_texts=[dev[i].text for i in watched], dev_labels=[int(y_dev[i]) for i in watched],
+            epochs=1.0 if quick else 4.0, device=device, stop_after_steps=stop_after_steps,
+            progress=step_reporter(progress, "fine-tuning the encoder"),
         )  # fmt: skip
         training_figures = {"fine_tune_steps": result.steps, "fine_tune_examples": len(chosen),
                             "fine_tune_samples_per_s": round(result.samples_per_s, 2),
                             "fine_tune_seconds": round(time.perf_counter() - started, 1),
-                            "fine_tune_device": result.device, "fine_tune_final_loss": round(result.final_loss, 4)}  # fmt: skip
+                            "fine_tune_device": result.device, **run_figures(result)}  # fmt: skip
         tuned = SentenceTransformerEmbedder(str(result.model_dir), device=device)
+        x_train = embed_texts(
+            tuned, [e.text for e in train], progress=progress, label="train (fine-tuned encoder)"
+        )
         x_dev = embed_texts(tuned, [e.text for e in dev], progress=progress, label="dev (fine-tuned encoder)")
-        head = IntentHead(result.weights, result.bias, labels)
-    head.temperature = fit_temperature(head.logits(x_dev), y_dev)
+        progress(f"fitting the head on the fine-tuned encoder's embeddings of {len(train)} examples")
+        weights, bias = fit_softmax_regression(x_train, y_train, len(labels), epochs=epochs)
+        head = IntentHead(weights, bias, labels)
+    fit_out_of_scope(head, x_train, [e.intent for e in train], x_dev, y_dev)
     probabilities = head.probabilities(x_dev)
     predicted = probabilities.argmax(axis=1)
-    head.threshold = out_of_scope_threshold(probabilities, y_dev)
     gold_names = [labels[i] for i in y_dev]
     predicted_names = [labels[i] for i in predicted]
     metrics: dict[str, object] = {
@@ -152,6 +207,8 @@ def train_intent_model(
         "dev_macro_f1": round(macro_f1(gold_names, predicted_names), 4),
         "temperature": round(head.temperature, 4),
         "threshold": round(head.threshold, 4),
+        "similarity_threshold": round(head.similarity_threshold, 4),
+        "paired_threshold": round(head.paired_threshold, 4),
         "train_examples": len(train),
         "dev_examples": len(dev),
         "encoder": "fine-tuned" if fine_tune_encoder else "frozen",

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import ConfigError, DataError
 
@@ -102,6 +103,20 @@ def step_reporter(progress: Callable[[str], None], label: str) -> Callable[[int,
             progress(f"{label}: step {step}/{total}, loss {loss:.3f}, ~{(total - step) / rate:.0f} s left")
 
     return report
+
+
+def training_figures(result: Any) -> dict[str, object]:
+    """What a trainer's run did, for metrics.json: the checkpoint kept and the dev metric at each
+    evaluation during training (`trainer_support.FineTuningResult`)."""
+    figures: dict[str, object] = {"fine_tune_final_loss": round(result.final_loss, 4)}
+    if result.best_step is not None:
+        figures["fine_tune_best_step"] = result.best_step
+        figures["fine_tune_best_dev_metric"] = round(float(result.best_metric), 4)
+        figures["fine_tune_dev_curve"] = [{k: round(v, 4) if isinstance(v, float) else v for k, v in e.items()}
+                                          for e in result.evaluations]  # fmt: skip
+    if result.resumed_from_step:
+        figures["fine_tune_resumed_from_step"] = result.resumed_from_step
+    return figures
 
 
 def _component(component: str) -> str:

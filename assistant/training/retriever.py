@@ -26,11 +26,12 @@ from assistant.evaluation.metrics import ndcg_at_k, recall_at_k, reciprocal_rank
 from assistant.indexing.builder import knowledge_documents, product_documents
 from assistant.training.feedback import feedback_manifest
 from assistant.training.logs import conversations_in_split, data_hashes
-from assistant.training.registry import active_run, step_reporter, write_run
+from assistant.training.registry import active_run, step_reporter, training_figures, write_run
 
 logger = logging.getLogger(__name__)
 COMPONENT = "retriever"
 QUICK_PAIRS = 800
+QUICK_EPOCHS, FULL_EPOCHS = 1.0, 2.0
 
 
 @dataclass(frozen=True)
@@ -189,10 +190,13 @@ def train_retriever(
     progress(f"mining hard negatives for {len(train)} training pairs")
     negatives = mine_hard_negatives(base, train)
     started = time.perf_counter()
+    # Dev during training: the same pairs, searched over the documents of every language at once.
     result = fine_tune_encoder_contrastive(
         embedder_reference, [p.query for p in train], [corpus[p.relevant[0]][0] for p in train],
-        [corpus[n][0] for n in negatives], work_dir=folder, epochs=1.0, device=device,
-        stop_after_steps=stop_after_steps, progress=step_reporter(progress, "fine-tuning the retriever"),
+        [corpus[n][0] for n in negatives], work_dir=folder, dev_queries=[p.query for p in dev],
+        dev_relevant=[p.relevant for p in dev], corpus={i: text for i, (text, _) in corpus.items()},
+        epochs=QUICK_EPOCHS if quick else FULL_EPOCHS, device=device, stop_after_steps=stop_after_steps,
+        progress=step_reporter(progress, "fine-tuning the retriever"),
     )  # fmt: skip
     tuned = DenseIndex(make_embedder(str(result.model_dir)), corpus)
     metrics.update({f"dev_{k}": v for k, v in evaluate_dense(tuned, dev).items()})
@@ -200,7 +204,7 @@ def train_retriever(
         metrics.update({f"test_{k}": v for k, v in evaluate_dense(tuned, test).items()})
     metrics.update({"train_pairs": len(train), "train_pairs_from_feedback": from_feedback, "fine_tune_steps": result.steps,
                     "fine_tune_samples_per_s": round(result.samples_per_s, 2), "fine_tune_device": result.device,
-                    "fine_tune_seconds": round(time.perf_counter() - started, 1)})  # fmt: skip
+                    "fine_tune_seconds": round(time.perf_counter() - started, 1), **training_figures(result)})  # fmt: skip
     write_run(folder, metrics=metrics, settings_toml=settings_toml, manifest={
         "component": COMPONENT, "run_id": run_id, "base_encoder": embedder_reference,
         "data": data_hashes(shop_dir, with_documents=True), "feedback": feedback_manifest(feedback),

@@ -1,4 +1,5 @@
-"""Encoder + head fine-tuning on a tiny BERT built in code: it overfits, saves and reloads, resumes."""
+"""Few-shot contrastive fine-tuning of the intent encoder (sentence-transformers' trainer) on a tiny BERT
+built in code: it separates the intents, keeps its best dev checkpoint, saves and reloads, resumes."""
 
 from __future__ import annotations
 
@@ -14,40 +15,48 @@ TEXTS = ["where is my order", "order status please", "where is my parcel", "how 
 LABELS = [0, 0, 0, 0, 1, 1, 1, 1]
 
 
-def predictions(encoder_dir: Path, weights: np.ndarray, bias: np.ndarray) -> list[int]:
+def test_few_shot_contrastive_training_separates_the_intents_and_keeps_the_best_checkpoint(
+    tmp_path: Path,
+) -> None:
     from assistant.backends.embedding import SentenceTransformerEmbedder
-
-    vectors = SentenceTransformerEmbedder(str(encoder_dir), device="cpu").embed_queries(TEXTS)
-    return list((vectors @ weights + bias).argmax(axis=1))
-
-
-def test_overfits_saves_and_reloads(tmp_path: Path) -> None:
-    from assistant.backends.encoder_training import fine_tune_encoder_classifier
+    from assistant.backends.encoder_training import fine_tune_encoder_few_shot
+    from assistant.stages.intent_head import fit_softmax_regression
 
     model = build_tiny_sentence_transformer(tmp_path / "tiny")
-    zeros = np.zeros((32, 2), dtype=np.float32)
+    before = SentenceTransformerEmbedder(str(model), device="cpu").embed_queries(TEXTS)
     losses: list[float] = []
-    result = fine_tune_encoder_classifier(
-        str(model), TEXTS, LABELS, init_weights=zeros, init_bias=np.zeros(2, dtype=np.float32),
-        work_dir=tmp_path / "run", epochs=40, batch_size=4, learning_rate=1e-3, head_learning_rate=5e-2,
-        device="cpu", progress=lambda step, total, loss: losses.append(loss),
+    result = fine_tune_encoder_few_shot(
+        str(model), TEXTS, LABELS, dev_texts=TEXTS, dev_labels=LABELS, work_dir=tmp_path / "run", epochs=40,
+        batch_size=8, learning_rate=3e-3, device="cpu", eval_every=10,
+        progress=lambda step, total, loss: losses.append(loss),
     )  # fmt: skip
-    assert result.steps == 80 and len(losses) == 80
-    assert np.mean(losses[-5:]) < 0.2 < np.mean(losses[:5])
-    assert predictions(result.model_dir, result.weights, result.bias) == LABELS
-    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    assert result.steps == 40 and losses and losses[-1] < losses[0]
+    assert result.best_metric == max(e["eval_dev_accuracy"] for e in result.evaluations) == 1.0
+    after = SentenceTransformerEmbedder(str(result.model_dir), device="cpu").embed_queries(TEXTS)
+    labels = np.array(LABELS)
+
+    def margin(vectors: np.ndarray) -> float:  # mean same-intent cosine minus mean cross-intent cosine
+        similarity = vectors @ vectors.T
+        same = labels[:, None] == labels[None, :]
+        return float(similarity[same & ~np.eye(len(labels), dtype=bool)].mean() - similarity[~same].mean())
+
+    assert margin(after) > margin(before) + 0.1
+    weights, bias = fit_softmax_regression(after, labels, 2, epochs=200)
+    assert list((after @ weights + bias).argmax(axis=1)) == LABELS
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
-    from assistant.backends.encoder_training import fine_tune_encoder_classifier
+def test_an_interrupted_few_shot_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    from assistant.backends.encoder_training import fine_tune_encoder_few_shot
+    from assistant.backends.trainer_support import TrainingInterrupted
 
     model = build_tiny_sentence_transformer(tmp_path / "tiny")
-    args = dict(init_weights=np.zeros((32, 2), dtype=np.float32), init_bias=np.zeros(2, dtype=np.float32),
-                work_dir=tmp_path / "run", epochs=5, batch_size=4, device="cpu", checkpoint_every=2)  # fmt: skip
-    with pytest.raises(KeyboardInterrupt):
-        fine_tune_encoder_classifier(str(model), TEXTS, LABELS, stop_after_steps=3, **args)
-    assert (tmp_path / "run" / "checkpoint.pt").is_file() and not (tmp_path / "run" / "encoder").exists()
-    result = fine_tune_encoder_classifier(str(model), TEXTS, LABELS, **args)
+    args = dict(work_dir=tmp_path / "run", epochs=5, batch_size=4, device="cpu", eval_every=2)
+    with pytest.raises(TrainingInterrupted):
+        fine_tune_encoder_few_shot(str(model), TEXTS, LABELS, stop_after_steps=3, **args)
+    assert any((tmp_path / "run" / "checkpoints").glob("checkpoint-3"))
+    assert not (tmp_path / "run" / "encoder").exists()
+    result = fine_tune_encoder_few_shot(str(model), TEXTS, LABELS, **args)
     assert result.resumed_from_step == 3 and result.steps == 10
     assert (result.model_dir / "modules.json").is_file()
 

@@ -1,4 +1,5 @@
-"""Generator: the causal-LM trainer overfits a tiny Llama and resumes; pairs carry the pipeline's own
+"""Generator: LoRA on transformers' Trainer overfits a tiny Llama, keeps its best dev checkpoint, resumes,
+and saves an adapter that matches the merged model; pairs carry the pipeline's own
 prompts and only grounded agent replies; the trainer runs end to end on the demo shop; promotion
 follows chrF and refuses a run that lowers groundedness; the factory loads the promoted model."""
 
@@ -43,38 +44,55 @@ def _assistant(tmp_path: Path, parts):
 
 
 @pytest.mark.integration
-def test_causal_lm_overfits_its_replies_and_resumes(tmp_path: Path) -> None:
-    from assistant.backends.generator_training import fine_tune_causal_lm
+def test_lora_overfits_its_replies_resumes_and_saves_adapter_and_merged_model(tmp_path: Path) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
 
-    base = build_tiny_causal_lm(tmp_path / "tiny")
+    from assistant.backends.generator_training import fine_tune_causal_lm
+    from assistant.backends.trainer_support import TrainingInterrupted
+
+    base = build_tiny_causal_lm(tmp_path / "tiny", initializer_range=0.5)  # LoRA leaves the output frozen
     renderer = TransformersTextGenerator(str(base), device="cpu")
     prompts = [renderer.render_prompt(p) for p in PROMPTS]
     before = renderer.generate_batch(PROMPTS, max_new_tokens=8)
-    args = dict(work_dir=tmp_path / "run", epochs=120, batch_size=4, learning_rate=1e-2, device="cpu",
-                checkpoint_every=10)  # fmt: skip
-    with pytest.raises(KeyboardInterrupt):
+    args = dict(work_dir=tmp_path / "run", epochs=120, batch_size=4, learning_rate=2e-2, rank=8, device="cpu",
+                dev_prompts=prompts, dev_replies=REPLIES, eval_every=20)  # fmt: skip
+    with pytest.raises(TrainingInterrupted):
         fine_tune_causal_lm(str(base), prompts, REPLIES, stop_after_steps=30, **args)
     result = fine_tune_causal_lm(str(base), prompts, REPLIES, **args)
     assert result.resumed_from_step == 30 and result.steps == 120 and result.final_loss < 0.05
-    tuned = TransformersTextGenerator(str(result.model_dir), device="cpu")
+    assert result.best_metric == min(e["eval_loss"] for e in result.evaluations) < 0.05
+    tuned = TransformersTextGenerator(str(result.model_dir), device="cpu")  # merged: no peft needed to serve
     after = tuned.generate_batch(PROMPTS, max_new_tokens=12)
     assert after == REPLIES and before != REPLIES
-    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    # the adapter alone, on the base, gives the merged model's output
+    adapter = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(str(base)), str(tmp_path / "run" / "adapter")
+    )
+    merged = AutoModelForCausalLM.from_pretrained(str(result.model_dir))
+    ids = torch.tensor([[1, 5, 9, 12, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(adapter(ids).logits, merged(ids).logits, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.integration
-def test_only_the_top_layers_train_when_asked(tmp_path: Path) -> None:
+def test_lora_adapts_only_the_top_layers_when_asked(tmp_path: Path) -> None:
+    from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from assistant.backends.generator_training import freeze_for_training
+    from assistant.backends.generator_training import lora_config
 
     model = AutoModelForCausalLM.from_pretrained(str(build_tiny_causal_lm(tmp_path / "tiny")))
-    freeze_for_training(model, 1)
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable and all(n.startswith(("model.layers.1.", "model.norm.")) for n in trainable)
-    freeze_for_training(model, None)
-    assert not model.get_input_embeddings().weight.requires_grad
-    assert any(n.startswith("model.layers.0.") for n, p in model.named_parameters() if p.requires_grad)
+    top = get_peft_model(model, lora_config(model, 1, rank=4))
+    trainable = {n for n, p in top.named_parameters() if p.requires_grad}
+    assert trainable and all(".layers.1." in n and "lora_" in n for n in trainable)
+    assert {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in trainable} >= {"q_proj", "v_proj", "down_proj"}
+    model = AutoModelForCausalLM.from_pretrained(str(build_tiny_causal_lm(tmp_path / "tiny2")))
+    every = get_peft_model(model, lora_config(model, None, rank=4))
+    assert any(".layers.0." in n for n, p in every.named_parameters() if p.requires_grad)
+    assert not any(p.requires_grad for n, p in every.named_parameters() if "lora_" not in n)
 
 
 def test_pairs_are_the_pipelines_prompts_with_grounded_agent_replies(tmp_path: Path, parts) -> None:
@@ -135,6 +153,7 @@ def test_generator_trainer_on_the_demo_shop_and_promotion(tmp_path: Path, parts)
     assert expected <= set(metrics)
     assert metrics["train_pairs"] == 24 and metrics["dev_pairs"] == 8
     assert (folder / "model" / "config.json").is_file() and (folder / "manifest.json").is_file()
+    assert (folder / "adapter" / "adapter_config.json").is_file() and "fine_tune_best_step" in metrics
     assert len((folder / "samples.jsonl").read_text().splitlines()) == 8
     assert active_run(artifacts, "generator") is None and active_generator(artifacts) is None
 
