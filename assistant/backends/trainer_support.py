@@ -143,6 +143,7 @@ def run_trainer(
     """Train (resuming an interrupted run of the same setup); returns (TrainOutput, resumed-from step).
     Raises `TrainingInterrupted` after `stop_after_steps` steps, with a checkpoint saved."""
     from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback
 
     checkpoint = resumable_checkpoint(work_dir, setup)
     resumed_from = int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else 0
@@ -166,6 +167,7 @@ def run_trainer(
                 control.should_training_stop = True
                 stopped.append(state.global_step)
 
+    trainer.remove_callback(PrinterCallback)  # `progress` reports the steps (the printer dumps every log dict)
     trainer.add_callback(RunCallback())
     output = trainer.train(resume_from_checkpoint=checkpoint)
     if stopped:
@@ -194,6 +196,10 @@ def finish(
     best_step = None
     if state.best_model_checkpoint:
         best_step = int(str(state.best_model_checkpoint).rsplit("-", 1)[-1])
+    # Training throughput: the evaluations on dev are not training (the trainer's own figure counts them).
+    evaluating = sum(float(e.get("eval_runtime", 0.0)) for e in state.log_history)
+    training_seconds = float(output.metrics.get("train_runtime", 0.0)) - evaluating
+    samples = (int(output.global_step) - resumed_from) * int(trainer.args.per_device_train_batch_size)
     shutil.rmtree(work_dir / "checkpoints", ignore_errors=True)
     (work_dir / "setup.txt").unlink(missing_ok=True)
     return FineTuningResult(
@@ -201,7 +207,7 @@ def finish(
         int(output.global_step),
         resumed_from,
         losses[-1] if losses else float("nan"),
-        float(output.metrics.get("train_samples_per_second", 0.0)),
+        samples / training_seconds if training_seconds > 0 else 0.0,
         device,
         best_step,
         None if state.best_metric is None else float(state.best_metric),
