@@ -167,7 +167,8 @@ def run_trainer(
                 control.should_training_stop = True
                 stopped.append(state.global_step)
 
-    trainer.remove_callback(PrinterCallback)  # `progress` reports the steps (the printer dumps every log dict)
+    # `progress` reports the steps; the printer would dump every log dict.
+    trainer.remove_callback(PrinterCallback)
     trainer.add_callback(RunCallback())
     output = trainer.train(resume_from_checkpoint=checkpoint)
     if stopped:
