@@ -190,8 +190,6 @@ def train_intent_model(
                             "fine_tune_seconds": round(time.perf_counter() - started, 1),
                             "fine_tune_device": result.device, **run_figures(result)}  # fmt: skip
         tuned = SentenceTransformerEmbedder(str(result.model_dir), device=device)
-        if max_examples:  # a capped (smoke) run: the head, too, learns from the chosen turns only
-            train, y_train = [train[i] for i in chosen], y_train[chosen]
         x_train = embed_texts(
             tuned, [e.text for e in train], progress=progress, label="train (fine-tuned encoder)"
         )
