@@ -57,7 +57,7 @@ def evaluate_reranking(reranker: Reranker | None, pairs: list[RetrievalPair],
     return ranking_metrics(pairs, rankings)
 
 
-def _dev_scores(reranker: Reranker, pairs: list[RetrievalPair], candidates: list[list[tuple[str, float]]],
+def _candidate_scores(reranker: Reranker, pairs: list[RetrievalPair], candidates: list[list[tuple[str, float]]],
                 corpus: dict[str, tuple[str, str]]) -> tuple[list[list[float]], list[list[float]], list[list[bool]]]:  # fmt: skip
     """The cross-encoder's own scores (no prior), the retriever's similarities and relevance of each
     pair's candidates."""
@@ -125,8 +125,8 @@ def train_reranker(
     progress("scoring the dev (and test) candidates with the trained reranker")
     reranker = make_reranker(str(result.model_dir))
     # The retriever's similarity as a prior, `logit + w * similarity`: w fitted on dev, 0 if it does not help.
-    dev_scored = _dev_scores(reranker, dev, dev_candidates, corpus)
-    weight, _ = fit_similarity_weight(*dev_scored)
+    dev_scores = _candidate_scores(reranker, dev, dev_candidates, corpus)
+    weight, _ = fit_similarity_weight(*dev_scores)
     (result.model_dir / SIMILARITY_FILE).write_text(
         json.dumps({"similarity_weight": weight}), encoding="utf-8"
     )
@@ -134,7 +134,7 @@ def train_reranker(
         if not pairs:
             continue
         scores, similarities, _ = (
-            dev_scored if split == "dev" else _dev_scores(reranker, pairs, candidates, corpus)
+            dev_scores if split == "dev" else _candidate_scores(reranker, pairs, candidates, corpus)
         )
         for w, name in ((0.0, f"{split}_without_prior_"), (weight, f"{split}_")):
             rankings = [[doc for doc, _ in scored] for scored in candidates]
