@@ -208,9 +208,10 @@ class AssistantSettings:
     min_detect_chars: Annotated[int, Field(ge=0, le=1000)] = 12
     escalate_sentiment: Annotated[float, Field(ge=-1.0, le=1.0)] = -0.6
     history_turns: Annotated[int, Field(ge=0, le=100)] = 6
-    # Also treat a message as out of scope when it is less similar to every labelled training example than
-    # the intent model's fitted threshold. Off by default: fitted on generated logs it set aside clear
-    # messages written by people (README, "Out of scope"); on for a shop whose labelled turns are real.
+    # Decide out of scope by the intent model's in-scope score (top logit plus similarity to the best intent's
+    # centroid, scaled on held-out answers) instead of its probability alone. Off by default: scaled on
+    # generated logs it set aside clear messages written by people (README, "Out of scope"); on for a shop
+    # whose labelled turns are real.
     out_of_scope_by_similarity: bool = False
 
     @property

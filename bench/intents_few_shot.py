@@ -7,7 +7,7 @@ For each set, a stratified 20 % of its train part is held out as this script's o
 - `tfidf+lr`: scikit-learn's TfidfVectorizer (word 1-2-grams and character 2-4-grams) and
   LogisticRegression; argmax only (it has no calibrated out-of-scope rule);
 - `e5 head`: the assistant's own model, the prepared multilingual-e5-small frozen with the softmax head,
-  scored as `eval intents` scores it (temperature, probability threshold and the nearest-example check
+  scored as `eval intents` scores it (temperature, probability threshold and the in-scope score check
   fitted on a validation part of the train examples): accuracy by argmax, in-scope accuracy as the
   assistant acts (a message set aside as out of scope counts as wrong), and out-of-scope recall where
   the set has out-of-scope examples (CLINC150);

@@ -1,15 +1,19 @@
 """Which signal tells out-of-scope messages apart best, for the frozen e5 head: its calibrated top
-probability (what the assistant uses today), or the similarity to the nearest training example?
+probability (the assistant's threshold with the check off), the similarity to the nearest training
+example, or the in-scope score (the top logit plus the similarity to the best intent's centroid, each
+scaled on the validation part's correct answers: what `assistant.out_of_scope_by_similarity` applies)?
 
 On CLINC150's train part (150 intents plus its out-of-scope examples; a stratified 20 % held out as the
 test, 15 % of the rest as validation), for each signal: the in-scope accuracy at the threshold where
 out-of-scope recall first reaches 0.80 on the test, and the best in-scope accuracy (no rejection). Issue
 19's goal is recall >= 0.80 within 2 points of the best. The threshold is read off the test itself, so
-this compares how well each signal separates the two kinds of message; it is not a fitted rule (and
-CLINC150's train part has only 100 out-of-scope examples: 20 land in this test). Prints figures;
-asserts nothing.
+this compares how well each signal separates the two kinds of message. The last table is the fitted
+rule: the in-scope score threshold set on the validation part to set aside a share of its correct
+answers, at several shares (the assistant uses `SCORE_SET_ASIDE_SHARE`). CLINC150's train part has only
+100 out-of-scope examples; `--test-on-val` tests on its separate validation file part (3,000 in-scope,
+100 out-of-scope messages) instead of 20 % of train. Prints figures; asserts nothing.
 
-    .venv/bin/python bench/intents_oos.py [--per-label 25]
+    .venv/bin/python bench/intents_oos.py [--per-label 25] [--test-on-val] [--seed 0]
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from assistant.evaluation.intents import (
 )
 from assistant.factory import build_embedder
 from assistant.settings import load_settings
-from assistant.stages.intent_head import IntentHead, fit_softmax_regression
+from assistant.stages.intent_head import IntentHead, fit_softmax_regression, unit_rows
+from assistant.training.intent import SCORE_SET_ASIDE_SHARE
 
 CLINC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clinc150" / "data_trainval.json"
 
@@ -53,31 +58,40 @@ def at_recall(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-label", type=int, default=0, help="train examples per intent (0 = all)")
+    parser.add_argument("--test-on-val", action="store_true", help="test on CLINC150's own validation part")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     settings = load_settings()
     cache = EmbeddingCache(
         settings.paths.data_dir / "cache" / "embeddings", build_embedder(settings, use_fine_tuned=False)
     )
     quiet = lambda _: None  # noqa: E731
-    pool, test = stratified_split(read_labelled(CLINC)["train"], 0.2, seed=0)
-    train, validation = stratified_split(cap_per_label(pool, args.per_label or None, seed=0), 0.15, seed=1)
+    parts = read_labelled(CLINC)
+    pool, test = (
+        (parts["train"], parts["test"]) if args.test_on_val else stratified_split(parts["train"], 0.2, seed=0)
+    )
+    capped = cap_per_label(pool, args.per_label or None, seed=args.seed)
+    train, validation = stratified_split(capped, 0.15, seed=args.seed + 1)
     labels = tuple(sorted({lab for _, lab in train}))
     index = {lab: i for i, lab in enumerate(labels)}
     x_train = cache.embed([t for t, _ in train], progress=quiet, label="train")
     x_validation = cache.embed([t for t, _ in validation], progress=quiet, label="validation")
     x_test = cache.embed([t for t, _ in test], progress=quiet, label="test")
     weights, bias = fit_softmax_regression(x_train, np.array([index[lab] for _, lab in train]), len(labels))
-    scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test)
+    head = IntentHead(weights, bias, labels)
+    scored = score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
+                        similarity_check=False)  # fmt: skip
     gold, predicted = scored.gold, scored.predicted
     best = float(np.mean([p == g for p, g in zip(predicted, gold, strict=True) if g != OOS]))
     in_scope_train = np.array([lab != OOS for _, lab in train])
-    unit = lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # noqa: E731
-    nearest = (unit(x_test) @ unit(x_train[in_scope_train]).T).max(
-        axis=1
-    )  # similarity to the closest in-scope example
-    signals = {"calibrated top probability (today)": np.array(scored.confidence),
+    nearest = (unit_rows(x_test) @ unit_rows(x_train[in_scope_train]).T).max(axis=1)
+    logits = head.logits(x_test)
+    centroid = np.sum(unit_rows(x_test) * head.centroids[logits.argmax(axis=1)], axis=1)  # type: ignore[index]
+    signals = {"calibrated top probability (the check off)": np.array(scored.confidence),
                "similarity to the nearest in-scope train example": nearest,
-               "both (product)": np.array(scored.confidence) * nearest}  # fmt: skip
+               "top logit": logits.max(axis=1),
+               "similarity to the best intent's centroid": centroid,
+               "in-scope score: both scaled, summed (the check on)": head.in_scope_score(x_test)}  # fmt: skip
     live = scored.figures()
     print(f"CLINC150, {'all' if not args.per_label else args.per_label} per intent: {len(train)} train, "
           f"{len(validation)} validation, {len(test)} test ({sum(g == OOS for g in gold)} out of scope)")  # fmt: skip
@@ -88,6 +102,29 @@ def main() -> None:
     for name, scores in signals.items():
         threshold, accuracy, _ = at_recall(scores, predicted, gold)
         print(f"| {name} | {threshold:.3f} | {accuracy:.3f} | {100 * (best - accuracy):.1f} |")
+    is_oos = np.array([g == OOS for g in gold])
+    right_validation = head.in_scope_score(x_validation)[
+        [
+            head.labels[i] == lab != OOS
+            for i, (_, lab) in zip(head.logits(x_validation).argmax(axis=1), validation, strict=True)
+        ]
+    ]
+    print(
+        "\nThe fitted rule: the score threshold that sets aside a share of the validation part's correct answers"
+    )
+    print(
+        "| share set aside on validation | score threshold | in-scope accuracy | points below the best | OOS recall |"
+    )
+    print("|---|---|---|---|---|")
+    for share in (0.01, SCORE_SET_ASIDE_SHARE, 0.02, 0.03):
+        threshold = float(np.quantile(right_validation, share))
+        rejected = (head.in_scope_score(x_test) < threshold) | np.array([p == OOS for p in predicted])
+        correct = np.array([p == g for p, g in zip(predicted, gold, strict=True)]) & ~rejected
+        accuracy = float(correct[~is_oos].mean())
+        print(
+            f"| {share:.3f} | {threshold:.2f} | {accuracy:.3f} | {100 * (best - accuracy):.1f} | "
+            f"{rejected[is_oos].mean():.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 The head is fitted on the train part; its temperature and out-of-scope threshold on a validation part
 carved from train (never the test part), with the very functions `train intent` uses, so a test
 message counts as "out of scope" exactly when the assistant would treat it as unsure: the predicted
-intent is `out_of_scope` or its calibrated probability is under the threshold.
+intent is `out_of_scope` or its calibrated probability is under the threshold (with
+`assistant.out_of_scope_by_similarity` on: its in-scope score is under the score threshold).
 
 Reported: in-scope accuracy (an in-scope message must get its own intent, not be rejected), the share
 of in-scope messages rejected, out-of-scope precision and recall (test labels the model never saw
@@ -204,26 +205,27 @@ class Scored:
     labels: tuple[str, ...]  # what the model knows
     threshold: float
     temperature: float
-    nearest: list[float] = field(default_factory=list)  # similarity to the nearest kept training example
-    similarity_threshold: float = 0.0
+    scores: list[float] = field(default_factory=list)  # the in-scope score (`IntentHead.in_scope_score`)
+    score_threshold: float | None = None  # None: the check is off
 
-    def final(self, threshold: float | None = None, similarity_threshold: float | None = None) -> list[str]:
-        """The label acted on: out of scope when predicted so, under the probability threshold or unlike
-        every kept training example (as `Understander` decides)."""
+    def final(self, threshold: float | None = None, score_threshold: float | None = None) -> list[str]:
+        """The label acted on: out of scope when predicted so, under the probability threshold or under the
+        in-scope score threshold (as `Understander` decides)."""
         t = self.threshold if threshold is None else threshold
-        s = self.similarity_threshold if similarity_threshold is None else similarity_threshold
-        nearest = self.nearest or [1.0] * len(self.predicted)
+        s = self.score_threshold if score_threshold is None else score_threshold
+        scores = self.scores if s is not None and self.scores else [np.inf] * len(self.predicted)
+        s = -np.inf if s is None else s
         return [OOS if p == OOS or c < t or n < s else p
-                for p, c, n in zip(self.predicted, self.confidence, nearest, strict=True)]  # fmt: skip
+                for p, c, n in zip(self.predicted, self.confidence, scores, strict=True)]  # fmt: skip
 
     def gold_is_oos(self) -> list[bool]:
         known = set(self.labels)
         return [g == OOS or g not in known for g in self.gold]
 
     def figures(
-        self, threshold: float | None = None, similarity_threshold: float | None = None
+        self, threshold: float | None = None, score_threshold: float | None = None
     ) -> dict[str, float | None]:
-        final = self.final(threshold, similarity_threshold)
+        final = self.final(threshold, score_threshold)
         oos_gold = self.gold_is_oos()
         in_scope = [i for i, o in enumerate(oos_gold) if not o]
         correct = sum(final[i] == self.gold[i] for i in in_scope)
@@ -244,12 +246,15 @@ class Scored:
             out["oos_precision"] = out["oos_recall"] = None
         return out
 
+    def checked(self) -> bool:
+        return bool(self.scores) and self.score_threshold is not None
+
     def curve(self, steps: int = 20) -> list[dict[str, float | None]]:
-        """Figures along the thresholds: the similarity threshold where examples are kept (the probability
+        """Figures along the thresholds: the in-scope score threshold with the check on (the probability
         threshold stays as fitted), else the probability threshold."""
-        if self.nearest and self.similarity_threshold > 0:
-            low, high = np.quantile(self.nearest, [0.01, 0.9])
-            return [{"similarity_threshold": round(float(t), 3), **self.figures(similarity_threshold=float(t))}
+        if self.checked():
+            low, high = np.quantile(self.scores, [0.005, 0.2])
+            return [{"score_threshold": round(float(t), 3), **self.figures(score_threshold=float(t))}
                     for t in np.linspace(low, high, steps)]  # fmt: skip
         return [
             {"threshold": round(float(t), 3), **self.figures(float(t))} for t in np.linspace(0, 0.95, steps)
@@ -267,8 +272,8 @@ def score_head(
     train: Sequence[tuple[str, str]] = (),
     similarity_check: bool = True,
 ) -> Scored:
-    """Temperature and thresholds fitted on `validation` as `train intent` fits them (the nearest-example
-    check too, with the `train` examples); then the test predictions, acted on with the check on
+    """Temperature and thresholds fitted on `validation` as `train intent` fits them (the in-scope score
+    too, with the `train` examples' centroids); then the test predictions, acted on with the check on
     (`similarity_check` and train examples given) or off, as `assistant.out_of_scope_by_similarity`
     decides live."""
     from assistant.training.intent import fit_out_of_scope
@@ -279,13 +284,15 @@ def score_head(
     if len(y_validation):
         fit_out_of_scope(head, x_train if x_train is not None else np.zeros((0, x_validation.shape[1])),
                          [lab for _, lab in train], x_val_known, y_validation)  # fmt: skip
-    threshold, similarity = head.with_similarity_check(similarity_check and x_train is not None)
+    threshold, score_threshold = head.thresholds(similarity_check and x_train is not None)
     probabilities = head.probabilities(x_test) if len(test) else np.zeros((0, len(head.labels)))
     best = probabilities.argmax(axis=1) if len(test) else np.zeros(0, dtype=int)
-    nearest = [float(n) for n in head.nearest(x_test)] if similarity > 0 and len(test) else []
+    scores = (
+        [float(n) for n in head.in_scope_score(x_test)] if score_threshold is not None and len(test) else []
+    )
     return Scored([lab for _, lab in test], [head.labels[i] for i in best],
                   [float(probabilities[n, i]) for n, i in enumerate(best)], tuple(head.labels),
-                  float(threshold), float(head.temperature), nearest, float(similarity))  # fmt: skip
+                  float(threshold), float(head.temperature), scores, score_threshold)  # fmt: skip
 
 
 def per_label(scored: Scored) -> dict[str, dict[str, float | int]]:
@@ -314,11 +321,11 @@ def write_details(folder: Path, scored: Scored, test: Pairs) -> None:
     final = scored.final()
     with (folder / "mistakes.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["text", "gold", "acted_on", "best_guess", "confidence", "nearest_example_similarity",
+        writer.writerow(["text", "gold", "acted_on", "best_guess", "confidence", "in_scope_score",
                          "gold_known_to_model"])  # fmt: skip
-        nearest: list[float | None] = list(scored.nearest) or [None] * len(test)
+        scores: list[float | None] = list(scored.scores) or [None] * len(test)
         for (text, gold), f, p, c, n in zip(
-            test, final, scored.predicted, scored.confidence, nearest, strict=True
+            test, final, scored.predicted, scored.confidence, scores, strict=True
         ):
             if f != gold:
                 writer.writerow([spreadsheet_safe(text), gold, f, p, round(c, 4), "" if n is None else round(n, 4),
@@ -338,44 +345,51 @@ def write_details(folder: Path, scored: Scored, test: Pairs) -> None:
 
 
 def _other_way(scored: Scored, other: Scored) -> list[str]:
-    """A line comparing the figures with the nearest-example check the other way, and its curve."""
-    on = bool(other.nearest) and other.similarity_threshold > 0
+    """A line comparing the figures with the in-scope score check the other way, and its curve."""
+    on = other.checked()
     now, then = scored.figures(), other.figures()
 
     def cell(figures: dict[str, float | None], key: str) -> str:
         return "–" if figures[key] is None else f"{figures[key]:.3f}"
 
-    lines = [f"### With the nearest-example check {'on' if on else 'off'} (`assistant.out_of_scope_by_similarity`)", "",
+    lines = [f"### With the in-scope score check {'on' if on else 'off'} (`assistant.out_of_scope_by_similarity`)", "",
              f"In-scope accuracy {cell(then, 'in_scope_accuracy')} (as run: {cell(now, 'in_scope_accuracy')}), "
              f"OOS recall {cell(then, 'oos_recall')} (as run: {cell(now, 'oos_recall')}); nothing set aside: "
              f"{cell(now, 'in_scope_accuracy_nothing_set_aside')}."]  # fmt: skip
     if on:
-        lines += ["", "| similarity threshold | in-scope accuracy | in-scope rejected | OOS precision | OOS recall |",
+        lines += ["", "| score threshold | in-scope accuracy | in-scope rejected | OOS precision | OOS recall |",
                   "|---|---|---|---|---|"]  # fmt: skip
         for row in other.curve():
             cells = [
                 row[k] for k in ("in_scope_accuracy", "in_scope_rejected", "oos_precision", "oos_recall")
             ]
-            lines.append(f"| {row['similarity_threshold']:.3f} | "
+            lines.append(f"| {row['score_threshold']:.3f} | "
                          + " | ".join("–" if c is None else f"{c:.3f}" for c in cells) + " |")  # fmt: skip
     return lines
 
 
 def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | None = None) -> str:
     """The report's intent sections: the threshold curve (and that of `other`, the same model acted on
-    with the nearest-example check the other way), the confusions, unseen labels."""
-    similarity = bool(scored.nearest) and scored.similarity_threshold > 0
-    rule = (f" or it is less similar than {scored.similarity_threshold:.3f} to every in-scope training example (the "
-            "nearest-example check; its threshold was fitted on the validation part too)") if similarity else ""  # fmt: skip
-    swept = "similarity threshold" if similarity else "threshold"
-    lines = ["## Out of scope as the assistant decides it", "",
-             f"Temperature {scored.temperature:.3f} and threshold {scored.threshold:.3f} were fitted on the validation "
-             "part. A test message is acted on as out of scope when the best intent is `out_of_scope`, its "
-             f"calibrated probability is under the threshold{rule}. The curve moves the {swept}:", "",
+    with the in-scope score check the other way), the confusions, unseen labels."""
+    checked = scored.checked()
+    if checked:
+        rule = (f"Temperature {scored.temperature:.3f} and the in-scope score's scale and threshold "
+                f"({scored.score_threshold:.3f}) were fitted on the validation part (the check, "
+                "`assistant.out_of_scope_by_similarity`, is on). A test message is acted on as out of scope when "
+                "the best intent is `out_of_scope` or its in-scope score (the top logit plus the similarity to "
+                "that intent's centroid, each scaled on the validation part's correct answers) is under the "
+                "threshold. The curve moves the score threshold:")  # fmt: skip
+    else:
+        rule = (f"Temperature {scored.temperature:.3f} and threshold {scored.threshold:.3f} were fitted on the "
+                "validation part. A test message is acted on as out of scope when the best intent is "
+                "`out_of_scope` or its calibrated probability is under the threshold. The curve moves the "
+                "threshold:")  # fmt: skip
+    swept = "score threshold" if checked else "threshold"
+    lines = ["## Out of scope as the assistant decides it", "", rule, "",
              f"| {swept} | in-scope accuracy | in-scope rejected | OOS precision | OOS recall |", "|---|---|---|---|---|"]  # fmt: skip
     for row in scored.curve():
         cells = [row[k] for k in ("in_scope_accuracy", "in_scope_rejected", "oos_precision", "oos_recall")]
-        value = row.get("similarity_threshold", row.get("threshold"))
+        value = row.get("score_threshold", row.get("threshold"))
         lines.append(f"| {value:.3f} | " + " | ".join("–" if c is None else f"{c:.3f}" for c in cells) + " |")
     if other is not None:
         lines += ["", *_other_way(scored, other)]

@@ -235,7 +235,7 @@ def _intent_figures(scored: Any) -> dict[str, Any]:
         "macro_f1": round(m.macro_f1([scored.gold[i] for i in in_scope], [final[i] for i in in_scope]), 4)
         if in_scope else None,
         "threshold": round(scored.threshold, 4), "temperature": round(scored.temperature, 4),
-        "similarity_threshold": round(scored.similarity_threshold, 4),
+        "score_threshold": None if scored.score_threshold is None else round(scored.score_threshold, 4),
         "oos_test_examples": sum(scored.gold_is_oos()), "acted_on_as_oos": sum(f == OOS for f in final),
     }  # fmt: skip
 

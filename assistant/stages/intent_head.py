@@ -1,11 +1,13 @@
 """The intent classifier's head: softmax regression over sentence embeddings, in numpy.
 
 Trained by `assistant.training.intent`; calibrated with a temperature fitted on the dev split;
-carries an out-of-scope threshold on the calibrated top probability and, where the training examples
-are kept with it (``examples.npy``), a threshold on the similarity of a message to the nearest
-in-scope training example: a message unlike anything the shop labelled is out of scope even when the
-head is sure of its best guess (softmax heads often are, far from their data). Saved as ``head.npz``
-plus ``labels.json`` in a versioned artifact folder.
+carries an out-of-scope threshold on the calibrated top probability and, where the centroid of each
+intent's training examples is kept with it, a threshold on an in-scope score: the top logit plus the
+message's cosine similarity to its best intent's centroid, each scaled by its spread over the correct
+held-out answers. A message far from the intent it would be given is out of scope even when the head
+is sure (softmax heads often are, far from their data). On CLINC150 this score separates out-of-scope
+messages far better than the probability or the similarity to the nearest training example
+(`bench/intents_oos.py`). Saved as ``head.npz`` plus ``labels.json`` in a versioned artifact folder.
 """
 
 from __future__ import annotations
@@ -22,34 +24,48 @@ from assistant.errors import ModelNotPreparedError
 @dataclass
 class IntentHead:
     """Weights (dim × classes), bias, labels, temperature and the out-of-scope thresholds: on the
-    calibrated top probability, and on the cosine similarity to the nearest of `examples` (unit rows,
-    the in-scope training examples; None: not used)."""
+    calibrated top probability, and on `in_scope_score` (with `centroids`, unit rows in label order, and
+    `score_scale`, the (mean, spread) of the top logit and of the centroid similarity over the correct
+    held-out answers; None: the check is not fitted)."""
 
     weights: np.ndarray
     bias: np.ndarray
     labels: tuple[str, ...]
     temperature: float = 1.0
     threshold: float = 0.0
-    examples: np.ndarray | None = None
-    similarity_threshold: float = 0.0
-    paired_threshold: float = 0.0  # the probability threshold used together with the similarity check
+    centroids: np.ndarray | None = None
+    score_scale: tuple[float, float, float, float] | None = None
+    score_threshold: float | None = None
 
-    def with_similarity_check(self, on: bool) -> tuple[float, float]:
-        """(probability threshold, similarity threshold) the assistant applies with the nearest-example
-        check on or off (`assistant.out_of_scope_by_similarity`)."""
-        if on and self.examples is not None and self.similarity_threshold > 0:
-            return self.paired_threshold, self.similarity_threshold
-        return self.threshold, 0.0
+    def thresholds(self, check: bool) -> tuple[float, float | None]:
+        """(probability threshold, in-scope score threshold or None) the assistant applies with the check on
+        or off (`assistant.out_of_scope_by_similarity`). With it on the score decides alone: it already
+        weighs the top logit in."""
+        if check and self.score_threshold is not None and self.centroids is not None:
+            return 0.0, self.score_threshold
+        return self.threshold, None
 
-    def nearest(self, vectors: np.ndarray) -> np.ndarray:
-        """(n,) cosine similarity of each vector to the nearest kept example (1.0 without examples)."""
-        if self.examples is None or not len(self.examples) or not len(vectors):
-            return np.ones(len(vectors), dtype=np.float32)
-        return (unit_rows(vectors) @ self.examples.astype(np.float32).T).max(axis=1)
+    def in_scope_score(self, vectors: np.ndarray) -> np.ndarray:
+        """(n,) how far inside the intent it would be given each message lies: the scaled top logit plus the
+        scaled cosine similarity to that intent's centroid (0 is a typical correct answer; lower is less
+        like anything labelled). Zeros where the check is not fitted."""
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+        if self.centroids is None or self.score_scale is None or not len(vectors):
+            return np.zeros(len(vectors), dtype=np.float32)
+        logits = self.logits(vectors)
+        best = logits.argmax(axis=1)
+        similarity = np.sum(unit_rows(vectors) * self.centroids[best], axis=1)
+        top_mean, top_spread, similarity_mean, similarity_spread = self.score_scale
+        return (logits.max(axis=1) - top_mean) / top_spread + (
+            similarity - similarity_mean
+        ) / similarity_spread
 
-    def unlike_examples(self, vectors: np.ndarray, threshold: float | None = None) -> np.ndarray:
-        """(n,) True where a message is further from every kept example than the threshold allows."""
-        return self.nearest(vectors) < (self.similarity_threshold if threshold is None else threshold)
+    def outside(self, vectors: np.ndarray, threshold: float | None = None) -> np.ndarray:
+        """(n,) True where a message's in-scope score is under the threshold (never where none is fitted)."""
+        threshold = self.score_threshold if threshold is None else threshold
+        if threshold is None or self.centroids is None:
+            return np.zeros(len(vectors), dtype=bool)
+        return self.in_scope_score(vectors) < threshold
 
     def logits(self, vectors: np.ndarray) -> np.ndarray:
         return np.asarray(vectors, dtype=np.float32) @ self.weights + self.bias
@@ -60,17 +76,18 @@ class IntentHead:
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        np.savez(folder / "head.npz", weights=self.weights, bias=self.bias)
-        if self.examples is not None:
-            np.save(
-                folder / "examples.npy", self.examples.astype(np.float16)
-            )  # half the size, same neighbours
+        if self.centroids is not None:
+            np.savez(folder / "head.npz", weights=self.weights, bias=self.bias, centroids=self.centroids)
+        else:
+            np.savez(folder / "head.npz", weights=self.weights, bias=self.bias)
         meta = {"labels": list(self.labels), "temperature": self.temperature, "threshold": self.threshold,
-                "similarity_threshold": self.similarity_threshold, "paired_threshold": self.paired_threshold}  # fmt: skip
+                "score_scale": list(self.score_scale) if self.score_scale else None,
+                "score_threshold": self.score_threshold}  # fmt: skip
         (folder / "labels.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> IntentHead:
+        """A saved head; one saved before the in-scope score existed loads without it (probability only)."""
         try:
             arrays = np.load(folder / "head.npz")
             meta = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
@@ -78,10 +95,12 @@ class IntentHead:
             raise ModelNotPreparedError(
                 f"no intent model in {folder}: run `python -m assistant train intent`"
             ) from None
-        examples = np.load(folder / "examples.npy") if (folder / "examples.npy").is_file() else None
+        centroids = arrays["centroids"] if "centroids" in arrays.files else None
+        scale = meta.get("score_scale")
+        fitted = centroids is not None and scale is not None and meta.get("score_threshold") is not None
         return cls(arrays["weights"], arrays["bias"], tuple(meta["labels"]), meta["temperature"], meta["threshold"],
-                   examples, float(meta.get("similarity_threshold", 0.0)) if examples is not None else 0.0,
-                   float(meta.get("paired_threshold", meta["threshold"])))  # fmt: skip
+                   centroids if fitted else None, tuple(float(v) for v in scale) if fitted else None,  # type: ignore[arg-type]
+                   float(meta["score_threshold"]) if fitted else None)  # fmt: skip
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:

@@ -46,7 +46,7 @@ class Understander:
         self.embedder = embedder
         self.head = head
         self.similarity_check = (
-            similarity_check  # the nearest-example check (`assistant.out_of_scope_by_similarity`)
+            similarity_check  # the in-scope score check (`assistant.out_of_scope_by_similarity`)
         )
         self.slot_extractor = slots
         self.sentiment = sentiment
@@ -67,8 +67,8 @@ class Understander:
         order = probabilities.argsort()[::-1]
         top = tuple((self.head.labels[i], round(float(probabilities[i]), 4)) for i in order[:3])
         intent, confidence = top[0]
-        threshold, similarity = self.head.with_similarity_check(self.similarity_check)
-        unlike = bool(self.head.unlike_examples(vector, similarity)[0]) if similarity > 0 else False
+        threshold, score_threshold = self.head.thresholds(self.similarity_check)
+        unlike = score_threshold is not None and bool(self.head.outside(vector, score_threshold)[0])
         # When we asked for details, a message that is mostly an order number, e-mail or postcode answers it.
         if expecting and ("email" in slots or "postcode" in slots or "order_id" in slots):
             leftover = len(text) - sum(len(v) for v in slots.values())

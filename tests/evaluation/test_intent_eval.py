@@ -18,6 +18,7 @@ from assistant.evaluation.intents import (
     EmbeddingCache,
     Scored,
     cap_per_label,
+    markdown_sections,
     read_label_map,
     read_labelled,
     score_head,
@@ -129,7 +130,7 @@ def test_without_out_of_scope_examples_the_figures_still_come_from_the_threshold
     assert scored.figures(0.3)["in_scope_accuracy"] == 1.0
 
 
-def test_the_nearest_example_check_is_fitted_on_validation_and_applied_to_test(tmp_path: Path) -> None:
+def test_the_in_scope_score_check_is_fitted_on_validation_and_applied_to_test(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     head = _head()
     track, refund = np.array([0, 0, 1.0]), np.array([0, 1.0, 0])
@@ -141,17 +142,21 @@ def test_the_nearest_example_check_is_fitted_on_validation_and_applied_to_test(t
     x_validation = np.array([track, refund] * 100, dtype=np.float32) + rng.normal(0, 0.1, (200, 3)).astype(
         np.float32
     )
-    # t3 lies between the two intents and far from every example; the head still leans to "track"
+    # t3 lies between the two intents, far from both centroids; the head still leans to "track", and its
+    # calibrated probability clears the threshold
     test = [("t1", "track"), ("t2", "refund"), ("t3", OOS)]
     x_test = np.array([track, refund, [0.0, 0.62, 0.78]], dtype=np.float32)
+    off = score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
+                     similarity_check=False)  # fmt: skip
+    assert off.final() == ["track", "refund", "track"] and not off.checked()
     scored = score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train)
-    assert 0.9 < scored.similarity_threshold < 1.0 and scored.nearest[2] < scored.similarity_threshold
+    assert scored.score_threshold is not None and scored.threshold == 0.0  # the score decides alone
+    assert scored.scores[2] < scored.score_threshold < min(scored.scores[:2])
     assert scored.final() == ["track", "refund", OOS] and scored.figures()["oos_recall"] == 1.0
-    assert scored.final(similarity_threshold=0.0)[2] != OOS  # the probability alone would not set it aside
+    assert scored.final(score_threshold=-np.inf)[2] != OOS  # without the score it would not be set aside
     curve = scored.curve()
-    assert (
-        "similarity_threshold" in curve[0] and curve[-1]["in_scope_rejected"] >= curve[0]["in_scope_rejected"]
-    )
+    assert "score_threshold" in curve[0] and curve[-1]["in_scope_rejected"] >= curve[0]["in_scope_rejected"]
+    assert "in-scope score" in markdown_sections(scored, {}, off)
     write_details(tmp_path, scored, [("t1", "track"), ("t2", "refund"), ("t3", "track")])
     mistakes = list(csv.DictReader((tmp_path / "mistakes.csv").open(encoding="utf-8")))
-    assert mistakes[0]["text"] == "t3" and float(mistakes[0]["nearest_example_similarity"]) < 0.9
+    assert mistakes[0]["text"] == "t3" and float(mistakes[0]["in_scope_score"]) < scored.score_threshold

@@ -69,9 +69,7 @@ def test_train_on_the_demo_shop_writes_a_versioned_artifact(tmp_path: Path) -> N
     assert active_run(tmp_path, "intent") is None
 
 
-def test_a_message_unlike_every_kept_example_is_out_of_scope_even_when_the_head_is_sure(
-    tmp_path: Path,
-) -> None:
+def test_a_message_far_from_its_intent_is_out_of_scope_even_when_the_head_is_sure(tmp_path: Path) -> None:
     from assistant.schema import DialogueState
     from assistant.stages.understanding import Understander
     from assistant.training.intent import fit_out_of_scope
@@ -79,43 +77,57 @@ def test_a_message_unlike_every_kept_example_is_out_of_scope_even_when_the_head_
     embedder, head, x, y = _tiny_head()
     labels = head.labels
     fit_out_of_scope(head, x, [labels[i] for i in y], x, y)
-    assert head.examples is not None and head.examples.shape == (12, 128)
-    assert head.similarity_threshold == 0.0  # 2 % of 12 held-out answers: nothing may be set aside
-    head.similarity_threshold = 0.5  # as fitted on real held-out messages
+    assert head.centroids is not None and head.centroids.shape == (len(labels), 128)
+    assert head.score_threshold is not None and head.score_scale is not None
+    scores = head.in_scope_score(x)
+    assert abs(float(scores.mean())) < 0.5  # scaled on these very answers: about 0 on average
+    assert np.mean(scores < head.score_threshold) <= 1 / len(x)  # the lowest at most is set aside
     head.save(tmp_path / "run")
     loaded = IntentHead.load(tmp_path / "run")
-    assert loaded.similarity_threshold == 0.5 and loaded.examples is not None
-    np.testing.assert_allclose(loaded.nearest(x), 1.0, atol=1e-3)  # kept as float16: same neighbours
+    assert loaded.score_threshold == head.score_threshold and loaded.score_scale == head.score_scale
+    np.testing.assert_allclose(loaded.in_scope_score(x), scores, rtol=1e-5)
 
     far = "quantum chromodynamics lattice gauge theory"
-    assert loaded.nearest(embedder.embed_queries([far]))[0] < 0.5
+    assert loaded.in_scope_score(embedder.embed_queries([far]))[0] < loaded.score_threshold
     understander = Understander(embedder, loaded, _NoSlots(), _Calm(), similarity_check=True)
     state = DialogueState(conversation_id="c")
     assert not understander.parse("where is my order", language="en", state=state).is_out_of_scope
     parsed = understander.parse(far, language="en", state=state)
     assert parsed.is_out_of_scope and parsed.intent in labels  # the best guess is still recorded
-    unchecked = Understander(embedder, loaded, _NoSlots(), _Calm())  # the setting's default: off
+    unchecked = Understander(embedder, loaded, _NoSlots(), _Calm(), similarity_check=False)
     assert not unchecked.parse(far, language="en", state=state).is_out_of_scope or parsed.confidence < 0.5
 
-    # a head saved before the check existed (no examples.npy) never applies it
-    (tmp_path / "run" / "examples.npy").unlink()
+    # a head saved before the score existed (no centroids) applies the probability threshold only
+    np.savez(tmp_path / "run" / "head.npz", weights=head.weights, bias=head.bias)
     old = IntentHead.load(tmp_path / "run")
-    assert old.examples is None and old.similarity_threshold == 0.0 and not old.unlike_examples(x).any()
+    assert old.centroids is None and old.thresholds(True) == (old.threshold, None)
+    assert not old.outside(x).any()
 
 
-def test_the_thresholds_together_set_aside_two_percent_of_the_right_answers() -> None:
-    from assistant.training.intent import SET_ASIDE_SHARE, similarity_threshold
+def test_too_few_right_held_out_answers_fit_no_score_check() -> None:
+    from assistant.training.intent import MIN_SCORED_ANSWERS, fit_out_of_scope
+
+    _, head, x, y = _tiny_head()
+    few = slice(0, MIN_SCORED_ANSWERS - 1)
+    fit_out_of_scope(head, x, [head.labels[i] for i in y], x[few], y[few])
+    assert head.score_threshold is None and head.thresholds(True) == (head.threshold, None)
+
+
+def test_the_score_threshold_sets_aside_its_share_of_the_right_answers() -> None:
+    from assistant.training.intent import SCORE_SET_ASIDE_SHARE, fit_out_of_scope
 
     rng = np.random.default_rng(0)
-    nearest = rng.uniform(0.6, 1.0, 1000)
-    right = np.ones(1000, dtype=bool)
-    threshold = similarity_threshold(nearest, right)
-    assert np.mean(nearest < threshold) == pytest.approx(SET_ASIDE_SHARE, abs=0.002)
-    # the probability threshold already set 5 aside: the similarity takes the rest of the budget
-    threshold = similarity_threshold(nearest[:995], right[:995], already=5)
-    assert np.sum(nearest[:995] < threshold) == int(SET_ASIDE_SHARE * 1000) - 5
-    assert similarity_threshold(nearest, right, already=100) == 0.0  # no budget left
-    assert similarity_threshold(nearest, np.zeros(1000, dtype=bool)) == 0.0
+    centres = np.eye(4, 16, dtype=np.float32) * 3
+    y = np.repeat(np.arange(4), 500)
+    x = centres[y] + rng.normal(0, 0.6, (2000, 16)).astype(np.float32)
+    weights, bias = fit_softmax_regression(x[::2], y[::2], 4, epochs=200)
+    head = IntentHead(weights, bias, ("a", "b", "c", "d"))
+    fit_out_of_scope(head, x[::2], [head.labels[i] for i in y[::2]], x[1::2], y[1::2])
+    right = head.logits(x[1::2]).argmax(axis=1) == y[1::2]
+    assert head.score_threshold is not None
+    share = float(np.mean(head.in_scope_score(x[1::2])[right] < head.score_threshold))
+    assert share == pytest.approx(SCORE_SET_ASIDE_SHARE, abs=0.003)
+    assert head.outside(np.full((1, 16), 3.0, dtype=np.float32))[0]  # between every intent: out of scope
 
 
 class _NoSlots:
