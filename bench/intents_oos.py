@@ -11,9 +11,11 @@ this compares how well each signal separates the two kinds of message. The last 
 rule: the in-scope score threshold set on the validation part to set aside a share of its correct
 answers, at several shares (the assistant uses `SCORE_SET_ASIDE_SHARE`). CLINC150's train part has only
 100 out-of-scope examples; `--test-on-val` tests on its separate validation file part (3,000 in-scope,
-100 out-of-scope messages) instead of 20 % of train. Prints figures; asserts nothing.
+100 out-of-scope messages) instead of 20 % of train, and `--pooled` holds 20 % of both parts out (40
+out-of-scope messages; test and validation then come from one distribution, as a shop's dev split and
+its later traffic would). Prints figures; asserts nothing.
 
-    .venv/bin/python bench/intents_oos.py [--per-label 25] [--test-on-val] [--seed 0]
+    .venv/bin/python bench/intents_oos.py [--per-label 25] [--test-on-val | --pooled] [--seed 0]
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-label", type=int, default=0, help="train examples per intent (0 = all)")
     parser.add_argument("--test-on-val", action="store_true", help="test on CLINC150's own validation part")
+    parser.add_argument("--pooled", action="store_true",
+                        help="pool CLINC150's train and validation parts, then hold out 20 %% as the test")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     settings = load_settings()
@@ -67,9 +71,10 @@ def main() -> None:
     )
     quiet = lambda _: None  # noqa: E731
     parts = read_labelled(CLINC)
-    pool, test = (
-        (parts["train"], parts["test"]) if args.test_on_val else stratified_split(parts["train"], 0.2, seed=0)
-    )
+    if args.test_on_val:
+        pool, test = parts["train"], parts["test"]
+    else:
+        pool, test = stratified_split(parts["train"] + (parts["test"] if args.pooled else []), 0.2, seed=0)
     capped = cap_per_label(pool, args.per_label or None, seed=args.seed)
     train, validation = stratified_split(capped, 0.15, seed=args.seed + 1)
     labels = tuple(sorted({lab for _, lab in train}))
