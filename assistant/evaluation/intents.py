@@ -249,6 +249,25 @@ class Scored:
     def checked(self) -> bool:
         return bool(self.scores) and self.score_threshold is not None
 
+    def at_recall(self, goal: float = 0.8) -> dict[str, float | None]:
+        """The trade the signal acted on (the in-scope score with the check on, else the probability) allows,
+        read off this test, not a fitted rule: the in-scope accuracy at the loosest threshold whose
+        out-of-scope recall reaches `goal`. Nones without out-of-scope test messages."""
+        oos_gold = np.array(self.gold_is_oos(), dtype=bool)
+        if not oos_gold.any() or oos_gold.all():
+            return {"threshold": None, "in_scope_accuracy": None, "oos_recall": None}
+        signal = np.array(self.scores if self.checked() else self.confidence, dtype=np.float64)
+        predicted_oos = np.array([p == OOS for p in self.predicted], dtype=bool)
+        needed = int(np.ceil(goal * oos_gold.sum() - 1e-9)) - int(np.sum(predicted_oos & oos_gold))
+        remaining = np.sort(signal[oos_gold & ~predicted_oos])
+        # set aside when under the threshold: just above the needed-th lowest out-of-scope message
+        threshold = -np.inf if needed <= 0 else float(np.nextafter(remaining[needed - 1], np.inf))
+        rejected = predicted_oos | (signal < threshold)
+        correct = np.array([p == g for p, g in zip(self.predicted, self.gold, strict=True)]) & ~rejected
+        return {"threshold": None if needed <= 0 else round(threshold, 4),
+                "in_scope_accuracy": round(float(correct[~oos_gold].mean()), 4),
+                "oos_recall": round(float(rejected[oos_gold].mean()), 4)}  # fmt: skip
+
     def curve(self, steps: int = 20) -> list[dict[str, float | None]]:
         """Figures along the thresholds: the in-scope score threshold with the check on (the probability
         threshold stays as fitted), else the probability threshold."""
@@ -391,6 +410,13 @@ def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | No
         cells = [row[k] for k in ("in_scope_accuracy", "in_scope_rejected", "oos_precision", "oos_recall")]
         value = row.get("score_threshold", row.get("threshold"))
         lines.append(f"| {value:.3f} | " + " | ".join("–" if c is None else f"{c:.3f}" for c in cells) + " |")
+    trade = scored.at_recall()
+    if trade["in_scope_accuracy"] is not None:
+        best = scored.figures()["in_scope_accuracy_nothing_set_aside"] or 0.0
+        lines += ["", f"Read off this test (not a fitted rule): out-of-scope recall first reaches 0.80 "
+                  f"({trade['oos_recall']:.3f}) at {swept} {trade['threshold'] if trade['threshold'] is not None else '–'}, "
+                  f"where in-scope accuracy is {trade['in_scope_accuracy']:.3f}, "
+                  f"{100 * (best - trade['in_scope_accuracy']):.1f} points below nothing set aside ({best:.3f})."]  # fmt: skip
     if other is not None:
         lines += ["", *_other_way(scored, other)]
     lines += ["", "## Most confused (gold → acted on)", "", "| gold | acted on | count |", "|---|---|---|"]

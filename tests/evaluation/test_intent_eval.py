@@ -130,6 +130,20 @@ def test_without_out_of_scope_examples_the_figures_still_come_from_the_threshold
     assert scored.figures(0.3)["in_scope_accuracy"] == 1.0
 
 
+def test_the_trade_read_off_the_test_is_the_loosest_threshold_reaching_the_recall() -> None:
+    gold = ["a", "a", "a", "b", OOS, OOS, OOS, OOS, OOS]
+    predicted = ["a", "a", "b", "b", "a", "a", "b", OOS, "a"]
+    confidence = [0.9, 0.8, 0.7, 0.95, 0.6, 0.4, 0.85, 0.9, 0.3]
+    scored = Scored(gold, predicted, confidence, ("a", "b"), 0.5, 1.0)
+    # one out-of-scope message is predicted so; three more must fall under the threshold: 0.3, 0.4 and 0.6
+    trade = scored.at_recall(0.8)
+    assert trade["threshold"] == pytest.approx(0.6) and trade["oos_recall"] == 0.8
+    assert trade["in_scope_accuracy"] == 0.75  # nothing in scope is under 0.6; the 0.7 one was wrong anyway
+    assert scored.at_recall(0.2)["threshold"] is None  # the predicted one alone reaches 0.2
+    assert Scored(["a"], ["a"], [0.9], ("a",), 0.5, 1.0).at_recall()["in_scope_accuracy"] is None
+    assert "Read off this test" in markdown_sections(scored, {})
+
+
 def test_the_in_scope_score_check_is_fitted_on_validation_and_applied_to_test(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     head = _head()
@@ -154,6 +168,8 @@ def test_the_in_scope_score_check_is_fitted_on_validation_and_applied_to_test(tm
     assert scored.scores[2] < scored.score_threshold < min(scored.scores[:2])
     assert scored.final() == ["track", "refund", OOS] and scored.figures()["oos_recall"] == 1.0
     assert scored.final(score_threshold=-np.inf)[2] != OOS  # without the score it would not be set aside
+    assert scored.at_recall() == {"threshold": pytest.approx(scored.scores[2], abs=1e-3), "in_scope_accuracy": 1.0,
+                                  "oos_recall": 1.0}  # fmt: skip
     curve = scored.curve()
     assert "score_threshold" in curve[0] and curve[-1]["in_scope_rejected"] >= curve[0]["in_scope_rejected"]
     assert "in-scope score" in markdown_sections(scored, {}, off)
