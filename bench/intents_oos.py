@@ -99,7 +99,8 @@ def main() -> None:
                "in-scope score: both scaled, summed (the check on)": head.in_scope_score(x_test)}  # fmt: skip
     live = scored.figures()
     print(f"CLINC150, {'all' if not args.per_label else args.per_label} per intent: {len(train)} train, "
-          f"{len(validation)} validation, {len(test)} test ({sum(g == OOS for g in gold)} out of scope)")  # fmt: skip
+          f"{len(validation)} validation ({scored.threshold_answers} correct answers fit the thresholds), "
+          f"{len(test)} test ({sum(g == OOS for g in gold)} out of scope)")  # fmt: skip
     print(f"best in-scope accuracy (nothing rejected): {best:.3f}; the live threshold {scored.threshold:.2f}: "
           f"in-scope {live['in_scope_accuracy']:.3f}, OOS recall {live['oos_recall']:.2f}")  # fmt: skip
     print("| signal | threshold at OOS recall 0.80 | in-scope accuracy there | points below the best |")

@@ -207,6 +207,7 @@ class Scored:
     temperature: float
     scores: list[float] = field(default_factory=list)  # the in-scope score (`IntentHead.in_scope_score`)
     score_threshold: float | None = None  # None: the check is off
+    threshold_answers: int = 0  # correct validation answers the thresholds were read from
 
     def final(self, threshold: float | None = None, score_threshold: float | None = None) -> list[str]:
         """The label acted on: out of scope when predicted so, under the probability threshold or under the
@@ -297,11 +298,12 @@ def score_head(
     decides live."""
     from assistant.training.intent import fit_out_of_scope
 
+    answers = 0
     index = {label: i for i, label in enumerate(head.labels)}
     y_validation = np.array([index[lab] for _, lab in validation if lab in index])
     x_val_known = x_validation[[i for i, (_, lab) in enumerate(validation) if lab in index]]
     if len(y_validation):
-        fit_out_of_scope(head, x_train if x_train is not None else np.zeros((0, x_validation.shape[1])),
+        answers = fit_out_of_scope(head, x_train if x_train is not None else np.zeros((0, x_validation.shape[1])),
                          [lab for _, lab in train], x_val_known, y_validation)  # fmt: skip
     threshold, score_threshold = head.thresholds(similarity_check and x_train is not None)
     probabilities = head.probabilities(x_test) if len(test) else np.zeros((0, len(head.labels)))
@@ -311,7 +313,7 @@ def score_head(
     )
     return Scored([lab for _, lab in test], [head.labels[i] for i in best],
                   [float(probabilities[n, i]) for n, i in enumerate(best)], tuple(head.labels),
-                  float(threshold), float(head.temperature), scores, score_threshold)  # fmt: skip
+                  float(threshold), float(head.temperature), scores, score_threshold, answers)  # fmt: skip
 
 
 def per_label(scored: Scored) -> dict[str, dict[str, float | int]]:
@@ -403,8 +405,15 @@ def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | No
                 "validation part. A test message is acted on as out of scope when the best intent is "
                 "`out_of_scope` or its calibrated probability is under the threshold. The curve moves the "
                 "threshold:")  # fmt: skip
+    from assistant.training.intent import FEW_THRESHOLD_ANSWERS
+
+    fitted = f"The thresholds were read from {scored.threshold_answers} correct validation answers."
+    if scored.threshold_answers < FEW_THRESHOLD_ANSWERS:
+        fitted += (f" Fewer than {FEW_THRESHOLD_ANSWERS}: a threshold that sets aside 1.5-2 % of them rests on "
+                   "their few lowest and moves from one sample of the data to the next, so read the curve below "
+                   "rather than the single figure, and label more turns for validation.")  # fmt: skip
     swept = "score threshold" if checked else "threshold"
-    lines = ["## Out of scope as the assistant decides it", "", rule, "",
+    lines = ["## Out of scope as the assistant decides it", "", fitted, "", rule, "",
              f"| {swept} | in-scope accuracy | in-scope rejected | OOS precision | OOS recall |", "|---|---|---|---|---|"]  # fmt: skip
     for row in scored.curve():
         cells = [row[k] for k in ("in_scope_accuracy", "in_scope_rejected", "oos_precision", "oos_recall")]

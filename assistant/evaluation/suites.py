@@ -236,6 +236,7 @@ def _intent_figures(scored: Any) -> dict[str, Any]:
         if in_scope else None,
         "threshold": round(scored.threshold, 4), "temperature": round(scored.temperature, 4),
         "score_threshold": None if scored.score_threshold is None else round(scored.score_threshold, 4),
+        "threshold_answers": scored.threshold_answers,  # correct validation answers the thresholds came from
         "oos_test_examples": sum(scored.gold_is_oos()), "acted_on_as_oos": sum(f == OOS for f in final),
         **{f"at_oos_recall_80_{k}": v for k, v in scored.at_recall().items()},  # read off the test
     }  # fmt: skip

@@ -5,6 +5,7 @@ labels counted as out of scope, the threshold curve, the files of mistakes and c
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -172,7 +173,13 @@ def test_the_in_scope_score_check_is_fitted_on_validation_and_applied_to_test(tm
                                   "oos_recall": 1.0}  # fmt: skip
     curve = scored.curve()
     assert "score_threshold" in curve[0] and curve[-1]["in_scope_rejected"] >= curve[0]["in_scope_rejected"]
-    assert "in-scope score" in markdown_sections(scored, {}, off)
+    report = markdown_sections(scored, {}, off)
+    assert "in-scope score" in report
+    # 200 validation answers: the report says what the thresholds rest on, and that it is few
+    assert scored.threshold_answers == 200 and "read from 200 correct validation answers" in report
+    assert "Fewer than 300" in report
+    many = dataclasses.replace(scored, threshold_answers=5000)
+    assert "Fewer than" not in markdown_sections(many, {}, off)
     write_details(tmp_path, scored, [("t1", "track"), ("t2", "refund"), ("t3", "track")])
     mistakes = list(csv.DictReader((tmp_path / "mistakes.csv").open(encoding="utf-8")))
     assert mistakes[0]["text"] == "t3" and float(mistakes[0]["in_scope_score"]) < scored.score_threshold

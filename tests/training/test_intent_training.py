@@ -109,8 +109,12 @@ def test_too_few_right_held_out_answers_fit_no_score_check() -> None:
 
     _, head, x, y = _tiny_head()
     few = slice(0, MIN_SCORED_ANSWERS - 1)
-    fit_out_of_scope(head, x, [head.labels[i] for i in y], x[few], y[few])
-    assert head.score_threshold is None and head.thresholds(True) == (head.threshold, None)
+    answers = fit_out_of_scope(head, x, [head.labels[i] for i in y], x[few], y[few])
+    assert (
+        answers < MIN_SCORED_ANSWERS
+        and head.score_threshold is None
+        and head.thresholds(True) == (head.threshold, None)
+    )
 
 
 def test_the_score_threshold_sets_aside_its_share_of_the_right_answers() -> None:
@@ -122,9 +126,9 @@ def test_the_score_threshold_sets_aside_its_share_of_the_right_answers() -> None
     x = centres[y] + rng.normal(0, 0.6, (2000, 16)).astype(np.float32)
     weights, bias = fit_softmax_regression(x[::2], y[::2], 4, epochs=200)
     head = IntentHead(weights, bias, ("a", "b", "c", "d"))
-    fit_out_of_scope(head, x[::2], [head.labels[i] for i in y[::2]], x[1::2], y[1::2])
+    answers = fit_out_of_scope(head, x[::2], [head.labels[i] for i in y[::2]], x[1::2], y[1::2])
     right = head.logits(x[1::2]).argmax(axis=1) == y[1::2]
-    assert head.score_threshold is not None
+    assert head.score_threshold is not None and answers == int(right.sum())  # what the reports cite
     share = float(np.mean(head.in_scope_score(x[1::2])[right] < head.score_threshold))
     assert share == pytest.approx(SCORE_SET_ASIDE_SHARE, abs=0.003)
     assert head.outside(np.full((1, 16), 3.0, dtype=np.float32))[0]  # between every intent: out of scope
