@@ -21,7 +21,13 @@ import numpy as np
 from assistant.backends.embedding import Embedder
 from assistant.errors import DataError, ModelNotPreparedError
 from assistant.evaluation.metrics import accuracy, macro_f1
-from assistant.stages.intent_head import IntentHead, fit_softmax_regression, fit_temperature, unit_rows
+from assistant.stages.intent_head import (
+    IntentHead,
+    fit_softmax_regression,
+    fit_temperature,
+    softmax,
+    unit_rows,
+)
 from assistant.training.logs import conversations_in_split, data_hashes
 from assistant.training.registry import active_run, set_active, step_reporter, write_run
 from assistant.training.registry import training_figures as run_figures
@@ -77,11 +83,10 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
     score's centroids, scale and threshold (`SCORE_SET_ASIDE_SHARE`) for when the assistant's check is on.
     With fewer than `MIN_SCORED_ANSWERS` correct in-scope answers the score is not fitted. Returns how many
     correct held-out answers the thresholds were read from (fewer than `FEW_THRESHOLD_ANSWERS`: a noisy fit)."""
-    head.temperature = fit_temperature(head.logits(x_dev), y_dev)
-    probabilities = head.probabilities(x_dev)
-    head.threshold = out_of_scope_threshold(probabilities, y_dev)
-    head.centroids, head.score_scale, head.score_threshold = None, None, None
     logits = head.logits(x_dev)
+    head.temperature = fit_temperature(logits, y_dev)
+    head.threshold = out_of_scope_threshold(softmax(logits / head.temperature), y_dev)
+    head.centroids, head.score_scale, head.score_threshold = None, None, None
     best = logits.argmax(axis=1)
     right = (best == y_dev) & np.array([head.labels[i] != OUT_OF_SCOPE for i in best], dtype=bool)
     if int(right.sum()) < MIN_SCORED_ANSWERS or not len(x_train):
