@@ -21,6 +21,7 @@ overwritten by noise.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -194,8 +195,14 @@ def fine_tune_encoder_few_shot(
     from sentence_transformers.losses import BatchAllTripletLoss, BatchHardTripletLossDistanceFunction
     from sentence_transformers.training_args import BatchSamplers
 
-    if len(texts) != len(labels) or len(set(labels)) < 2:
-        raise BackendError("few-shot fine-tuning needs a label per text and at least two labels")
+    if len(texts) != len(labels):
+        raise BackendError(
+            f"few-shot fine-tuning needs a label per text ({len(texts)} texts, {len(labels)} labels)"
+        )
+    paired = sum(1 for count in Counter(labels).values() if count >= 2)
+    if paired < 2:  # the triplet loss compares examples of one intent with another's
+        raise BackendError(f"few-shot fine-tuning needs at least two intents with two or more examples each; "
+                           f"{paired} of {len(set(labels))} have that: label more turns")  # fmt: skip
     resolved = _device(device)
     model = _load_sentence_transformer(model_reference, resolved, max_seq_length)
     query_prompt, _ = _prompts(model)

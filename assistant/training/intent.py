@@ -11,7 +11,9 @@ temperature, sets the out-of-scope threshold and gives the metrics written besid
 from __future__ import annotations
 
 import logging
+import random
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,7 @@ MIN_SCORED_ANSWERS = 10  # correct held-out answers needed to scale the in-scope
 # 0.2 to 2.2 points of in-scope accuracy below the best, with OOS recall 0.45 to 0.81 (bench/intents_oos.py
 # --test-on-val --per-label 5 --seed 0/1/2). Reports say so beside the threshold.
 FEW_THRESHOLD_ANSWERS = 300
+QUICK_FINE_TUNE = 1200  # training turns the encoder is fine-tuned on with `quick` (one epoch)
 DEV_WATCHED = 400  # dev examples scored during encoder fine-tuning (picks the checkpoint kept)
 
 
@@ -101,6 +104,22 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
     return int(right.sum())
 
 
+def capped_examples(examples: list[Example], total: int) -> list[Example]:
+    """At most `total` of `examples`, taken two at a time from each intent in turn (a seeded shuffle within
+    each): stratified, deterministic, and with pairs of one intent for the contrastive fine-tuning."""
+    by_intent: dict[str, list[Example]] = defaultdict(list)
+    for example in examples:
+        by_intent[example.intent].append(example)
+    rng = random.Random(0)
+    for items in by_intent.values():
+        rng.shuffle(items)
+    out: list[Example] = []
+    for start in range(0, max(map(len, by_intent.values()), default=0), 2):
+        for intent in sorted(by_intent):
+            out.extend(by_intent[intent][start : start + 2][: total - len(out)])
+    return out
+
+
 def intent_examples(shop_dir: Path, split: str) -> list[Example]:
     """Labelled customer turns of the conversations in `split`."""
     out = []
@@ -151,17 +170,22 @@ def train_intent_model(
     """Train, calibrate, evaluate on dev and write `artifacts/intent/<run_id>/`; returns that folder.
 
     With `fine_tune_encoder`, `embedder_reference` (a folder or hub id) is fine-tuned; `quick` uses
-    1,200 training turns for one epoch (minutes on a CPU). Re-running with the same `run_id` resumes
-    an interrupted fine-tuning from its last checkpoint. The run becomes active only if no intent
-    model is active yet; otherwise `promote` decides.
+    1,200 training turns for one epoch (minutes on a CPU). `max_examples` caps the train and dev turns
+    (stratified over intents, in pairs: a smoke run, as `train --max-examples` caps the other components).
+    Re-running with the same `run_id` resumes an interrupted fine-tuning from its last checkpoint. The run
+    becomes active only if no intent model is active yet; otherwise `promote` decides.
     """
     train = intent_examples(shop_dir, "train")
     dev = intent_examples(shop_dir, "dev")
     if not train or not dev:
         raise DataError(f"{shop_dir} has no labelled customer turns in the train or dev split")
+    if max_examples:  # a smoke run: the head, its thresholds and the metrics on a stratified few
+        train = capped_examples(train, max_examples)
     labels = tuple(sorted({e.intent for e in train}))
     index = {label: i for i, label in enumerate(labels)}
     dev = [e for e in dev if e.intent in index]
+    if max_examples:
+        dev = capped_examples(dev, max_examples)
     x_train = embed_texts(embedder, [e.text for e in train], progress=progress, label="train")
     x_dev = embed_texts(embedder, [e.text for e in dev], progress=progress, label="dev")
     y_train = np.array([index[e.intent] for e in train])
@@ -182,9 +206,8 @@ def train_intent_model(
         base_metrics = {"base_dev_accuracy": round(accuracy(gold, [labels[i] for i in base_predicted]), 4),
                         "base_dev_macro_f1": round(macro_f1(gold, [labels[i] for i in base_predicted]), 4)}  # fmt: skip
         chosen = list(range(len(train)))
-        limit = max_examples or (1200 if quick else None)
-        if limit:  # a deterministic spread over the whole split, not its first conversations
-            chosen = chosen[:: max(1, len(train) // limit)][:limit]
+        if quick:  # a deterministic spread over the whole split, not its first conversations
+            chosen = chosen[:: max(1, len(train) // QUICK_FINE_TUNE)][:QUICK_FINE_TUNE]
         watched = list(range(len(dev)))[:: max(1, len(dev) // DEV_WATCHED)][:DEV_WATCHED]
         started = time.perf_counter()
         result = fine_tune_encoder_few_shot(

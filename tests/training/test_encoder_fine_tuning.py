@@ -61,6 +61,14 @@ def test_an_interrupted_few_shot_run_resumes_from_its_checkpoint(tmp_path: Path)
     assert (result.model_dir / "modules.json").is_file()
 
 
+def test_too_few_pairs_of_one_intent_say_so_before_loading_anything(tmp_path: Path) -> None:
+    from assistant.backends.encoder_training import fine_tune_encoder_few_shot
+    from assistant.errors import BackendError
+
+    with pytest.raises(BackendError, match="two intents with two or more examples each; 1 of 3"):
+        fine_tune_encoder_few_shot("no-such-model", ["a", "b", "c", "d"], [0, 0, 1, 2], work_dir=tmp_path)
+
+
 def test_intent_training_with_a_fine_tuned_encoder(tmp_path: Path) -> None:
     """The trainer's fine-tuning path end to end on the demo shop (tiny encoder, quick preset):
     the run records its frozen starting point, is not promoted over an active run, and loads."""

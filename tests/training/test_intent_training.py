@@ -69,6 +69,22 @@ def test_train_on_the_demo_shop_writes_a_versioned_artifact(tmp_path: Path) -> N
     assert active_run(tmp_path, "intent") is None
 
 
+def test_max_examples_caps_the_train_and_dev_turns_over_the_intents(tmp_path: Path) -> None:
+    """`train --max-examples N` (a smoke run) caps the intent head's turns as it does the other components'."""
+    import json
+
+    from assistant.training.intent import intent_examples
+
+    shop = Path(__file__).resolve().parents[2] / "dialogue_data"
+    intents = {e.intent for e in intent_examples(shop, "train")}
+    cap = 2 * len(intents) + 3  # every intent twice (pairs for the contrastive fine-tuning), then three more
+    folder = train_intent_model(shop, HashingEmbedder(64), tmp_path, embedder_reference="hashing-64",
+                                run_id="small", epochs=20, max_examples=cap)  # fmt: skip
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["train_examples"] == cap and metrics["dev_examples"] <= cap
+    assert json.loads((folder / "labels.json").read_text())["labels"] == sorted(intents)
+
+
 def test_a_message_far_from_its_intent_is_out_of_scope_even_when_the_head_is_sure(tmp_path: Path) -> None:
     from assistant.schema import DialogueState
     from assistant.stages.understanding import Understander
@@ -141,3 +157,14 @@ class _NoSlots:
 class _Calm:
     def score(self, text: str, language: str) -> float:
         return 0.0
+
+
+def test_capped_examples_take_intents_in_pairs_in_turn() -> None:
+    from collections import Counter
+
+    from assistant.training.intent import Example, capped_examples
+
+    examples = [Example(f"{intent} {i}", intent, "en", "c") for intent in "abc" for i in range(5)]
+    taken = capped_examples(examples, 7)
+    assert Counter(e.intent for e in taken) == {"a": 3, "b": 2, "c": 2}
+    assert capped_examples(examples, 7) == taken and len(capped_examples(examples, 100)) == 15
