@@ -126,9 +126,10 @@ def stratified_split(pairs: Pairs, share: float, *, seed: int) -> tuple[Pairs, P
 
 
 def cap_per_label(
-    pairs: Pairs, per_label: int | None = None, total: int | None = None, *, seed: int
+    pairs: Pairs, per_label: int | None = None, total: int | None = None, *, seed: int, step: int = 1
 ) -> Pairs:
-    """At most `per_label` examples of each label, then at most `total` in all, spread evenly over labels."""
+    """At most `per_label` examples of each label, then at most `total` in all, spread evenly over labels
+    (`step` at a time from each label in turn: 2 keeps pairs of one label for contrastive training)."""
     by_label: dict[str, Pairs] = defaultdict(list)
     for pair in pairs:
         by_label[pair[1]].append(pair)
@@ -140,10 +141,9 @@ def cap_per_label(
     if total and sum(len(v) for v in by_label.values()) > total:
         out: Pairs = []
         rounds = max(len(v) for v in by_label.values())
-        for i in range(rounds):  # round-robin over labels keeps the cap stratified
+        for i in range(0, rounds, step):  # round-robin over labels keeps the cap stratified
             for label in sorted(by_label):
-                if i < len(by_label[label]) and len(out) < total:
-                    out.append(by_label[label][i])
+                out.extend(by_label[label][i : i + step][: total - len(out)])
         return out
     return [p for label in sorted(by_label) for p in by_label[label]]
 

@@ -11,9 +11,7 @@ temperature, sets the out-of-scope threshold and gives the metrics written besid
 from __future__ import annotations
 
 import logging
-import random
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,19 +103,12 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
 
 
 def capped_examples(examples: list[Example], total: int) -> list[Example]:
-    """At most `total` of `examples`, taken two at a time from each intent in turn (a seeded shuffle within
-    each): stratified, deterministic, and with pairs of one intent for the contrastive fine-tuning."""
-    by_intent: dict[str, list[Example]] = defaultdict(list)
-    for example in examples:
-        by_intent[example.intent].append(example)
-    rng = random.Random(0)
-    for items in by_intent.values():
-        rng.shuffle(items)
-    out: list[Example] = []
-    for start in range(0, max(map(len, by_intent.values()), default=0), 2):
-        for intent in sorted(by_intent):
-            out.extend(by_intent[intent][start : start + 2][: total - len(out)])
-    return out
+    """At most `total` of `examples`, two at a time from each intent in turn (seeded): stratified, with
+    pairs of one intent for the contrastive fine-tuning."""
+    from assistant.evaluation.intents import cap_per_label  # evaluation imports this module
+
+    keys = cap_per_label([(str(i), e.intent) for i, e in enumerate(examples)], total=total, seed=0, step=2)
+    return [examples[int(i)] for i, _ in keys]
 
 
 def intent_examples(shop_dir: Path, split: str) -> list[Example]:
