@@ -75,10 +75,13 @@ def training_arguments(
 ) -> Any:
     """The trainers' arguments: warm-up, linear decay, evaluation and a checkpoint every `eval_every`
     steps (default: four times a run), the best checkpoint by `metric` kept and loaded at the end
-    (`metric=None`: no dev evaluation, the last step is kept)."""
+    (`metric=None`, or a run of one step: no dev evaluation, the last step is kept)."""
     total = steps_per_run(examples, batch_size, epochs)
     every = max(1, eval_every or math.ceil(total / EVALUATIONS_PER_RUN))
-    evaluate = metric is not None
+    # A run of one step (a smoke run, a handful of examples) has one model to keep: nothing for dev to
+    # choose between and nothing to resume, so no evaluation or checkpoint during it (the caller measures
+    # the result on dev after training either way).
+    evaluate = metric is not None and total > 1
     return arguments_class(
         output_dir=str(work_dir / "checkpoints"),
         num_train_epochs=epochs,
@@ -95,7 +98,7 @@ def training_arguments(
         bf16=device.startswith("cuda"),
         eval_strategy="steps" if evaluate else "no",
         eval_steps=every if evaluate else None,
-        save_strategy="steps",
+        save_strategy="steps" if total > 1 else "no",
         save_steps=every,
         save_total_limit=2,  # the best and the latest
         load_best_model_at_end=evaluate,

@@ -7,7 +7,11 @@ assistant, whose reply writer is swapped for one that records the exact prompt t
 give the model (`ReplyGenerator.prompt`, with the evidence, the grounded floor answer and the
 history as the pipeline has them) instead of calling a model. A turn becomes a pair only when the
 pipeline chose the logged action and every fact in the agent's reply is in the evidence, so the
-model never learns to state what its prompt does not contain.
+model never learns to state what its prompt does not contain. Where the log labels a customer turn's
+intent, the replay takes that label instead of the intent model's reading (`LabelledUnderstander`;
+slots, sentiment and everything after are the pipeline's own): the pairs then do not depend on how
+good the shop's intent model is yet (a first model trained on a few turns misreads many of them, and
+every misread turn was a lost pair), and each prompt holds the evidence for what the shopper asked.
 
 Metrics on dev and test pairs, for the starting model (`base_*`) and the fine-tuned one:
 `chrf` of the generated draft against the agent's reply (the headline), `groundedness` (share of
@@ -23,7 +27,7 @@ import logging
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,7 +37,7 @@ from assistant.evaluation import metrics as m
 from assistant.evaluation.replay import comparable_action
 from assistant.pipeline import Assistant
 from assistant.privacy import redact
-from assistant.schema import ChatMessage, Decision, Draft, Hit
+from assistant.schema import ChatMessage, Decision, DialogueState, Draft, Hit, Understanding
 from assistant.stages.generation import (
     Evidence,
     ReplyGenerator,
@@ -87,6 +91,28 @@ class PromptRecorder(ReplyGenerator):
         return (floor,)
 
 
+class LabelledUnderstander:
+    """The pipeline's understander, with the turn's labelled intent (`label`, set before each turn) in
+    place of the model's reading; without a label, the model's reading as it is."""
+
+    def __init__(self, understander: Any) -> None:
+        self.understander = understander
+        self.label: str | None = None
+
+    def __getattr__(self, name: str) -> Any:  # embedder, head, sentiment: the pipeline's own
+        if name == "understander":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.understander, name)
+
+    def parse(self, text: str, *, language: str, state: DialogueState, vector: Any = None) -> Understanding:
+        understood = self.understander.parse(text, language=language, state=state, vector=vector)
+        if not self.label or (self.label == understood.intent and not understood.is_out_of_scope):
+            return understood
+        return replace(
+            understood, intent=self.label, confidence=1.0, is_out_of_scope=self.label == "out_of_scope"
+        )
+
+
 def generation_pairs(
     assistant: Assistant,
     conversations: Sequence[dict[str, Any]],
@@ -95,10 +121,13 @@ def generation_pairs(
     tag: str = "gen",
     progress: Callable[[str], None] = lambda _: None,
 ) -> list[GenerationPair]:
-    """Replay `conversations` (logged history after every turn, as the evals do) and keep the turns where
-    the model would write and the agent's reply is a grounded answer to the same action."""
+    """Replay `conversations` (logged history after every turn, as the evals do, with the turns' labelled
+    intents where they have them) and keep the turns where the model would write and the agent's reply
+    is a grounded answer to the same action."""
     recorder = PromptRecorder(assistant.shop)
+    labelled = LabelledUnderstander(assistant.understander)
     writer, assistant.writer = assistant.writer, recorder
+    understander, assistant.understander = assistant.understander, labelled  # type: ignore[assignment]
     pairs: list[GenerationPair] = []
     started = time.perf_counter()
     try:
@@ -111,6 +140,7 @@ def generation_pairs(
                 gold = turns[position + 1] if position + 1 < len(turns) else None
                 gold = gold if gold is not None and gold["role"] == "agent" else None
                 recorder.recorded = None
+                labelled.label = turn.get("intent") or None
                 reply = assistant.respond(conversation_id, turn["text"])
                 if gold is None:
                     continue
@@ -133,7 +163,7 @@ def generation_pairs(
             if limit is not None and len(pairs) >= limit:
                 break
     finally:
-        assistant.writer = writer
+        assistant.writer, assistant.understander = writer, understander
     return pairs[:limit] if limit is not None else pairs
 
 

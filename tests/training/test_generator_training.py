@@ -18,6 +18,7 @@ from assistant.backends.sentiment import KeywordSentimentScorer
 from assistant.backends.text_generation import ScriptedTextGenerator, TransformersTextGenerator
 from assistant.backends.vector_store import InMemoryVectorStore
 from assistant.schema import ChatMessage
+from assistant.training.generator import LabelledUnderstander
 
 SHOP = Path(__file__).resolve().parents[2] / "dialogue_data"
 PROMPTS = [[ChatMessage("user", "where is my parcel")], [ChatMessage("user", "red shoes price")],
@@ -114,12 +115,63 @@ def test_pairs_are_the_pipelines_prompts_with_grounded_agent_replies(tmp_path: P
     conversation = next(c for c in conversations if c["id"] == first.conversation_id)
     (tmp_path / "again").mkdir()
     fresh = _assistant(tmp_path / "again", parts)
+    fresh.understander = labelled = LabelledUnderstander(
+        fresh.understander
+    )  # the replay reads labelled intents
     for turn in conversation["turns"]:
         if turn["role"] == "customer":
+            labelled.label = turn["intent"]
             fresh.respond("check", turn["text"])
         else:
             fresh.conversations.replace_last_message("check", "assistant", turn["text"])
     assert list(first.prompt) in fresh.writer.generator.prompts
+
+
+def test_labelled_intents_make_the_pairs_independent_of_a_weak_intent_model(tmp_path: Path, parts) -> None:
+    """A first intent model trained on a few turns misreads most of them; where the log labels the
+    turn's intent, the replay uses the label, so the generator still gets its pairs."""
+    from assistant.training.generator import generation_pairs
+    from assistant.training.logs import conversations_in_split
+
+    embedder, store, _ = parts
+    weak = train_head(embedder, limit=8)
+    assert len(weak.labels) < 8  # eight turns: a few intents known, the rest always misread
+    conversations = list(conversations_in_split(SHOP, "train"))[:30]
+    unlabelled = [{**c, "turns": [{k: v for k, v in t.items() if k != "intent"} for t in c["turns"]]}
+                  for c in conversations]  # fmt: skip
+
+    def pairs(folder: str, logs: list) -> list:
+        (tmp_path / folder).mkdir()
+        assistant = _assistant(tmp_path / folder, (embedder, store, weak))
+        understander = assistant.understander
+        found = generation_pairs(assistant, logs, tag=folder)
+        assert assistant.understander is understander  # the pipeline's own is back
+        return found
+
+    with_labels, without = pairs("labelled", conversations), pairs("unlabelled", unlabelled)
+    assert len(with_labels) >= 2 * max(1, len(without))
+    strong = generation_pairs(_assistant(tmp_path, parts), conversations, tag="strong")
+    assert len(with_labels) == len(strong)  # with labels, the intent model's quality does not matter
+
+
+def test_a_labelled_intent_replaces_the_models_reading_and_nothing_else(tmp_path: Path, parts) -> None:
+    from assistant.schema import DialogueState
+
+    assistant = _assistant(tmp_path, parts)
+    labelled = LabelledUnderstander(assistant.understander)
+    assert (
+        labelled.embedder is assistant.understander.embedder and labelled.head is assistant.understander.head
+    )
+    state = DialogueState("c1")
+    text = "can I return red shoes I bought in Berlin 10115?"
+    model = assistant.understander.parse(text, language="en", state=state)
+    assert labelled.parse(text, language="en", state=state) == model  # no label: the model's reading
+    labelled.label = "complaint"
+    forced = labelled.parse(text, language="en", state=state)
+    assert (forced.intent, forced.confidence, forced.is_out_of_scope) == ("complaint", 1.0, False)
+    assert (forced.slots, forced.sentiment) == (model.slots, model.sentiment)
+    labelled.label = "out_of_scope"
+    assert labelled.parse(text, language="en", state=state).is_out_of_scope
 
 
 def test_feedback_replies_become_pairs_and_bot_replies_never_do(tmp_path: Path, parts) -> None:

@@ -78,6 +78,19 @@ def test_every_epoch_sees_the_training_pairs_in_a_new_order(tmp_path: Path) -> N
     assert all(len(b) == 8 for b in batches) and batches[0] != batches[1]  # new batch-mates, new negatives
 
 
+def test_dev_evaluation_and_checkpoints_only_when_a_run_has_steps_to_choose_between(tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformerTrainingArguments as Arguments
+
+    from assistant.backends.trainer_support import training_arguments
+
+    common = dict(batch_size=16, learning_rate=1e-4, device="cpu", seed=0, metric="eval_dev_accuracy")
+    several = training_arguments(Arguments, tmp_path, examples=64, epochs=1, **common)
+    assert (several.eval_strategy, several.save_strategy, several.eval_steps) == ("steps", "steps", 1)
+    assert several.load_best_model_at_end and several.metric_for_best_model == "eval_dev_accuracy"
+    one = training_arguments(Arguments, tmp_path, examples=8, epochs=1, **common)  # a single step
+    assert (one.eval_strategy, one.save_strategy, one.load_best_model_at_end) == ("no", "no", False)
+
+
 def test_retriever_trainer_on_the_demo_shop(tmp_path: Path) -> None:
     from assistant.backends.embedding import SentenceTransformerEmbedder
     from assistant.catalog import load_shop_knowledge
