@@ -10,7 +10,7 @@ import logging
 
 from assistant.model_preparation import require_model
 from assistant.schema import ModelRole
-from assistant.settings import Settings
+from assistant.settings import PACKAGED, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,19 @@ def build_embedder(settings: Settings, role: ModelRole = ModelRole.EMBEDDER, *, 
     )
     if tuned:  # a promoted retriever run: the index re-embeds everything for it (`python -m assistant index`)
         embedder.index_tag = f"retriever:{active_run(settings.paths.artifacts_dir, 'retriever')}"
+    elif getattr(settings.models, role.value) != PACKAGED:
+        # A model named in the settings (a folder or hub id) is part of the index's content hashes: after
+        # `models.embedder` changes, `index` re-embeds the shop instead of keeping vectors of the old model
+        # (which queries of the new one would search, wrongly or with a dimension error). The packaged
+        # model keeps the empty tag, so the indexes built with it stay valid.
+        embedder.index_tag = f"model:{reference}"
     return embedder
+
+
+def is_fine_tuned_retriever(embedder: object) -> bool:
+    """Whether `embedder` is a fine-tuned retriever run's encoder (search only; intent heads were fit on
+    the base model)."""
+    return str(getattr(embedder, "index_tag", "") or "").startswith("retriever:")
 
 
 def generation_mode(settings: Settings) -> str:
@@ -170,7 +182,7 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
             device=settings.models.device,
             batch_size=settings.models.embedding_batch_size,
         )
-    elif getattr(embedder, "index_tag", ""):
+    elif is_fine_tuned_retriever(embedder):
         intent_embedder = build_embedder(settings, use_fine_tuned=False)
     else:
         intent_embedder = embedder

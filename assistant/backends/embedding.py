@@ -47,7 +47,7 @@ class SentenceTransformerEmbedder:
         self._model: Any = None
         self._query_prompt: str | None = None
         self._passage_prompt: str | None = None
-        self.index_tag = ""  # set for fine-tuned retriever encoders; part of the index's content hashes
+        self.index_tag = ""  # names a fine-tuned or configured model; part of the index's content hashes
 
     def warm_up(self) -> None:
         """Load the model once; later calls do nothing."""

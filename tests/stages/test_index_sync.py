@@ -46,3 +46,28 @@ def test_a_store_changed_elsewhere_is_read_back(tmp_path: Path) -> None:
     store.set_fingerprint("c", "")  # as an interrupted sync leaves it
     sync_collection(store, embedder, "c", documents(20, changed=7), manifest=manifest)
     assert store.reads_back == reads + 2
+
+
+def test_changing_the_configured_embedder_re_embeds_the_index(tmp_path: Path) -> None:
+    """`models.embedder` set to another model: the next sync embeds every document again (the old
+    vectors would be searched with the new model's queries); the same model again embeds nothing."""
+    from tiny_models import build_tiny_sentence_transformer
+
+    from assistant.factory import build_embedder, is_fine_tuned_retriever
+    from assistant.settings import load_settings
+
+    def embedder(folder: Path):
+        settings = load_settings(environ={}, overrides=[f"models.embedder={folder}", "models.device=cpu",
+                                                        f"paths.artifacts_dir={tmp_path / 'artifacts'}"])  # fmt: skip
+        return build_embedder(settings)
+
+    a, b = (
+        build_tiny_sentence_transformer(tmp_path / "a", seed=0),
+        build_tiny_sentence_transformer(tmp_path / "b", seed=1),
+    )
+    first, second = embedder(a), embedder(b)
+    assert first.index_tag != second.index_tag and not is_fine_tuned_retriever(first)
+    store = InMemoryVectorStore()
+    assert sync_collection(store, first, "c", documents(5)).embedded == 5
+    assert sync_collection(store, embedder(a), "c", documents(5)).embedded == 0
+    assert sync_collection(store, second, "c", documents(5)).embedded == 5
