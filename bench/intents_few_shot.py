@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
 from assistant.evaluation.intents import (
-    EmbeddingCache,
     cap_per_label,
     read_labelled,
     score_head,
@@ -79,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     embedder = build_embedder(settings, use_fine_tuned=False)
-    cache = EmbeddingCache(settings.paths.data_dir / "cache" / "embeddings", embedder)
+    cache = EmbeddingCache(cache_dir(settings.paths.data_dir), embedder)
     quiet = lambda _: None  # noqa: E731
     tuned_sizes = {int(s) for s in args.fine_tune.split(",") if s}
     print("| set | per intent | train examples | tfidf+lr accuracy | e5 head accuracy | in-scope accuracy as acted "

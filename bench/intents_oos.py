@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
 from assistant.evaluation.intents import (
     OOS,
-    EmbeddingCache,
     cap_per_label,
     read_labelled,
     score_head,
@@ -66,9 +66,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     settings = load_settings()
-    cache = EmbeddingCache(
-        settings.paths.data_dir / "cache" / "embeddings", build_embedder(settings, use_fine_tuned=False)
-    )
+    cache = EmbeddingCache(cache_dir(settings.paths.data_dir), build_embedder(settings, use_fine_tuned=False))
     quiet = lambda _: None  # noqa: E731
     parts = read_labelled(CLINC)
     if args.test_on_val:

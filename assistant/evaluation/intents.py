@@ -16,12 +16,11 @@ message the curve still shows what each threshold costs in-scope.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import random
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,52 +145,6 @@ def cap_per_label(
                 out.extend(by_label[label][i : i + step][: total - len(out)])
         return out
     return [p for label in sorted(by_label) for p in by_label[label]]
-
-
-# ----------------------------------------------------------------------------------------- embedding
-class EmbeddingCache:
-    """Query embeddings kept on disk, keyed by a hash of the model's reference and the text: re-running an
-    eval on the same data embeds nothing again. One `.npz` per model in `folder`."""
-
-    def __init__(self, folder: Path, embedder: Any) -> None:
-        reference = str(getattr(embedder, "model_reference", "") or type(embedder).__name__)
-        dimension = getattr(embedder, "dimension", None)
-        self.model_key = hashlib.sha256(f"{reference}\x00{dimension}".encode()).hexdigest()[:16]
-        self.path = folder / f"{self.model_key}.npz"
-        self.embedder = embedder
-        self.hits = 0
-        self.misses = 0
-        self._stored: dict[str, np.ndarray] | None = None  # read from disk once, on first use
-
-    @staticmethod
-    def _key(text: str) -> str:
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-    def embed(self, texts: Sequence[str], *, progress: Callable[[str], None], label: str) -> np.ndarray:
-        from assistant.training.intent import embed_texts
-
-        if self._stored is None:
-            self._stored = {}
-            if self.path.is_file():
-                with np.load(self.path) as data:
-                    self._stored = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
-        stored = self._stored
-        keys = [self._key(t) for t in texts]
-        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in stored))
-        self.hits += len(texts) - len(missing)
-        self.misses += len(missing)
-        if missing:
-            vectors = embed_texts(self.embedder, missing, progress=progress, label=label)
-            stored.update(zip((self._key(t) for t in missing), vectors, strict=True))
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp.npz")
-            np.savez(tmp, keys=np.array(list(stored)), vectors=np.stack(list(stored.values())))
-            tmp.replace(self.path)
-        else:
-            progress(f"{label}: {len(texts)} embeddings from the cache")
-        if not texts:
-            return np.zeros((0, 1), dtype=np.float32)
-        return np.stack([stored[k] for k in keys]).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------- scoring

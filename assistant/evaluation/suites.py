@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
 from assistant.errors import DataError
 from assistant.evaluation import metrics as m
 from assistant.evaluation.replay import (
@@ -171,7 +172,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
                  f"({', '.join(sorted(unseen)[:8])}{'…' if len(unseen) > 8 else ''}): counted as out of scope")  # fmt: skip
     index = {label: i for i, label in enumerate(labels)}
     embedder = build_embedder(settings, use_fine_tuned=False)
-    cache = ev.EmbeddingCache(settings.paths.data_dir / "cache" / "embeddings", embedder)
+    cache = EmbeddingCache(cache_dir(settings.paths.data_dir), embedder)
     x_train = cache.embed([t for t, _ in train], progress=progress, label="train")
     x_validation = cache.embed([t for t, _ in validation], progress=progress, label="validation")
     x_test = cache.embed([t for t, _ in test], progress=progress, label="test")

@@ -155,6 +155,7 @@ def _train_intent(settings: Settings, args: argparse.Namespace, run_id: str, fee
 
 def _train_retriever(settings: Settings, args: argparse.Namespace, run_id: str, feedback: list) -> Path:
     from assistant.backends.embedding import SentenceTransformerEmbedder
+    from assistant.backends.embedding_cache import cache_dir
     from assistant.catalog import load_shop_knowledge
     from assistant.model_preparation import require_model
     from assistant.training.retriever import train_retriever
@@ -168,11 +169,13 @@ def _train_retriever(settings: Settings, args: argparse.Namespace, run_id: str, 
         make_embedder=lambda ref: SentenceTransformerEmbedder(ref, device=device),
         max_pairs=args.max_examples,
         max_eval=args.max_examples,
+        cache_dir=cache_dir(settings.paths.data_dir),
         **_run_options(settings, args, run_id, feedback),
     )
 
 
 def _train_reranker(settings: Settings, args: argparse.Namespace, run_id: str, feedback: list) -> Path:
+    from assistant.backends.embedding_cache import cache_dir
     from assistant.backends.reranking import TransformersCrossEncoder
     from assistant.catalog import load_shop_knowledge
     from assistant.factory import build_embedder
@@ -189,6 +192,7 @@ def _train_reranker(settings: Settings, args: argparse.Namespace, run_id: str, f
         make_reranker=lambda ref: TransformersCrossEncoder(ref, device=device),
         max_pairs=args.max_examples,
         max_eval=args.max_examples,
+        cache_dir=cache_dir(settings.paths.data_dir),
         **_run_options(settings, args, run_id, feedback),
     )
 

@@ -123,15 +123,22 @@ def intent_examples(shop_dir: Path, split: str) -> list[Example]:
 
 
 def embed_texts(
-    embedder: Embedder, texts: list[str], *, progress: Callable[[str], None], label: str
+    embedder: Embedder,
+    texts: list[str],
+    *,
+    progress: Callable[[str], None],
+    label: str,
+    passages: bool = False,
 ) -> np.ndarray:
-    """Embed with a progress line every few batches (distinct texts once)."""
+    """Embed as queries (`passages`: as documents) with a progress line every few batches (distinct
+    texts once)."""
+    embed = embedder.embed_passages if passages else embedder.embed_queries
     distinct = list(dict.fromkeys(texts))
     vectors: list[np.ndarray] = []
     started = time.perf_counter()
     batch = 128
     for start in range(0, len(distinct), batch):
-        vectors.append(embedder.embed_queries(distinct[start : start + batch]))
+        vectors.append(embed(distinct[start : start + batch]))
         done = min(start + batch, len(distinct))
         rate = done / max(time.perf_counter() - started, 1e-6)
         progress(

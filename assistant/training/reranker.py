@@ -87,9 +87,11 @@ def train_reranker(
     max_pairs: int | None = None,
     max_eval: int | None = None,
     evaluate_test: bool = True,
+    cache_dir: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Path:
-    """Train from `base_reference` (a transformers encoder folder) and write the run folder."""
+    """Train from `base_reference` (a transformers encoder folder) and write the run folder. With
+    `cache_dir`, the retriever's document vectors are cached there (`DenseIndex`)."""
     from assistant.backends.encoder_training import fine_tune_cross_encoder, fit_similarity_weight
 
     corpus = retrieval_corpus(shop)
@@ -97,7 +99,9 @@ def train_reranker(
         QUICK_PAIRS if quick else None), eval_limit=max_eval or (QUICK_EVAL if quick else None),
         evaluate_test=evaluate_test)  # fmt: skip
     progress(f"retrieving candidates for {len(train)} training, {len(dev)} dev and {len(test)} test messages")
-    index = DenseIndex(retriever, corpus)  # the corpus is embedded once
+    index = DenseIndex(
+        retriever, corpus, cache_dir=cache_dir, progress=progress
+    )  # the corpus is embedded once
     groups: list[tuple[str, list[str]]] = []  # (message, [relevant, *negatives])
     for pair, everything in zip(train, index.search(train, CANDIDATES), strict=True):
         negatives = [d for d in everything if d not in pair.relevant][:NEGATIVES]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from assistant.backends.embedding import Embedder
+from assistant.backends.embedding_cache import EmbeddingCache
 from assistant.catalog import ShopKnowledge
 from assistant.errors import DataError
 from assistant.evaluation.metrics import ndcg_at_k, recall_at_k, reciprocal_rank
@@ -98,16 +99,27 @@ def split_pairs(shop_dir: Path, corpus: dict[str, tuple[str, str]], feedback: Se
 
 
 class DenseIndex:
-    """All documents embedded once per language by one model, for evaluation and hard-negative mining."""
+    """All documents embedded once per language by one model, for evaluation and hard-negative mining.
+    With `cache_dir`, the documents' vectors are kept there by model and text
+    (`backends.embedding_cache`): a model that does not change between runs (the starting model, the
+    retriever in use) embeds only new or changed documents the next time."""
 
-    def __init__(self, embedder: Embedder, corpus: dict[str, tuple[str, str]]) -> None:
+    def __init__(self, embedder: Embedder, corpus: dict[str, tuple[str, str]], *, cache_dir: Path | None = None,
+                 progress: Callable[[str], None] = lambda _: None) -> None:  # fmt: skip
         self.embedder = embedder
         self.ids: dict[str, list[str]] = {}
         self.vectors: dict[str, np.ndarray] = {}
+        cache = EmbeddingCache(cache_dir, embedder, kind="passage") if cache_dir is not None else None
         for language in sorted({lang for _, lang in corpus.values()}):
             ids = [i for i, (_, lang) in corpus.items() if lang == language]
             self.ids[language] = ids
-            self.vectors[language] = embedder.embed_passages([corpus[i][0] for i in ids])
+            texts = [corpus[i][0] for i in ids]
+            if cache is None:
+                self.vectors[language] = embedder.embed_passages(texts)
+            else:
+                self.vectors[language] = cache.embed(
+                    texts, progress=progress, label=f"documents ({language})"
+                )
 
     def search(self, pairs: list[RetrievalPair], k: int) -> list[list[str]]:
         """The top `k` document ids for each pair's message, among documents in the pair's language."""
@@ -172,9 +184,11 @@ def train_retriever(
     max_eval: int | None = None,
     evaluate_test: bool = True,
     stop_after_steps: int | None = None,
+    cache_dir: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Path:
-    """Fine-tune `embedder_reference` on the training split and write the run folder; returns it."""
+    """Fine-tune `embedder_reference` on the training split and write the run folder; returns it. With
+    `cache_dir`, the starting model's document vectors are cached there (`DenseIndex`)."""
     from assistant.backends.encoder_training import fine_tune_encoder_contrastive
 
     corpus = retrieval_corpus(shop)
@@ -182,7 +196,8 @@ def train_retriever(
         QUICK_PAIRS if quick else None), eval_limit=max_eval, evaluate_test=evaluate_test)  # fmt: skip
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
     folder = artifacts_dir / COMPONENT / run_id
-    base = DenseIndex(make_embedder(embedder_reference), corpus)  # the corpus is embedded once per model
+    # The corpus is embedded once per model (the starting model's vectors from the cache when it has them).
+    base = DenseIndex(make_embedder(embedder_reference), corpus, cache_dir=cache_dir, progress=progress)
     progress(f"measuring the starting model on {len(dev)} dev pairs")
     metrics: dict[str, object] = {f"base_dev_{k}": v for k, v in evaluate_dense(base, dev).items()}
     if test:

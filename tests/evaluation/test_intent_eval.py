@@ -12,11 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.backends.embedding import HashingEmbedder
 from assistant.errors import DataError
 from assistant.evaluation.intents import (
     OOS,
-    EmbeddingCache,
     Scored,
     cap_per_label,
     markdown_sections,
@@ -67,24 +65,6 @@ def test_splits_are_stratified_and_caps_spread_over_labels() -> None:
     assert [lab for _, lab in capped].count("a") == 5 and [lab for _, lab in capped].count("c") == 2
     few = cap_per_label(pairs, total=6, seed=0)
     assert sorted(lab for _, lab in few) == ["a", "a", "b", "b", "c", "c"]
-
-
-def test_the_embedding_cache_embeds_each_text_once(tmp_path: Path) -> None:
-    class Counting(HashingEmbedder):
-        calls = 0
-
-        def embed_queries(self, texts):
-            Counting.calls += len(texts)
-            return super().embed_queries(texts)
-
-    embedder = Counting(dimension=64)
-    cache = EmbeddingCache(tmp_path, embedder)
-    first = cache.embed(["a", "b", "a"], progress=lambda _: None, label="x")
-    again = EmbeddingCache(tmp_path, embedder).embed(["b", "a", "c"], progress=lambda _: None, label="x")
-    assert Counting.calls == 3  # a, b, then only c
-    assert np.allclose(first[0], again[1]) and np.allclose(first[1], again[0])
-    other = EmbeddingCache(tmp_path, HashingEmbedder(dimension=32))  # another model: another file
-    assert other.path != cache.path
 
 
 def _head() -> IntentHead:

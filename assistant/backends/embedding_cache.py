@@ -1,0 +1,87 @@
+"""Embeddings kept on disk, keyed by the model and the text, so that work repeated on the same data (an
+eval run again, the starting model measured by every training run, the reranker's candidates)
+embeds nothing again.
+
+The model is identified by its reference, its dimension and, for a local folder, the size and
+modification time of every file in it: a folder overwritten by another model (a re-prepared model,
+a run folder trained again under the same name) gets a new key, never the old vectors. Queries and
+passages are kept apart (models such as E5 embed them with different prompts). One `.npz` file per
+(model, kind) in the folder; nothing is ever evicted, so deleting the folder is always safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+Kind = Literal["query", "passage"]
+
+
+def cache_dir(data_dir: Path) -> Path:
+    """The shop's cache of vectors, under its data folder (`paths.data_dir`)."""
+    return data_dir / "cache" / "embeddings"
+
+
+def model_fingerprint(reference: str) -> str:
+    """The reference, with (for a local folder) every file's path, size and modification time."""
+    folder = Path(reference)
+    parts = [reference]
+    if folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            stat = path.stat()
+            parts.append(f"{path.relative_to(folder)}\x00{stat.st_size}\x00{stat.st_mtime_ns}")
+    return hashlib.sha256("\x01".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class EmbeddingCache:
+    """`embed(texts)` returns one vector per text, embedding only texts not stored for this model yet."""
+
+    def __init__(self, folder: Path, embedder: Any, *, kind: Kind = "query") -> None:
+        reference = str(getattr(embedder, "model_reference", "") or type(embedder).__name__)
+        dimension = getattr(embedder, "dimension", None)
+        identity = f"{model_fingerprint(reference)}\x00{dimension}\x00{kind}"
+        self.model_key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        self.path = folder / f"{self.model_key}.npz"
+        self.embedder = embedder
+        self.kind = kind
+        self.hits = 0
+        self.misses = 0
+        self._stored: dict[str, np.ndarray] | None = None  # read from disk once, on first use
+
+    @staticmethod
+    def _key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def embed(
+        self, texts: Sequence[str], *, progress: Callable[[str], None] = lambda _: None, label: str = "texts"
+    ) -> np.ndarray:
+        from assistant.training.intent import embed_texts
+
+        if self._stored is None:
+            self._stored = {}
+            if self.path.is_file():
+                with np.load(self.path) as data:
+                    self._stored = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+        stored = self._stored
+        keys = [self._key(t) for t in texts]
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in stored))
+        self.hits += len(texts) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            vectors = embed_texts(
+                self.embedder, missing, progress=progress, label=label, passages=self.kind == "passage"
+            )
+            stored.update(zip((self._key(t) for t in missing), vectors, strict=True))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp.npz")
+            np.savez(tmp, keys=np.array(list(stored)), vectors=np.stack(list(stored.values())))
+            tmp.replace(self.path)
+        else:
+            progress(f"{label}: {len(texts)} embeddings from the cache")
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        return np.stack([stored[k] for k in keys]).astype(np.float32)

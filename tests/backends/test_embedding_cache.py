@@ -1,0 +1,82 @@
+"""The embedding cache: each text embedded once per model and kind, kept on disk across runs, and a new
+key (never the old vectors) when the model folder is overwritten; the training code's document index
+reads its vectors from it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from assistant.backends.embedding import HashingEmbedder
+from assistant.backends.embedding_cache import EmbeddingCache, model_fingerprint
+
+
+class Counting(HashingEmbedder):
+    def __init__(self, dimension: int) -> None:
+        super().__init__(dimension=dimension)
+        self.queries = 0
+        self.passages = 0
+
+    def embed_queries(self, texts):
+        self.queries += len(texts)
+        return super().embed_queries(texts)
+
+    def embed_passages(self, texts):
+        self.passages += len(texts)
+        return super().embed_passages(texts)
+
+
+def test_each_text_is_embedded_once_per_model_and_kind(tmp_path: Path) -> None:
+    embedder = Counting(64)
+    cache = EmbeddingCache(tmp_path, embedder)
+    first = cache.embed(["a", "b", "a"], progress=lambda _: None, label="x")
+    again = EmbeddingCache(tmp_path, embedder).embed(["b", "a", "c"], progress=lambda _: None, label="x")
+    assert embedder.queries == 3  # a, b, then only c
+    assert np.allclose(first[0], again[1]) and np.allclose(first[1], again[0])
+    other = EmbeddingCache(tmp_path, HashingEmbedder(dimension=32))  # another model: another file
+    assert other.path != cache.path
+    passages = EmbeddingCache(
+        tmp_path, embedder, kind="passage"
+    )  # documents: their own prompt, their own file
+    assert passages.path != cache.path
+    passages.embed(["a", "b"])
+    assert (embedder.queries, embedder.passages) == (3, 2)
+
+
+def test_an_overwritten_model_folder_gets_a_new_key(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"first model")
+    before = model_fingerprint(str(folder))
+    assert model_fingerprint(str(folder)) == before  # stable while nothing changes
+    (folder / "weights.bin").write_bytes(b"another model, same path")
+    os.utime(folder / "weights.bin", ns=(1, 1))
+    assert model_fingerprint(str(folder)) != before
+    assert model_fingerprint("org/hub-model") == model_fingerprint("org/hub-model")
+
+    class FolderEmbedder(HashingEmbedder):
+        model_reference = str(folder)
+
+    key = EmbeddingCache(tmp_path, FolderEmbedder(dimension=16)).model_key
+    (folder / "extra.json").write_text("{}")
+    assert EmbeddingCache(tmp_path, FolderEmbedder(dimension=16)).model_key != key
+
+
+def test_the_document_index_of_training_reads_its_vectors_from_the_cache(tmp_path: Path) -> None:
+    from assistant.training.retriever import DenseIndex, RetrievalPair
+
+    corpus = {"d1": ("free returns within 30 days", "en"), "d2": ("shipping to Japan", "en"),
+              "d3": ("退货政策", "zh")}  # fmt: skip
+    embedder = Counting(64)
+    plain = DenseIndex(embedder, corpus)
+    cached = DenseIndex(embedder, corpus, cache_dir=tmp_path)
+    assert embedder.passages == 6
+    again = DenseIndex(embedder, corpus, cache_dir=tmp_path)  # a later run: nothing embedded
+    assert embedder.passages == 6
+    for language in ("en", "zh"):
+        assert np.allclose(plain.vectors[language], again.vectors[language], atol=1e-6)
+        assert cached.ids[language] == again.ids[language]
+    pair = RetrievalPair("returns?", ("d1",), "en")
+    assert again.search([pair], 2) == plain.search([pair], 2)
