@@ -134,6 +134,7 @@ def _run_options(settings: Settings, args: argparse.Namespace, run_id: str, feed
 
 
 def _train_intent(settings: Settings, args: argparse.Namespace, run_id: str, feedback: list) -> Path:
+    from assistant.backends.embedding_cache import cache_dir
     from assistant.factory import build_embedder
     from assistant.model_preparation import resolve_model
     from assistant.training.intent import train_intent_model
@@ -150,6 +151,7 @@ def _train_intent(settings: Settings, args: argparse.Namespace, run_id: str, fee
         quick=args.quick,
         device=args.device or settings.models.device,
         max_examples=args.max_examples,
+        cache_dir=cache_dir(settings.paths.data_dir),
     )
 
 

@@ -164,6 +164,7 @@ def train_intent_model(
     device: str = "auto",
     stop_after_steps: int | None = None,
     max_examples: int | None = None,
+    cache_dir: Path | None = None,
 ) -> Path:
     """Train, calibrate, evaluate on dev and write `artifacts/intent/<run_id>/`; returns that folder.
 
@@ -171,7 +172,9 @@ def train_intent_model(
     1,200 training turns for one epoch (minutes on a CPU). `max_examples` caps the train and dev turns
     (stratified over intents, in pairs: a smoke run, as `train --max-examples` caps the other components).
     Re-running with the same `run_id` resumes an interrupted fine-tuning from its last checkpoint. The run
-    becomes active only if no intent model is active yet; otherwise `promote` decides.
+    becomes active only if no intent model is active yet; otherwise `promote` decides. With `cache_dir`,
+    the turns' embeddings by `embedder` are cached there (`backends.embedding_cache`): a later run embeds
+    only new turns.
     """
     train = intent_examples(shop_dir, "train")
     dev = intent_examples(shop_dir, "dev")
@@ -184,8 +187,15 @@ def train_intent_model(
     dev = [e for e in dev if e.intent in index]
     if max_examples:
         dev = capped_examples(dev, max_examples)
-    x_train = embed_texts(embedder, [e.text for e in train], progress=progress, label="train")
-    x_dev = embed_texts(embedder, [e.text for e in dev], progress=progress, label="dev")
+    if cache_dir is not None:
+        from assistant.backends.embedding_cache import EmbeddingCache
+
+        cache = EmbeddingCache(cache_dir, embedder)
+        x_train = cache.embed([e.text for e in train], progress=progress, label="train")
+        x_dev = cache.embed([e.text for e in dev], progress=progress, label="dev")
+    else:
+        x_train = embed_texts(embedder, [e.text for e in train], progress=progress, label="train")
+        x_dev = embed_texts(embedder, [e.text for e in dev], progress=progress, label="dev")
     y_train = np.array([index[e.intent] for e in train])
     y_dev = np.array([index[e.intent] for e in dev])
     progress(f"fitting the head on {len(train)} examples, {len(labels)} intents")

@@ -168,3 +168,27 @@ def test_capped_examples_take_intents_in_pairs_in_turn() -> None:
     taken = capped_examples(examples, 7)
     assert Counter(e.intent for e in taken) == {"a": 3, "b": 2, "c": 2}
     assert capped_examples(examples, 7) == taken and len(capped_examples(examples, 100)) == 15
+
+
+def test_a_second_run_takes_the_turns_embeddings_from_the_cache(tmp_path: Path) -> None:
+    """With a cache folder (`train intent` passes the shop's), a retrained head embeds only new turns and
+    fits the same model."""
+    import json
+
+    class Counting(HashingEmbedder):
+        texts = 0
+
+        def embed_queries(self, texts):
+            Counting.texts += len(texts)
+            return super().embed_queries(texts)
+
+    shop = Path(__file__).resolve().parents[2] / "dialogue_data"
+    options = dict(embedder_reference="hashing-64", epochs=20, max_examples=80, cache_dir=tmp_path / "cache")
+    first = train_intent_model(shop, Counting(64), tmp_path / "a", run_id="r1", **options)
+    embedded = Counting.texts
+    second = train_intent_model(shop, Counting(64), tmp_path / "b", run_id="r2", **options)
+    assert embedded > 0 and Counting.texts == embedded  # nothing embedded the second time
+    assert json.loads((first / "metrics.json").read_text()) == json.loads(
+        (second / "metrics.json").read_text()
+    )
+    np.testing.assert_array_equal(IntentHead.load(first).weights, IntentHead.load(second).weights)
