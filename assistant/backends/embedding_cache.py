@@ -12,6 +12,8 @@ passages are kept apart (models such as E5 embed them with different prompts). O
 from __future__ import annotations
 
 import hashlib
+import os
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -77,7 +79,9 @@ class EmbeddingCache:
             )
             stored.update(zip((self._key(t) for t in missing), vectors, strict=True))
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp.npz")
+            # A file of this writer's own, then an atomic rename: two processes filling the same cache at
+            # once (a training run and an eval) never leave a torn file, only one's entries.
+            tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
             np.savez(tmp, keys=np.array(list(stored)), vectors=np.stack(list(stored.values())))
             tmp.replace(self.path)
         else:
