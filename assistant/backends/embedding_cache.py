@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -61,8 +62,6 @@ class EmbeddingCache:
     def embed(
         self, texts: Sequence[str], *, progress: Callable[[str], None] = lambda _: None, label: str = "texts"
     ) -> np.ndarray:
-        from assistant.training.intent import embed_texts
-
         if self._stored is None:
             self._stored = {}
             if self.path.is_file():
@@ -89,3 +88,34 @@ class EmbeddingCache:
         if not texts:
             return np.zeros((0, 1), dtype=np.float32)
         return np.stack([stored[k] for k in keys]).astype(np.float32)
+
+
+def embed_texts(
+    embedder: Any,
+    texts: list[str],
+    *,
+    progress: Callable[[str], None],
+    label: str,
+    passages: bool = False,
+    cache_dir: Path | None = None,
+) -> np.ndarray:
+    """Embed as queries (`passages`: as documents) with a progress line every few batches (distinct
+    texts once); with `cache_dir`, through the `EmbeddingCache` there."""
+    if cache_dir is not None:
+        kind: Kind = "passage" if passages else "query"
+        return EmbeddingCache(cache_dir, embedder, kind=kind).embed(texts, progress=progress, label=label)
+    embed = embedder.embed_passages if passages else embedder.embed_queries
+    distinct = list(dict.fromkeys(texts))
+    vectors: list[np.ndarray] = []
+    started = time.perf_counter()
+    batch = 128
+    for start in range(0, len(distinct), batch):
+        vectors.append(embed(distinct[start : start + batch]))
+        done = min(start + batch, len(distinct))
+        rate = done / max(time.perf_counter() - started, 1e-6)
+        progress(
+            f"{label}: embedded {done}/{len(distinct)} texts ({rate:.0f}/s, ~{(len(distinct) - done) / rate:.0f} s left)"
+        )
+    table = np.concatenate(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
+    index = {text: i for i, text in enumerate(distinct)}
+    return table[[index[t] for t in texts]] if texts else table

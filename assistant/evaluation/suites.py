@@ -253,10 +253,10 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
     import tempfile
 
     from assistant.backends.embedding import SentenceTransformerEmbedder
+    from assistant.backends.embedding_cache import embed_texts
     from assistant.backends.encoder_training import fine_tune_encoder_few_shot
     from assistant.evaluation.intents import score_head
     from assistant.stages.intent_head import IntentHead, fit_softmax_regression
-    from assistant.training.intent import embed_texts
     from assistant.training.registry import step_reporter
 
     device = device or settings.models.device

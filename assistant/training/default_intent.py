@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from assistant.backends.embedding import Embedder
+from assistant.backends.embedding_cache import embed_texts
 from assistant.evaluation.metrics import accuracy, macro_f1
 from assistant.shop import DEFAULTS
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression, fit_temperature, softmax
-from assistant.training.intent import COMPONENT, DEFAULT_PREFIX, Example, embed_texts, out_of_scope_threshold
+from assistant.training.intent import COMPONENT, DEFAULT_PREFIX, Example, out_of_scope_threshold
 from assistant.training.registry import active_run, set_active, write_run
 
 logger = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.backends.embedding import Embedder
+from assistant.backends.embedding_cache import embed_texts
 from assistant.errors import DataError, ModelNotPreparedError
 from assistant.evaluation.metrics import accuracy, macro_f1
 from assistant.stages.intent_head import (
@@ -122,33 +123,6 @@ def intent_examples(shop_dir: Path, split: str) -> list[Example]:
     return out
 
 
-def embed_texts(
-    embedder: Embedder,
-    texts: list[str],
-    *,
-    progress: Callable[[str], None],
-    label: str,
-    passages: bool = False,
-) -> np.ndarray:
-    """Embed as queries (`passages`: as documents) with a progress line every few batches (distinct
-    texts once)."""
-    embed = embedder.embed_passages if passages else embedder.embed_queries
-    distinct = list(dict.fromkeys(texts))
-    vectors: list[np.ndarray] = []
-    started = time.perf_counter()
-    batch = 128
-    for start in range(0, len(distinct), batch):
-        vectors.append(embed(distinct[start : start + batch]))
-        done = min(start + batch, len(distinct))
-        rate = done / max(time.perf_counter() - started, 1e-6)
-        progress(
-            f"{label}: embedded {done}/{len(distinct)} texts ({rate:.0f}/s, ~{(len(distinct) - done) / rate:.0f} s left)"
-        )
-    table = np.concatenate(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
-    index = {text: i for i, text in enumerate(distinct)}
-    return table[[index[t] for t in texts]] if texts else table
-
-
 def train_intent_model(
     shop_dir: Path,
     embedder: Embedder,
@@ -187,15 +161,10 @@ def train_intent_model(
     dev = [e for e in dev if e.intent in index]
     if max_examples:
         dev = capped_examples(dev, max_examples)
-    if cache_dir is not None:
-        from assistant.backends.embedding_cache import EmbeddingCache
-
-        cache = EmbeddingCache(cache_dir, embedder)
-        x_train = cache.embed([e.text for e in train], progress=progress, label="train")
-        x_dev = cache.embed([e.text for e in dev], progress=progress, label="dev")
-    else:
-        x_train = embed_texts(embedder, [e.text for e in train], progress=progress, label="train")
-        x_dev = embed_texts(embedder, [e.text for e in dev], progress=progress, label="dev")
+    x_train = embed_texts(
+        embedder, [e.text for e in train], progress=progress, label="train", cache_dir=cache_dir
+    )
+    x_dev = embed_texts(embedder, [e.text for e in dev], progress=progress, label="dev", cache_dir=cache_dir)
     y_train = np.array([index[e.intent] for e in train])
     y_dev = np.array([index[e.intent] for e in dev])
     progress(f"fitting the head on {len(train)} examples, {len(labels)} intents")

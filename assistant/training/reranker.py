@@ -99,9 +99,8 @@ def train_reranker(
         QUICK_PAIRS if quick else None), eval_limit=max_eval or (QUICK_EVAL if quick else None),
         evaluate_test=evaluate_test)  # fmt: skip
     progress(f"retrieving candidates for {len(train)} training, {len(dev)} dev and {len(test)} test messages")
-    index = DenseIndex(
-        retriever, corpus, cache_dir=cache_dir, progress=progress
-    )  # the corpus is embedded once
+    # The corpus is embedded once (the retriever's vectors from the cache when it has them).
+    index = DenseIndex(retriever, corpus, cache_dir=cache_dir, progress=progress)
     groups: list[tuple[str, list[str]]] = []  # (message, [relevant, *negatives])
     for pair, everything in zip(train, index.search(train, CANDIDATES), strict=True):
         negatives = [d for d in everything if d not in pair.relevant][:NEGATIVES]

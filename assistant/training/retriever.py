@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from assistant.backends.embedding import Embedder
-from assistant.backends.embedding_cache import EmbeddingCache
+from assistant.backends.embedding_cache import embed_texts
 from assistant.catalog import ShopKnowledge
 from assistant.errors import DataError
 from assistant.evaluation.metrics import ndcg_at_k, recall_at_k, reciprocal_rank
@@ -109,17 +109,11 @@ class DenseIndex:
         self.embedder = embedder
         self.ids: dict[str, list[str]] = {}
         self.vectors: dict[str, np.ndarray] = {}
-        cache = EmbeddingCache(cache_dir, embedder, kind="passage") if cache_dir is not None else None
         for language in sorted({lang for _, lang in corpus.values()}):
             ids = [i for i, (_, lang) in corpus.items() if lang == language]
             self.ids[language] = ids
-            texts = [corpus[i][0] for i in ids]
-            if cache is None:
-                self.vectors[language] = embedder.embed_passages(texts)
-            else:
-                self.vectors[language] = cache.embed(
-                    texts, progress=progress, label=f"documents ({language})"
-                )
+            self.vectors[language] = embed_texts(embedder, [corpus[i][0] for i in ids], passages=True,
+                                                 cache_dir=cache_dir, progress=progress, label=f"documents ({language})")  # fmt: skip
 
     def search(self, pairs: list[RetrievalPair], k: int) -> list[list[str]]:
         """The top `k` document ids for each pair's message, among documents in the pair's language."""

@@ -37,9 +37,8 @@ def test_each_text_is_embedded_once_per_model_and_kind(tmp_path: Path) -> None:
     assert np.allclose(first[0], again[1]) and np.allclose(first[1], again[0])
     other = EmbeddingCache(tmp_path, HashingEmbedder(dimension=32))  # another model: another file
     assert other.path != cache.path
-    passages = EmbeddingCache(
-        tmp_path, embedder, kind="passage"
-    )  # documents: their own prompt, their own file
+    # documents: their own prompt, their own file
+    passages = EmbeddingCache(tmp_path, embedder, kind="passage")
     assert passages.path != cache.path
     passages.embed(["a", "b"])
     assert (embedder.queries, embedder.passages) == (3, 2)
