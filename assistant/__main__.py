@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip malformed rows (reported) or reject the whole import (default: skip)",
     )
     importer.add_argument("--redact", action="store_true", help="replace e-mails, phones, cards and names")
+    importer.add_argument("--label-map", type=Path, default=None,
+                          help="JSON {raw: intent} or CSV raw,intent renaming the export's intent labels onto the "
+                               "engine's (a label mapped to \"\" is dropped; the turn stays). Default: the engine's "
+                               "map for the format, where it has one (bitext)")  # fmt: skip
 
     catalog = data_commands.add_parser(
         "import-catalog", help="convert a product export into the shop's catalog/products.jsonl"
@@ -409,15 +413,24 @@ def _data(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     from assistant.data.importers import import_logs
+    from assistant.data.labels import describe_outside, outside_engine, packaged_label_map, read_label_map
 
-    imported = import_logs(
-        args.fmt, args.source, args.destination, on_error=args.on_error, redact=args.redact
-    )
+    label_map = read_label_map(args.label_map) if args.label_map else packaged_label_map(args.fmt)
+    imported = import_logs(args.fmt, args.source, args.destination, on_error=args.on_error, redact=args.redact,
+                           label_map=label_map)  # fmt: skip
     print(
         f"{args.source} ({imported.format}): {imported.rows_in} rows in, {imported.conversations_out} "
         f"conversations ({imported.turns_out} turns) written to {args.destination}, "
         f"{len(imported.rejected)} rows rejected"
     )
+    labelled = sum(imported.intents.values())
+    if labelled:
+        given = "the label map" if args.label_map else f"the engine's {args.fmt} label map"
+        renamed = f", {imported.relabelled} renamed by {given}" if label_map else ""
+        print(f"{labelled} customer turns labelled with {len(imported.intents)} intents{renamed}")
+    outside = outside_engine(imported.intents)
+    if outside:
+        print(f"note: {describe_outside(outside)}")
     _print_rejections(imported.rejected)
     return 0
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,12 +52,22 @@ class ImportReport:
     conversations_out: int = 0
     turns_out: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    intents: dict[str, int] = field(default_factory=dict)  # customer turns per intent label, after the map
+    relabelled: int = 0  # customer turns whose label the label map renamed (or dropped)
 
 
 def import_logs(
-    fmt: str, source: Path, destination: Path, *, on_error: OnError = "skip", redact: bool = False
+    fmt: str,
+    source: Path,
+    destination: Path,
+    *,
+    on_error: OnError = "skip",
+    redact: bool = False,
+    label_map: Mapping[str, str] | None = None,
 ) -> ImportReport:
-    """Read `source` in format `fmt` and write conversations JSONL to `destination`."""
+    """Read `source` in format `fmt` and write conversations JSONL to `destination`. `label_map` renames the
+    customer turns' intent labels (raw -> engine intent; "" leaves the turn unlabelled, the turn is kept);
+    the report counts the labels written, so labels the engine does not act on can be shown."""
     readers: dict[str, Callable[[bytes, ImportReport], Iterator[dict]]] = {
         "messages-jsonl": _read_messages_jsonl,
         "ticket-csv": _read_ticket_csv,
@@ -85,6 +95,14 @@ def import_logs(
             _redact_conversation(conversation)
         conversation.pop("_names", None)
         report.turns_out += len(conversation["turns"])
+        for turn in conversation["turns"]:
+            if turn["role"] != "customer" or not turn.get("intent"):
+                continue
+            if label_map and turn["intent"] in label_map:
+                turn["intent"] = label_map[turn["intent"]] or None
+                report.relabelled += 1
+            if turn["intent"]:
+                report.intents[turn["intent"]] = report.intents.get(turn["intent"], 0) + 1
     report.conversations_out = write_jsonl(destination, conversations)
     return report
 

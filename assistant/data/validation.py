@@ -15,6 +15,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from assistant.data.labels import describe_outside, outside_engine
+
 LANGUAGES = ("en", "zh")
 ORDER_STATUSES = ("placed", "shipped", "delivered", "returned", "cancelled", "refunded")
 OUTCOMES = ("resolved", "handed_off")
@@ -340,6 +342,12 @@ def validate_shop(root: Path) -> Report:
                 )
     if (root / FILES["conversations"]).is_file():
         _check_splits(root, set(conversations), issues, report.counts)
+    intents = [turn.get("intent") for _, conversation in conversations.values()
+               for turn in conversation.get("turns") or [] if isinstance(turn, dict) and turn.get("role") == "customer"
+               and isinstance(turn.get("intent"), str)]  # fmt: skip
+    outside = outside_engine(intents)  # type: ignore[arg-type]
+    if outside:
+        report.notes.append(Issue(label, 0, describe_outside(outside)))
     return report
 
 

@@ -50,7 +50,7 @@ def run_eval(settings: Settings, args: argparse.Namespace) -> int:
                                                   progress=progress, run_id=args.run_id)  # fmt: skip
         bar.close()
     elif args.suite == "intents":
-        from assistant.evaluation.intents import read_label_map
+        from assistant.data.labels import read_label_map
 
         for name in ("test_share", "validation_share"):
             if not 0 < getattr(args, name) < 1:

@@ -90,19 +90,6 @@ def read_labelled(path: Path, *, text_column: str | None = None, label_column: s
     return {"all": mapped([(r[text_column] or "", r[label_column] or "") for r in reader])}
 
 
-def read_label_map(path: Path | None) -> dict[str, str]:
-    """A label map from JSON ({"raw": "label"}) or a two-column CSV (raw,label)."""
-    if path is None:
-        return {}
-    raw = path.read_text(encoding="utf-8-sig")
-    if path.suffix == ".json":
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise DataError(f"{path}: a label map is a JSON object of raw label -> label")
-        return {str(k): str(v) for k, v in data.items()}
-    return {row[0]: row[1] for row in csv.reader(io.StringIO(raw)) if len(row) >= 2 and row[0] != "raw"}
-
-
 # ----------------------------------------------------------------------------------------- splitting
 def stratified_split(pairs: Pairs, share: float, *, seed: int) -> tuple[Pairs, Pairs]:
     """(rest, held out): `share` of each label held out (at least one when a label has three or more

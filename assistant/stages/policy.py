@@ -26,6 +26,13 @@ KNOWLEDGE_INTENTS = frozenset(
     {"shipping_policy", "return_policy", "warranty", "promotion", "account_help", "privacy_request",
      "payment_problem", "size_advice", "contact_info"}
 )  # fmt: skip
+# Every intent the decision table below acts on (the engine's intent vocabulary; the default intent model's
+# examples use exactly these). A label outside it falls through to "answer from knowledge": a shop whose logs
+# name intents its own way maps them onto these (`data import --label-map`).
+ENGINE_INTENTS = frozenset(
+    {*ORDER_ACTIONS, *KNOWLEDGE_INTENTS, "ask_human", "complaint", "out_of_scope", "confirm", "deny",
+     "provide_details", "greeting", "thanks_goodbye", "recommendation", "availability", "product_question"}
+)  # fmt: skip
 
 
 # A question about how things work in general ("how long do refunds take?", "can an order be cancelled?"), not

@@ -9,6 +9,7 @@ import pytest
 
 from assistant.__main__ import main
 from assistant.data.importers import import_logs
+from assistant.data.labels import outside_engine, packaged_label_map
 from assistant.data.validation import Issue, read_jsonl
 from assistant.errors import DataError
 
@@ -160,6 +161,15 @@ def test_real_bitext(tmp_path: Path) -> None:
     assert report.conversations_out + len(report.rejected) == report.rows_in
     conversations = read(tmp_path / "b.jsonl")
     assert len({c["turns"][0]["intent"] for c in conversations}) == 27
+    assert len(outside_engine(report.intents)) == 25  # Bitext's own names: the policy acts on 2 of 27
+    mapped = import_logs("bitext", SHARED / "bitext" / "bitext_train.csv", tmp_path / "m.jsonl",
+                         label_map=packaged_label_map("bitext"))  # fmt: skip
+    assert set(outside_engine(mapped.intents)) == {
+        "change_order",
+        "check_cancellation_fee",
+        "place_order",
+        "review",
+    }
 
 
 @pytest.mark.integration
@@ -177,3 +187,87 @@ def test_real_abcd(tmp_path: Path, name: str) -> None:
 
 def test_issue_str() -> None:
     assert str(Issue("a.jsonl", 3, "bad")) == "a.jsonl:3: bad"
+
+
+TICKETS = ("conversation_id,role,text,timestamp,intent\n"
+           "1,customer,where is order 123456,2026-01-01T10:00,track_order\n"
+           "1,agent,It is on its way.,2026-01-01T10:01,\n"
+           "2,customer,cancel order 123456 please,2026-01-01T11:00,cancel_order\n"
+           "3,customer,I want to leave a review,2026-01-01T12:00,review\n")  # fmt: skip
+
+
+def test_a_label_map_renames_intents_and_the_cli_names_the_labels_left(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "tickets.csv"
+    source.write_text(TICKETS)
+    assert main(["data", "import", "--format", "ticket-csv", str(source), str(tmp_path / "raw.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "3 customer turns labelled with 3 intents\n" in out
+    assert "note: 2 intent labels are not among the engine's intents" in out
+    assert "review (1), track_order (1)" in out
+    label_map = tmp_path / "map.json"
+    label_map.write_text(json.dumps({"track_order": "order_status", "review": ""}))
+    report = import_logs("ticket-csv", source, tmp_path / "mapped.jsonl",
+                         label_map={"track_order": "order_status", "review": ""})  # fmt: skip
+    assert report.intents == {"order_status": 1, "cancel_order": 1} and report.relabelled == 2
+    turns = [t for c in read(tmp_path / "mapped.jsonl") for t in c["turns"] if t["role"] == "customer"]
+    assert [t["intent"] for t in turns] == ["order_status", "cancel_order", None]  # unlabelled, not dropped
+    assert main(["data", "import", "--format", "ticket-csv", "--label-map", str(label_map), str(source),
+                 str(tmp_path / "cli.jsonl")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "2 renamed by the label map" in out and "note:" not in out
+    assert read(tmp_path / "cli.jsonl") == read(tmp_path / "mapped.jsonl")
+
+
+def test_bitext_labels_are_mapped_onto_the_engines_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "bitext.csv"
+    source.write_text("instruction,intent,category,entity_type,entity_value,response\n"
+                      "where is order 123456,track_order,ORDER,,,It is on its way.\n"
+                      "can I change my order,change_order,ORDER,,,Sure.\n")  # fmt: skip
+    assert main(["data", "import", "--format", "bitext", str(source), str(tmp_path / "b.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "1 renamed by the engine's bitext label map" in out
+    assert "note: 1 intent label is not among the engine's intents" in out and "change_order (1)" in out
+    assert [c["turns"][0]["intent"] for c in read(tmp_path / "b.jsonl")] == ["order_status", "change_order"]
+    own = tmp_path / "own.csv"
+    own.write_text("track_order,order_status\nchange_order,ask_human\n")
+    assert main(["data", "import", "--format", "bitext", "--label-map", str(own), str(source),
+                 str(tmp_path / "c.jsonl")]) == 0  # fmt: skip
+    assert [c["turns"][0]["intent"] for c in read(tmp_path / "c.jsonl")] == ["order_status", "ask_human"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [("m.json", "{not json", "not JSON"), ("m.json", '["a", "b"]', "JSON object"),
+     ("m.json", '{"a": 1}', "JSON object"), ("m.csv", "raw,label\ntrack_order\n", "row 1 has one cell"),
+     ("m.csv", b"caf\xe9,x\n", "not UTF-8"), ("absent.json", None, "does not exist")],
+)  # fmt: skip
+def test_bad_label_maps_say_what_is_wrong(tmp_path: Path, name: str, content: str | bytes | None,
+                                          message: str, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from assistant.data.labels import read_label_map
+
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        read_label_map(path)
+    source = tmp_path / "tickets.csv"
+    source.write_text(TICKETS)
+    assert main(["data", "import", "--format", "ticket-csv", "--label-map", str(path), str(source),
+                 str(tmp_path / "out.jsonl")]) == 2  # fmt: skip
+    assert not (tmp_path / "out.jsonl").exists()  # nothing written
+    assert message in capsys.readouterr().err
+
+
+def test_a_csv_label_map_with_or_without_its_header(tmp_path: Path) -> None:
+    from assistant.data.labels import read_label_map
+
+    (tmp_path / "a.csv").write_text("raw,label\ntrack_order, order_status\n\nreview,\n")
+    (tmp_path / "b.csv").write_text("track_order,order_status\nreview,\n")
+    assert read_label_map(tmp_path / "a.csv") == read_label_map(tmp_path / "b.csv") == {
+        "track_order": "order_status", "review": ""}  # fmt: skip

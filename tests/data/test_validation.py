@@ -148,3 +148,13 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     (tmp_path / "splits" / "dev.txt").write_text("CV-1\n")
     assert main(["data", "validate", str(tmp_path)]) == 1
     assert "splits/dev.txt:1:" in capsys.readouterr().out
+
+
+def test_intent_labels_the_engine_does_not_act_on_are_noted(tmp_path: Path) -> None:
+    assert not any("intent label" in str(n) for n in validate_shop(write_shop(tmp_path / "ours")).notes)
+    own = json.loads(json.dumps(CONVERSATION))
+    own["turns"][0]["intent"] = "track_order"
+    report = validate_shop(write_shop(tmp_path / "theirs", logs__conversations_jsonl=[own]))
+    assert report.is_valid  # a note, not an error: the shop can still run
+    (note,) = [str(n) for n in report.notes if "intent label" in str(n)]
+    assert "track_order (1)" in note and "--label-map" in note and "order_status" in note

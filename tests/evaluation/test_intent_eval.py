@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assistant.data.labels import read_label_map
 from assistant.errors import DataError
 from assistant.evaluation.intents import (
     OOS,
     Scored,
     cap_per_label,
     markdown_sections,
-    read_label_map,
     read_labelled,
     score_head,
     stratified_split,

@@ -178,3 +178,25 @@ def test_the_answering_sentences_lead() -> None:
     assert answering_sentences("hello", passage).startswith(
         "Returns are free"
     )  # no overlap: the summary leads
+
+
+def test_the_engine_intents_are_what_the_table_acts_on_and_the_default_model_knows() -> None:
+    import json
+
+    from assistant.stages.policy import ENGINE_INTENTS
+    from assistant.training.default_intent import EXAMPLES
+
+    defaults = {
+        json.loads(line)["intent"] for line in EXAMPLES.read_text(encoding="utf-8").splitlines() if line
+    }
+    assert defaults == ENGINE_INTENTS
+    credentials = {"order_id": "A-1", "email": "a@b.example"}
+    for intent in ENGINE_INTENTS:  # each one meets a rule of its own (details: once it carries them)
+        understanding = Understanding(
+            intent, 0.99, False, credentials if intent == "provide_details" else {}, 0.0
+        )
+        rule = PolicyMaker().decide(GuardResult("text"), understanding, DialogueState("c")).rule
+        assert not rule.startswith("fallback"), intent
+    unknown = PolicyMaker().decide(GuardResult("text"), Understanding("track_order", 0.99, False, {}, 0.0),
+                                   DialogueState("c"))  # fmt: skip
+    assert unknown.rule.startswith("fallback")  # why a shop's own label must be mapped

@@ -1,0 +1,84 @@
+"""Intent labels a shop brings: reading a label map, and which labels the engine does not act on.
+
+A shop's logs (or a public data set) name intents their own way ("track_order", "where is my parcel"). The
+assistant's decision table acts on the engine's intents (`assistant.stages.policy.ENGINE_INTENTS`); a label
+outside them trains an intent the policy does not know, so every message given it is answered from the
+shop's knowledge as a fallback (no order lookup, no verification, no hand-off). A label map renames them
+at import (`data import --label-map`) and for evals (`eval intents --label-map`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from assistant.errors import DataError
+from assistant.stages.policy import ENGINE_INTENTS
+
+DEFAULTS = Path(__file__).resolve().parent.parent / "defaults"
+
+
+def read_label_map(path: Path | None) -> dict[str, str]:
+    """A label map from JSON ({"raw": "label"}) or a two-column CSV (raw,label; a header row "raw,label" is
+    skipped). A label mapped to "" is dropped where the map is applied."""
+    if path is None:
+        return {}
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"label map {path} does not exist") from None
+    except IsADirectoryError:
+        raise DataError(f"label map {path} is a folder; give a .json or .csv file") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"label map {path} is not UTF-8 text (byte {exc.start})") from exc
+    if path.suffix == ".json":
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"label map {path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise DataError(f'label map {path}: expected a JSON object of raw label -> label, e.g. {{"track_order": '
+                            '"order_status"}')  # fmt: skip
+        return {str(k).strip(): v.strip() for k, v in data.items()}
+    rows = [row for row in csv.reader(io.StringIO(raw)) if any(cell.strip() for cell in row)]
+    if rows and [cell.strip().lower() for cell in rows[0][:2]] == ["raw", "label"]:
+        rows = rows[1:]
+    short = [number for number, row in enumerate(rows, 1) if len(row) < 2]
+    if short:
+        raise DataError(f"label map {path}: row {short[0]} has one cell; each row is raw_label,label")
+    return {row[0].strip(): row[1].strip() for row in rows}
+
+
+def packaged_label_map(fmt: str) -> dict[str, str]:
+    """The engine's label map for a public export format whose intent names are fixed (Bitext's 27 intents:
+    the 23 with a counterpart among the engine's), or {} when it has none. The labels it leaves out (Bitext's
+    change_order, place_order, check_cancellation_fee, review) have no counterpart and stay as they are."""
+    path = DEFAULTS / f"label_map_{fmt.replace('-', '_')}.json"
+    return read_label_map(path) if path.is_file() else {}
+
+
+def outside_engine(labels: Iterable[str] | Mapping[str, int]) -> dict[str, int]:
+    """label -> count of the labels the engine's decision table does not act on (most frequent first);
+    `labels` is either the labels themselves or a label -> count mapping."""
+    counts: dict[str, int] = {}
+    if isinstance(labels, Mapping):
+        counts = {str(k): int(v) for k, v in labels.items()}
+    else:
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
+    outside = {label: n for label, n in counts.items() if label and label not in ENGINE_INTENTS}
+    return dict(sorted(outside.items(), key=lambda item: (-item[1], item[0])))
+
+
+def describe_outside(outside: Mapping[str, int], *, shown: int = 8) -> str:
+    """One line for a person: the labels outside the engine's intents, their counts, and what to do."""
+    listed = ", ".join(f"{label} ({n})" for label, n in list(outside.items())[:shown])
+    more = f" and {len(outside) - shown} more" if len(outside) > shown else ""
+    count = "1 intent label is" if len(outside) == 1 else f"{len(outside)} intent labels are"
+    return (f"{count} not among the engine's intents, so the assistant answers messages "
+            f"given them from the shop's knowledge only (no order lookup, verification or hand-off): {listed}{more}. "
+            "Map them onto the engine's intents with `python -m assistant data import --label-map FILE` "
+            f"(engine intents: {', '.join(sorted(ENGINE_INTENTS))})")  # fmt: skip
