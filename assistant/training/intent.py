@@ -20,6 +20,7 @@ import numpy as np
 
 from assistant.backends.embedding import Embedder
 from assistant.backends.embedding_cache import embed_texts
+from assistant.data.labels import describe_outside, outside_engine
 from assistant.errors import DataError, ModelNotPreparedError
 from assistant.evaluation.metrics import accuracy, macro_f1
 from assistant.stages.intent_head import (
@@ -158,6 +159,12 @@ def train_intent_model(
         train = capped_examples(train, max_examples)
     labels = tuple(sorted({e.intent for e in train}))
     index = {label: i for i, label in enumerate(labels)}
+    outside = outside_engine(e.intent for e in train)
+    if outside:
+        progress(f"warning: {describe_outside(outside)}")
+    unseen = sum(1 for e in dev if e.intent not in index)
+    if unseen:  # the head cannot name them; they are counted in the metrics, not scored
+        progress(f"{unseen} dev turns have intents no training turn has; left out of the dev figures")
     dev = [e for e in dev if e.intent in index]
     if max_examples:
         dev = capped_examples(dev, max_examples)
@@ -222,6 +229,8 @@ def train_intent_model(
         "threshold_answers": threshold_answers,
         "train_examples": len(train),
         "dev_examples": len(dev),
+        "dev_examples_unseen_intent": unseen,
+        "labels_outside_engine": outside,
         "encoder": "fine-tuned" if fine_tune_encoder else "frozen",
         **base_metrics,
         **training_figures,

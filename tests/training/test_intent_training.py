@@ -192,3 +192,39 @@ def test_a_second_run_takes_the_turns_embeddings_from_the_cache(tmp_path: Path) 
         (second / "metrics.json").read_text()
     )
     np.testing.assert_array_equal(IntentHead.load(first).weights, IntentHead.load(second).weights)
+
+
+def test_a_shops_own_labels_and_dev_labels_unseen_in_training_are_reported(tmp_path: Path) -> None:
+    """Labels the policy does not act on are named (they train fine but answer only from knowledge), and dev
+    turns whose intent no training turn has are counted, not silently dropped."""
+    import json
+
+    own = {"track_order" if k == "order_status" else k: ts for k, ts in TEXTS.items()}
+    conversations, splits = [], {"train": [], "dev": []}
+    for split in ("train", "dev"):
+        for intent, texts in own.items():
+            for number, text in enumerate(texts):
+                cid = f"{split}-{intent}-{number}"
+                conversations.append({"id": cid, "language": "en", "turns": [
+                    {"role": "customer", "text": text, "intent": intent}, {"role": "agent", "text": "ok"}]})  # fmt: skip
+                splits[split].append(cid)
+    conversations.append({"id": "dev-new", "language": "en", "turns": [
+        {"role": "customer", "text": "do you sell gift cards", "intent": "gift_cards"}]})  # fmt: skip
+    splits["dev"].append("dev-new")
+    (tmp_path / "shop" / "logs").mkdir(parents=True)
+    (tmp_path / "shop" / "splits").mkdir()
+    (tmp_path / "shop" / "logs" / "conversations.jsonl").write_text(
+        "".join(json.dumps(c) + "\n" for c in conversations)
+    )
+    for split, ids in splits.items():
+        (tmp_path / "shop" / "splits" / f"{split}.txt").write_text("\n".join(ids) + "\n")
+    lines: list[str] = []
+    folder = train_intent_model(tmp_path / "shop", HashingEmbedder(64), tmp_path / "artifacts",
+                                embedder_reference="hashing-64", run_id="own", epochs=50, progress=lines.append)  # fmt: skip
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["labels_outside_engine"] == {"track_order": 4}
+    assert metrics["dev_examples_unseen_intent"] == 1 and metrics["dev_examples"] == 12
+    assert any(
+        line.startswith("warning: 1 intent label is not") and "track_order (4)" in line for line in lines
+    )
+    assert any("1 dev turns have intents no training turn has" in line for line in lines)
