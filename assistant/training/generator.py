@@ -26,6 +26,7 @@ import json
 import logging
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,6 +46,7 @@ from assistant.stages.generation import (
     quality_problems,
     ungrounded_facts,
 )
+from assistant.stages.policy import ENGINE_INTENTS
 from assistant.training.feedback import feedback_manifest
 from assistant.training.logs import conversations_in_split, data_hashes
 from assistant.training.registry import active_run, step_reporter, training_figures, write_run
@@ -113,6 +115,24 @@ class LabelledUnderstander:
         )
 
 
+def _skip_reason(gold: dict | None, recorded: tuple | None, reply: Any, label: str | None) -> str | None:
+    """Why a replayed customer turn gives no pair (None: it gives one)."""
+    if gold is None:
+        return "no agent reply"
+    if gold.get("target") is False or not gold["text"].strip():
+        return "agent reply not a target"  # a bot's reply, or empty
+    if recorded is None:
+        return "the pipeline does not use the model"  # a template, a hand-off, a verification
+    if gold.get("action") not in (None, comparable_action(reply)):
+        # the pipeline chose another action, so its prompt does not fit the agent's reply; with a label the
+        # engine does not act on, that is the label's doing
+        known = label is None or label in ENGINE_INTENTS
+        return "another action" if known else "intent label outside the engine's intents"
+    if ungrounded_facts(gold["text"], recorded[1]):
+        return "agent reply states facts the evidence lacks"  # the prompt does not hold what the agent knew
+    return None
+
+
 def generation_pairs(
     assistant: Assistant,
     conversations: Sequence[dict[str, Any]],
@@ -120,10 +140,12 @@ def generation_pairs(
     limit: int | None = None,
     tag: str = "gen",
     progress: Callable[[str], None] = lambda _: None,
+    skipped: Counter[str] | None = None,
 ) -> list[GenerationPair]:
     """Replay `conversations` (logged history after every turn, as the evals do, with the turns' labelled
     intents where they have them) and keep the turns where the model would write and the agent's reply
-    is a grounded answer to the same action."""
+    is a grounded answer to the same action. `skipped`, when given, counts the customer turns that gave no
+    pair by reason (`_skip_reason`), so a shop sees why its logs yield few pairs."""
     recorder = PromptRecorder(assistant.shop)
     labelled = LabelledUnderstander(assistant.understander)
     writer, assistant.writer = assistant.writer, recorder
@@ -142,17 +164,17 @@ def generation_pairs(
                 recorder.recorded = None
                 labelled.label = turn.get("intent") or None
                 reply = assistant.respond(conversation_id, turn["text"])
-                if gold is None:
-                    continue
-                assistant.conversations.replace_last_message(conversation_id, "assistant", gold["text"])
+                if gold is not None:
+                    assistant.conversations.replace_last_message(conversation_id, "assistant", gold["text"])
                 recorded = recorder.recorded
-                if recorded is None or gold.get("target") is False or not gold["text"].strip():
+                reason = _skip_reason(gold, recorded, reply, labelled.label)
+                if (
+                    reason is not None or gold is None or recorded is None
+                ):  # (the last two: never without a reason)
+                    if skipped is not None:
+                        skipped[reason or "no agent reply"] += 1
                     continue
                 prompt, evidence, floor = recorded
-                if gold.get("action") not in (None, comparable_action(reply)):
-                    continue  # the pipeline misread the turn: its prompt does not fit the agent's reply
-                if ungrounded_facts(gold["text"], evidence):
-                    continue  # the agent knew something the prompt does not hold
                 pairs.append(
                     GenerationPair(prompt, gold["text"].strip(), evidence, floor, conversation["id"])
                 )
@@ -242,15 +264,26 @@ def train_generator(
     progress("replaying the training logs to record the pipeline's prompts")
     logged = list(conversations_in_split(shop_dir, "train"))
     # Agent feedback first: it is the newest and most deliberate data the shop has.
+    skipped: Counter[str] = Counter()
     train = generation_pairs(
-        assistant, [*feedback, *logged], limit=train_limit, tag="train", progress=progress
+        assistant, [*feedback, *logged], limit=train_limit, tag="train", progress=progress, skipped=skipped
     )
+    if skipped:
+        progress(
+            "training turns without a pair: " + ", ".join(f"{n} {why}" for why, n in skipped.most_common())
+        )
+    outside = skipped["intent label outside the engine's intents"]
+    if outside:
+        progress(f"warning: {outside} training turns are labelled with intents the engine does not act on; map "
+                 "them onto the engine's intents (`python -m assistant data validate` lists them)")  # fmt: skip
     dev = generation_pairs(assistant, list(conversations_in_split(shop_dir, "dev")), limit=eval_limit, tag="dev",
                            progress=progress)  # fmt: skip
     test = (generation_pairs(assistant, list(conversations_in_split(shop_dir, "test")), limit=eval_limit,
                              tag="test", progress=progress) if evaluate_test else [])  # fmt: skip
     if not train or not dev:
-        raise DataError(f"{shop_dir} has no turns the model would write, in the train or dev split")
+        why = ", ".join(f"{n} {reason}" for reason, n in skipped.most_common()) or "no customer turns"
+        raise DataError(f"{shop_dir} has no turns the model would write, in the train or dev split (training "
+                        f"turns without a pair: {why})")  # fmt: skip
     from_feedback = sum(1 for p in train if p.conversation_id.startswith("feedback:"))
     progress(
         f"{len(train)} training pairs ({from_feedback} from agent feedback), {len(dev)} dev, {len(test)} test"
@@ -286,6 +319,7 @@ def train_generator(
                                                         progress=progress, label=f"fine-tuned model, {split}")  # fmt: skip
             metrics.update({f"{split}_{k}": v for k, v in scores.items()})
     metrics.update({"train_pairs": len(train), "train_pairs_from_feedback": from_feedback,
+                    "train_turns_without_pair": dict(skipped.most_common()),
                     "lora_layers": "all" if layers is None else layers, "fine_tune_steps": result.steps,
                     "fine_tune_seconds": round(seconds, 1), "fine_tune_samples_per_s": round(result.samples_per_s, 2),
                     "fine_tune_device": result.device, **training_figures(result)})  # fmt: skip

@@ -154,6 +154,30 @@ def test_labelled_intents_make_the_pairs_independent_of_a_weak_intent_model(tmp_
     assert len(with_labels) == len(strong)  # with labels, the intent model's quality does not matter
 
 
+def test_every_turn_without_a_pair_is_counted_with_its_reason(tmp_path: Path, parts) -> None:
+    """A shop sees why its logs give few pairs; a label the engine does not act on is named as the cause."""
+    from collections import Counter
+
+    from assistant.training.generator import generation_pairs
+    from assistant.training.logs import conversations_in_split
+
+    conversations = list(conversations_in_split(SHOP, "train"))[:30]
+    customer_turns = sum(t["role"] == "customer" for c in conversations for t in c["turns"])
+    skipped: Counter[str] = Counter()
+    pairs = generation_pairs(_assistant(tmp_path, parts), conversations, skipped=skipped)
+    assert len(pairs) + sum(skipped.values()) == customer_turns
+    assert "intent label outside the engine's intents" not in skipped
+    renamed = {"order_status": "track_order", "return_policy": "returns_info"}  # a shop's own names
+    theirs = [{**c, "turns": [{**t, "intent": renamed.get(t.get("intent"), t.get("intent"))} if t["role"] == "customer"
+                              else t for t in c["turns"]]} for c in conversations]  # fmt: skip
+    (tmp_path / "theirs").mkdir()
+    theirs_skipped: Counter[str] = Counter()
+    fewer = generation_pairs(_assistant(tmp_path / "theirs", parts), theirs, skipped=theirs_skipped)
+    assert theirs_skipped["intent label outside the engine's intents"] > 0
+    # the label's turns, and later turns whose state it changed (no verification)
+    assert len(pairs) > len(fewer)
+
+
 def test_a_labelled_intent_replaces_the_models_reading_and_nothing_else(tmp_path: Path, parts) -> None:
     from assistant.schema import DialogueState
 
