@@ -106,6 +106,23 @@ def build_parser() -> argparse.ArgumentParser:
                                "engine's (a label mapped to \"\" is dropped; the turn stays). Default: the engine's "
                                "map for the format, where it has one (bitext)")  # fmt: skip
 
+    split = data_commands.add_parser(
+        "split", help="assign the shop's logged conversations to train, dev and test (splits/)"
+    )
+    for sharing in (importer, split):  # import into a shop's logs/ writes its splits too
+        sharing.add_argument(
+            "--dev-share", type=float, default=0.1, help="share of conversations for dev (0.1)"
+        )
+        sharing.add_argument(
+            "--test-share", type=float, default=0.1, help="share of conversations for test (0.1)"
+        )
+        sharing.add_argument(
+            "--seed", type=int, default=0, help="the same logs and seed give the same splits"
+        )
+    split.add_argument(
+        "path", nargs="?", type=Path, default=None, help="shop folder (default: paths.shop_dir)"
+    )
+
     catalog = data_commands.add_parser(
         "import-catalog", help="convert a product export into the shop's catalog/products.jsonl"
     )
@@ -412,6 +429,10 @@ def _data(args: argparse.Namespace, settings: Settings) -> int:
             figures_markdown(figures) if args.markdown else json.dumps(figures, indent=2, ensure_ascii=False)
         )
         return 0
+    if args.data_command == "split":
+        shop_dir = args.path or settings.paths.shop_dir
+        _print_splits(shop_dir, args)
+        return 0
     from assistant.data.importers import import_logs
     from assistant.data.labels import describe_outside, outside_engine, packaged_label_map, read_label_map
 
@@ -432,7 +453,27 @@ def _data(args: argparse.Namespace, settings: Settings) -> int:
     if outside:
         print(f"note: {describe_outside(outside)}")
     _print_rejections(imported.rejected)
+    destination = args.destination.resolve()
+    if (
+        imported.conversations_out
+        and destination.parent.name == "logs"
+        and destination.name == "conversations.jsonl"
+    ):
+        _print_splits(destination.parent.parent, args)  # into a shop's logs: the trainers need its splits
+    else:
+        print("to train on them, put them in a shop's logs/conversations.jsonl and run `python -m assistant data "
+              "split SHOP` (import straight there and the splits are written for you)")  # fmt: skip
     return 0
+
+
+def _print_splits(shop_dir: Path, args: argparse.Namespace) -> None:
+    from assistant.data.splits import split_shop_logs
+
+    splits = split_shop_logs(shop_dir, dev_share=args.dev_share, test_share=args.test_share, seed=args.seed)
+    counts = ", ".join(f"{name} {len(ids)}" for name, ids in splits.items())
+    print(
+        f"splits written to {shop_dir / 'splits'}: {counts} conversations (stratified by intent; seed {args.seed})"
+    )
 
 
 def _print_rejections(rejected: list) -> None:

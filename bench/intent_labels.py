@@ -20,7 +20,8 @@ import numpy as np
 
 from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
 from assistant.data.labels import packaged_label_map
-from assistant.evaluation.intents import read_labelled, stratified_split
+from assistant.data.splits import stratified_split
+from assistant.evaluation.intents import read_labelled
 from assistant.factory import build_embedder
 from assistant.schema import DialogueState, GuardResult, Understanding
 from assistant.settings import load_settings

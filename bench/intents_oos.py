@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
+from assistant.data.splits import stratified_split
 from assistant.evaluation.intents import (
     OOS,
     cap_per_label,
     read_labelled,
     score_head,
-    stratified_split,
 )
 from assistant.factory import build_embedder
 from assistant.settings import load_settings

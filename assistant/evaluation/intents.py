@@ -91,26 +91,6 @@ def read_labelled(path: Path, *, text_column: str | None = None, label_column: s
 
 
 # ----------------------------------------------------------------------------------------- splitting
-def stratified_split(pairs: Pairs, share: float, *, seed: int) -> tuple[Pairs, Pairs]:
-    """(rest, held out): `share` of each label held out (at least one when a label has three or more
-    examples; labels with fewer stay whole in the rest), in a seeded order."""
-    by_label: dict[str, Pairs] = defaultdict(list)
-    for pair in pairs:
-        by_label[pair[1]].append(pair)
-    rng = random.Random(seed)
-    rest: Pairs = []
-    held: Pairs = []
-    for label in sorted(by_label):
-        items = by_label[label][:]
-        rng.shuffle(items)
-        n = 0 if len(items) < 3 else max(1, round(len(items) * share))
-        held += items[:n]
-        rest += items[n:]
-    rng.shuffle(rest)
-    rng.shuffle(held)
-    return rest, held
-
-
 def cap_per_label(
     pairs: Pairs, per_label: int | None = None, total: int | None = None, *, seed: int, step: int = 1
 ) -> Pairs:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
+from assistant.data.splits import stratified_split
 from assistant.errors import DataError
 from assistant.evaluation import metrics as m
 from assistant.evaluation.replay import (
@@ -151,7 +152,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         sources = [train_file, test_file]
     elif data is not None:
         splits = read(data)
-        train, test = ev.stratified_split(splits["all"], test_share, seed=seed) if "all" in splits else (
+        train, test = stratified_split(splits["all"], test_share, seed=seed) if "all" in splits else (
             splits["train"], splits["test"])  # fmt: skip
         sources = [data]
     else:
@@ -162,7 +163,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         )
     available = len(train)
     train = ev.cap_per_label(train, per_label, max_examples, seed=seed)
-    train, validation = ev.stratified_split(train, validation_share, seed=seed + 1)
+    train, validation = stratified_split(train, validation_share, seed=seed + 1)
     labels = tuple(sorted({label for _, label in train}))
     if len(labels) < 2:
         raise DataError(f"the train part has {len(labels)} label(s); an intent model needs at least two")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from assistant.data.labels import read_label_map
+from assistant.data.splits import stratified_split
 from assistant.errors import DataError
 from assistant.evaluation.intents import (
     OOS,
@@ -21,7 +22,6 @@ from assistant.evaluation.intents import (
     markdown_sections,
     read_labelled,
     score_head,
-    stratified_split,
     write_details,
 )
 from assistant.stages.intent_head import IntentHead

@@ -1,0 +1,105 @@
+"""Train, dev and test splits of a shop's support logs, by conversation (`splits/<name>.txt`).
+
+Every trainer learns from `train`, picks its checkpoint and promotion figure on `dev`, and reports `test`;
+a shop that imports its logs gets them written by `data import` (into a shop's `logs/`) or `data split`.
+Conversations are assigned whole (a conversation's turns never straddle two splits) and stratified by the
+intent of their first labelled customer turn, so every intent with three or more conversations has some
+in dev and test; unlabelled conversations are spread as one group of their own. Seeded: the same logs give
+the same splits.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from assistant.data.validation import FILES, SPLITS, Issue, read_jsonl
+from assistant.errors import DataError
+
+Pairs = list[tuple[str, str]]
+UNLABELLED = "\x00unlabelled"  # the group of conversations without a labelled customer turn
+
+
+def stratified_split(pairs: Pairs, share: float, *, seed: int) -> tuple[Pairs, Pairs]:
+    """(rest, held out) of (item, label) pairs: `share` of each label held out (at least one when a label
+    has three or more examples; labels with fewer stay whole in the rest), in a seeded order.
+
+    Written here rather than taken from scikit-learn: its `train_test_split(stratify=...)` refuses a
+    label with one example, which a shop's rare intents and few-shot samples always have."""
+    by_label: dict[str, Pairs] = defaultdict(list)
+    for pair in pairs:
+        by_label[pair[1]].append(pair)
+    rng = random.Random(seed)
+    rest: Pairs = []
+    held: Pairs = []
+    for label in sorted(by_label):
+        items = by_label[label][:]
+        rng.shuffle(items)
+        n = 0 if len(items) < 3 else max(1, round(len(items) * share))
+        held += items[:n]
+        rest += items[n:]
+    rng.shuffle(rest)
+    rng.shuffle(held)
+    return rest, held
+
+
+def assign_splits(
+    conversations: Iterable[dict[str, Any]], *, dev_share: float = 0.1, test_share: float = 0.1, seed: int = 0
+) -> dict[str, list[str]]:
+    """split -> conversation ids (in the logs' order), stratified by each conversation's first labelled
+    intent. Raises `DataError` for shares that leave nothing to train on."""
+    if not (0 <= dev_share < 1 and 0 <= test_share < 1 and dev_share + test_share < 1):
+        raise DataError(f"dev and test shares must be in [0, 1) and leave some for train; got dev {dev_share}, "
+                        f"test {test_share}")  # fmt: skip
+    order: dict[str, int] = {}
+    pairs: Pairs = []
+    for conversation in conversations:
+        cid = str(conversation["id"])
+        if cid in order:
+            raise DataError(f"conversation id {cid!r} occurs twice in the logs; ids must be unique")
+        order[cid] = len(order)
+        turns = conversation.get("turns") or []
+        first = next(
+            (t["intent"] for t in turns if t.get("role") == "customer" and t.get("intent")), UNLABELLED
+        )
+        pairs.append((cid, str(first)))
+    rest, test = stratified_split(pairs, test_share, seed=seed)
+    train, dev = stratified_split(rest, dev_share / (1 - test_share), seed=seed + 1)
+    return {name: sorted((cid for cid, _ in part), key=order.__getitem__)
+            for name, part in zip(SPLITS, (train, dev, test), strict=True)}  # fmt: skip
+
+
+def write_splits(root: Path, splits: dict[str, list[str]]) -> None:
+    """Write `splits/<name>.txt` under the shop folder `root` (each file staged, then swapped in)."""
+    folder = root / "splits"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in SPLITS:
+        staging = folder / f"{name}.txt.partial"
+        staging.write_text("".join(f"{cid}\n" for cid in splits.get(name, [])), encoding="utf-8")
+        staging.replace(folder / f"{name}.txt")
+
+
+def split_shop_logs(
+    root: Path, *, dev_share: float = 0.1, test_share: float = 0.1, seed: int = 0
+) -> dict[str, list[str]]:
+    """Assign the conversations of `root`'s `logs/conversations.jsonl` to the splits and write them; returns
+    split -> ids. A log with unreadable lines or conversations without an id is refused (nothing written)."""
+    path = root / FILES["conversations"]
+    if not path.is_file():
+        raise DataError(f"{path} is missing: import the shop's support logs first (`python -m assistant data "
+                        f"import --format FORMAT EXPORT {path}`)")  # fmt: skip
+    issues: list[Issue] = []
+    conversations = [record for _, record in read_jsonl(path, issues, str(path))]
+    unnamed = [record for record in conversations if not str(record.get("id") or "").strip()]
+    if issues or unnamed:
+        first = str(issues[0]) if issues else f"{path}: {len(unnamed)} conversations have no 'id'"
+        raise DataError(f"{first}; no splits written (`python -m assistant data validate {root}` lists "
+                        "every problem)")  # fmt: skip
+    if not conversations:
+        raise DataError(f"{path} holds no conversations; no splits written")
+    splits = assign_splits(conversations, dev_share=dev_share, test_share=test_share, seed=seed)
+    write_splits(root, splits)
+    return splits
