@@ -6,11 +6,15 @@ The model is identified by its reference, its dimension and, for a local folder,
 modification time of every file in it: a folder overwritten by another model (a re-prepared model,
 a run folder trained again under the same name) gets a new key, never the old vectors. Queries and
 passages are kept apart (models such as E5 embed them with different prompts). One `.npz` file per
-(model, kind) in the folder; nothing is ever evicted, so deleting the folder is always safe.
+(model, kind) in the folder. Each retrained model gets files of its own, so after every write the
+least recently used files go until the folder is under `MAX_CACHE_BYTES` (the file just written always
+stays; reading a file marks it used); a writer's leftover temporary file goes after an hour. Deleting the
+folder is always safe: it only costs embedding again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -22,6 +26,9 @@ from typing import Any, Literal
 import numpy as np
 
 Kind = Literal["query", "passage"]
+# A catalog of 50,000 products is ~77 MB of e5-small vectors per model; this keeps a few models' worth.
+MAX_CACHE_BYTES = 2 * 1024**3
+STALE_TEMPORARY_S = 3600  # a temporary file this old was left by a writer that died
 
 
 def cache_dir(data_dir: Path) -> Path:
@@ -67,6 +74,8 @@ class EmbeddingCache:
             if self.path.is_file():
                 with np.load(self.path) as data:
                     self._stored = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+                with contextlib.suppress(OSError):  # a read-only cache still serves its vectors
+                    os.utime(self.path)  # used now: pruning keeps the recently used models' files
         stored = self._stored
         keys = [self._key(t) for t in texts]
         missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in stored))
@@ -83,11 +92,42 @@ class EmbeddingCache:
             tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
             np.savez(tmp, keys=np.array(list(stored)), vectors=np.stack(list(stored.values())))
             tmp.replace(self.path)
+            prune(self.path.parent, keep=self.path)
         else:
             progress(f"{label}: {len(texts)} embeddings from the cache")
         if not texts:
             return np.zeros((0, 1), dtype=np.float32)
         return np.stack([stored[k] for k in keys]).astype(np.float32)
+
+
+def prune(folder: Path, *, keep: Path, max_bytes: int = MAX_CACHE_BYTES) -> list[Path]:
+    """Delete the least recently used cache files of `folder` (never `keep`) until the rest fit in
+    `max_bytes`, and temporary files older than `STALE_TEMPORARY_S`; returns what was deleted. A file another
+    process removes meanwhile is skipped."""
+    removed: list[Path] = []
+    now = time.time()
+    files: list[tuple[float, int, Path]] = []
+    for path in folder.glob("*.npz"):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        if path.name.endswith(".tmp.npz"):
+            if now - stat.st_mtime > STALE_TEMPORARY_S:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+            continue
+        files.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in files)
+    for _, size, path in sorted(files):  # oldest use first
+        if total <= max_bytes:
+            break
+        if path == keep:
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+        total -= size
+    return removed
 
 
 def embed_texts(

@@ -79,3 +79,28 @@ def test_the_document_index_of_training_reads_its_vectors_from_the_cache(tmp_pat
         assert cached.ids[language] == again.ids[language]
     pair = RetrievalPair("returns?", ("d1",), "en")
     assert again.search([pair], 2) == plain.search([pair], 2)
+
+
+def test_the_least_recently_used_models_files_go_when_the_cache_is_too_big(tmp_path: Path) -> None:
+    from assistant.backends.embedding_cache import prune
+
+    old, used, new = (EmbeddingCache(tmp_path, HashingEmbedder(dimension=d)) for d in (16, 32, 64))
+    for number, cache in enumerate((old, used, new)):
+        cache.embed([f"text {i}" for i in range(50)])
+        os.utime(cache.path, (1000 + number, 1000 + number))  # written in this order, long ago
+    EmbeddingCache(tmp_path, HashingEmbedder(dimension=16)).embed(["text 1"])  # reading marks `old` used
+    sizes = {c.path: c.path.stat().st_size for c in (old, used, new)}
+    stale = tmp_path / f"{new.model_key}.123.abcd.tmp.npz"
+    stale.write_bytes(b"left by a writer that died")
+    os.utime(stale, (1, 1))
+    fresh = tmp_path / f"{new.model_key}.456.ef01.tmp.npz"
+    fresh.write_bytes(b"another writer, still writing")
+    assert prune(tmp_path, keep=new.path, max_bytes=10**9) == [stale]  # under the cap: only the dead file
+    assert fresh.exists()
+    removed = prune(tmp_path, keep=new.path, max_bytes=sizes[new.path] + sizes[old.path])
+    assert removed == [used.path]  # the least recently used; `old` was read since
+    assert prune(tmp_path, keep=new.path, max_bytes=0) == [old.path]  # the file just written always stays
+    assert new.path.exists()
+    again = EmbeddingCache(tmp_path, HashingEmbedder(dimension=16))  # its file is gone: it embeds again
+    assert np.allclose(again.embed(["text 1"]), HashingEmbedder(dimension=16).embed_queries(["text 1"]))
+    assert (again.hits, again.misses) == (0, 1)
