@@ -19,6 +19,7 @@ def build_embedder(settings: Settings, role: ModelRole = ModelRole.EMBEDDER, *, 
     """The sentence-transformers embedder for `role` (multilingual by default): the promoted retriever
     run's encoder when there is one and `use_fine_tuned`, else the prepared model."""
     from assistant.backends.embedding import SentenceTransformerEmbedder
+    from assistant.backends.embedding_cache import model_fingerprint
     from assistant.training.registry import active_run
     from assistant.training.retriever import active_retriever_encoder
 
@@ -36,8 +37,9 @@ def build_embedder(settings: Settings, role: ModelRole = ModelRole.EMBEDDER, *, 
         # A model named in the settings (a folder or hub id) is part of the index's content hashes: after
         # `models.embedder` changes, `index` re-embeds the shop instead of keeping vectors of the old model
         # (which queries of the new one would search, wrongly or with a dimension error). The packaged
-        # model keeps the empty tag, so the indexes built with it stay valid.
-        embedder.index_tag = f"model:{reference}"
+        # model keeps the empty tag, so the indexes built with it stay valid. The fingerprint (the folder's
+        # files, or the hub id's cached revision) catches a model replaced under the same name.
+        embedder.index_tag = f"model:{reference}@{model_fingerprint(reference)[:16]}"
     return embedder
 
 

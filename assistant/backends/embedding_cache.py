@@ -36,15 +36,37 @@ def cache_dir(data_dir: Path) -> Path:
     return data_dir / "cache" / "embeddings"
 
 
-def model_fingerprint(reference: str) -> str:
-    """The reference, with (for a local folder) every file's path, size and modification time."""
+def model_fingerprint(reference: str, *, hub_cache: Path | None = None) -> str:
+    """The reference, with every file's path, size and modification time for a local folder, or the
+    revision in the Hugging Face cache (`hub_cache`: the library's default) for a hub id, so a model
+    updated under the same id gets a new fingerprint."""
     folder = Path(reference)
     parts = [reference]
     if folder.is_dir():
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             stat = path.stat()
             parts.append(f"{path.relative_to(folder)}\x00{stat.st_size}\x00{stat.st_mtime_ns}")
+    else:
+        parts.append(hub_revision(reference, hub_cache=hub_cache) or "")
     return hashlib.sha256("\x01".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def hub_revision(reference: str, *, hub_cache: Path | None = None) -> str | None:
+    """The commit of hub model `reference` ("org/name") in the local Hugging Face cache (what loading it
+    offline gets), or None when it is not a hub id or not cached. Reads the cache only; never the network."""
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    if reference.count("/") != 1 or reference.startswith((".", "/")):
+        return None
+    try:
+        found = try_to_load_from_cache(reference, "config.json", cache_dir=hub_cache)
+    except HFValidationError:  # not a valid repo id: a name of some other kind
+        return None
+    if not isinstance(found, str):
+        return None
+    snapshot = Path(found).parent
+    return snapshot.name if snapshot.parent.name == "snapshots" else None
 
 
 class EmbeddingCache:

@@ -104,3 +104,27 @@ def test_the_least_recently_used_models_files_go_when_the_cache_is_too_big(tmp_p
     again = EmbeddingCache(tmp_path, HashingEmbedder(dimension=16))  # its file is gone: it embeds again
     assert np.allclose(again.embed(["text 1"]), HashingEmbedder(dimension=16).embed_queries(["text 1"]))
     assert (again.hits, again.misses) == (0, 1)
+
+
+def test_a_hub_model_is_keyed_by_its_cached_revision(tmp_path: Path) -> None:
+    """A hub id alone would keep the vectors of an older revision after the model is updated under the same
+    id; the revision in the local Hugging Face cache is part of the fingerprint."""
+    from assistant.backends.embedding_cache import hub_revision
+
+    def cache_revision(commit: str) -> None:
+        repo = tmp_path / "hub" / "models--org--encoder"
+        (repo / "snapshots" / commit).mkdir(parents=True, exist_ok=True)
+        (repo / "snapshots" / commit / "config.json").write_text("{}")
+        (repo / "refs").mkdir(exist_ok=True)
+        (repo / "refs" / "main").write_text(commit)
+
+    hub = tmp_path / "hub"
+    assert hub_revision("org/encoder", hub_cache=hub) is None  # not cached
+    uncached = model_fingerprint("org/encoder", hub_cache=hub)
+    cache_revision("a" * 40)
+    assert hub_revision("org/encoder", hub_cache=hub) == "a" * 40
+    first = model_fingerprint("org/encoder", hub_cache=hub)
+    cache_revision("b" * 40)  # the model updated on the hub and downloaded again
+    assert len({uncached, first, model_fingerprint("org/encoder", hub_cache=hub)}) == 3
+    assert hub_revision("not a repo id!", hub_cache=hub) is None
+    assert hub_revision(str(tmp_path / "absent" / "folder"), hub_cache=hub) is None

@@ -71,3 +71,6 @@ def test_changing_the_configured_embedder_re_embeds_the_index(tmp_path: Path) ->
     assert sync_collection(store, first, "c", documents(5)).embedded == 5
     assert sync_collection(store, embedder(a), "c", documents(5)).embedded == 0
     assert sync_collection(store, second, "c", documents(5)).embedded == 5
+    config = next(a.glob("*.json"))  # the folder of `a` overwritten (a model re-prepared under its name)
+    config.write_text(config.read_text() + " ")
+    assert embedder(a).index_tag != first.index_tag
