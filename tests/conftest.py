@@ -102,3 +102,20 @@ def chroma_server_address() -> Iterator[tuple[str, int]]:
     _require_server("the chroma command", chroma_command() is None)
     with chroma_server() as address:
         yield address
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_file_left_behind() -> Iterator[None]:
+    """A test that writes ./assistant.toml (`shop init` without --no-settings) would point every later test,
+    and the next `make run`, at its temporary shop."""
+    settings_file = Path.cwd() / "assistant.toml"
+    existed = settings_file.is_file()
+    before = settings_file.read_bytes() if existed else None
+    yield
+    after = settings_file.read_bytes() if settings_file.is_file() else None
+    if after != before:
+        if not existed:
+            settings_file.unlink()
+        pytest.fail(
+            f"the test changed {settings_file}; run `shop init` with --no-settings or from a temporary folder"
+        )

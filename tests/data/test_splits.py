@@ -74,7 +74,7 @@ def test_a_duplicate_id_or_a_bad_log_writes_no_splits(tmp_path: Path) -> None:
 def test_importing_into_a_shops_logs_writes_its_splits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["shop", "init", str(tmp_path / "shop")]) == 0
+    assert main(["shop", "init", str(tmp_path / "shop"), "--no-settings"]) == 0
     export = tmp_path / "export.jsonl"
     export.write_text("".join(json.dumps({"id": f"t{i}", "messages": [
         {"role": "user", "content": f"where is my order {i}"}, {"role": "assistant", "content": "On its way."}],
