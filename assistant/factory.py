@@ -7,6 +7,7 @@ backend. Construction is cheap: models load on `warm_up()` or first use.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from assistant.model_preparation import require_model
 from assistant.schema import ModelRole
@@ -141,11 +142,46 @@ def build_vector_store(settings: Settings):  # -> VectorStore
     return ChromaVectorStore(settings.paths.index_dir)
 
 
+def build_intent_model(
+    settings: Settings, embedder: Any = None, *, languages: tuple[str, ...] = ("en", "zh")
+):
+    """(embedder for intent, the active intent head), as the assistant understands messages: the active run's
+    fine-tuned encoder when it has one, else the prepared embedder (`embedder` when given and not a fine-tuned
+    retriever); with no run trained on the shop's logs, the engine's default model (fit on first use)."""
+    from assistant.backends.embedding import SentenceTransformerEmbedder
+    from assistant.training.default_intent import embedder_reference, ensure_default_intent_model
+    from assistant.training.intent import DEFAULT_PREFIX, active_intent_encoder, load_active_intent_head
+    from assistant.training.registry import active_run
+
+    embedder = (
+        embedder if embedder is not None else build_embedder(settings)
+    )  # constructing loads nothing yet
+    # An intent run with a fine-tuned encoder embeds messages for intent with that encoder; a head-only run
+    # was fit on the prepared embedder, which a promoted retriever replaces for search only.
+    intent_encoder = active_intent_encoder(settings.paths.artifacts_dir)
+    if intent_encoder is not None:
+        intent_embedder = SentenceTransformerEmbedder(
+            str(intent_encoder),
+            device=settings.models.device,
+            batch_size=settings.models.embedding_batch_size,
+        )
+    elif is_fine_tuned_retriever(embedder):
+        intent_embedder = build_embedder(settings, use_fine_tuned=False)
+    else:
+        intent_embedder = embedder
+    # No model trained on the shop's logs yet: the engine's default (cold start).
+    active = active_run(settings.paths.artifacts_dir, "intent")
+    if active is None or active.startswith(DEFAULT_PREFIX):
+        ensure_default_intent_model(intent_embedder, settings.paths.artifacts_dir,
+                                    embedder_reference=embedder_reference(intent_embedder), languages=languages)  # fmt: skip
+    intent_head = load_active_intent_head(settings.paths.artifacts_dir)
+    return intent_embedder, intent_head
+
+
 def build_assistant(settings: Settings, *, embedder=None, generator=None, store=None):  # -> Assistant
     """The whole assistant from settings; pass backends to override (tests, benchmarks)."""
     from datetime import date
 
-    from assistant.backends.embedding import SentenceTransformerEmbedder
     from assistant.backends.language_detection import LangdetectIdentifier
     from assistant.backends.sentiment import LexiconSentimentScorer
     from assistant.catalog import load_shop_knowledge
@@ -163,7 +199,6 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
     from assistant.store.database import Database, seed_store
     from assistant.store.orders import OrderRepository
     from assistant.store.verification import VerificationLedger
-    from assistant.training.intent import active_intent_encoder, load_active_intent_head
 
     a = settings.assistant
     shop = load_shop_knowledge(settings.paths.shop_dir)
@@ -175,29 +210,7 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
     db = Database(database_url(settings))
     seed_store(db, settings.paths.shop_dir)
     vocabulary = Vocabulary.of_shop(shop)
-    # An intent run with a fine-tuned encoder embeds messages for intent with that encoder; a head-only run
-    # was fit on the prepared embedder, which a promoted retriever replaces for search only.
-    intent_encoder = active_intent_encoder(settings.paths.artifacts_dir)
-    if intent_encoder is not None:
-        intent_embedder = SentenceTransformerEmbedder(
-            str(intent_encoder),
-            device=settings.models.device,
-            batch_size=settings.models.embedding_batch_size,
-        )
-    elif is_fine_tuned_retriever(embedder):
-        intent_embedder = build_embedder(settings, use_fine_tuned=False)
-    else:
-        intent_embedder = embedder
-    from assistant.training.default_intent import embedder_reference, ensure_default_intent_model
-    from assistant.training.intent import DEFAULT_PREFIX
-    from assistant.training.registry import active_run
-
-    # No model trained on the shop's logs yet: the engine's default (cold start).
-    active = active_run(settings.paths.artifacts_dir, "intent")
-    if active is None or active.startswith(DEFAULT_PREFIX):
-        ensure_default_intent_model(intent_embedder, settings.paths.artifacts_dir,
-                                    embedder_reference=embedder_reference(intent_embedder), languages=languages)  # fmt: skip
-    intent_head = load_active_intent_head(settings.paths.artifacts_dir)
+    intent_embedder, intent_head = build_intent_model(settings, embedder, languages=languages)
     return Assistant(
         shop=shop,
         embedder=embedder,
