@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.errors import AssistantError, ConfigError
+from assistant.errors import AssistantError, ConfigError, DataError
 from assistant.schema import ChatMessage, ModelRole
 from assistant.settings import Settings, load_settings, settings_to_toml
 from assistant.training.cli import add_train_parser
@@ -122,6 +122,30 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument(
         "path", nargs="?", type=Path, default=None, help="shop folder (default: paths.shop_dir)"
     )
+
+    sheet = data_commands.add_parser(
+        "label-sheet", help="a CSV of unlabelled customer turns with the intent model's suggestions, to label"
+    )
+    sheet.add_argument("--out", type=Path, required=True, help="the CSV to write")
+    sheet.add_argument("--per-intent", type=int, default=10, help="turns per suggested intent (default 10)")
+    sheet.add_argument("--max-rows", type=int, default=500, help="rows in all (default 500)")
+    sheet.add_argument(
+        "--relabel", action="store_true", help="include turns that have a label (to review them)"
+    )
+    sheet.add_argument(
+        "path", nargs="?", type=Path, default=None, help="shop folder (default: paths.shop_dir)"
+    )
+    apply_labels = data_commands.add_parser(
+        "apply-labels", help="write a filled-in label sheet's intent column into the shop's logs"
+    )
+    apply_labels.add_argument(
+        "sheet", type=Path, help="the CSV from label-sheet, its intent column filled in"
+    )
+    apply_labels.add_argument(
+        "path", nargs="?", type=Path, default=None, help="shop folder (default: paths.shop_dir)"
+    )
+    apply_labels.add_argument("--label-map", type=Path, default=None,
+                              help="JSON or CSV renaming the sheet's labels onto the engine's intents")  # fmt: skip
 
     catalog = data_commands.add_parser(
         "import-catalog", help="convert a product export into the shop's catalog/products.jsonl"
@@ -428,6 +452,37 @@ def _data(args: argparse.Namespace, settings: Settings) -> int:
         print(
             figures_markdown(figures) if args.markdown else json.dumps(figures, indent=2, ensure_ascii=False)
         )
+        return 0
+    if args.data_command == "label-sheet":
+        from assistant.backends.embedding_cache import cache_dir
+        from assistant.factory import build_intent_model
+        from assistant.training.labelling import labelling_sheet, write_sheet
+
+        if args.per_intent < 1 or args.max_rows < 1:
+            raise DataError("--per-intent and --max-rows must be at least 1")
+        shop_dir = args.path or settings.paths.shop_dir
+        embedder, head = build_intent_model(settings)
+        rows = labelling_sheet(shop_dir, embedder, head, per_intent=args.per_intent, max_rows=args.max_rows,
+                               relabel=args.relabel, cache_dir=cache_dir(settings.paths.data_dir), progress=print)  # fmt: skip
+        if not rows:
+            print(f"{shop_dir}: no customer turns without a label" + ("" if args.relabel else " (--relabel to review "
+                                                                        "the labelled ones)"))  # fmt: skip
+            return 0
+        write_sheet(rows, args.out)
+        intents = len({row["suggested"] for row in rows})
+        print(f"{len(rows)} turns over {intents} suggested intents written to {args.out}: fill in the intent column "
+              f"(the suggestion, another engine intent, or blank to skip), then `python -m assistant data "
+              f"apply-labels {args.out}`")  # fmt: skip
+        return 0
+    if args.data_command == "apply-labels":
+        from assistant.data.labels import read_label_map
+        from assistant.training.labelling import apply_labels, describe
+
+        shop_dir = args.path or settings.paths.shop_dir
+        applied = apply_labels(shop_dir, args.sheet, label_map=read_label_map(args.label_map))
+        print(describe(applied))
+        if applied.applied:
+            print("next: `python -m assistant train intent` learns from them")
         return 0
     if args.data_command == "split":
         shop_dir = args.path or settings.paths.shop_dir

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from assistant.data.validation import FILES, SPLITS, Issue, read_jsonl
+from assistant.data.validation import FILES, SPLITS, read_conversations
 from assistant.errors import DataError
 
 Pairs = list[tuple[str, str]]
@@ -87,19 +87,13 @@ def split_shop_logs(
 ) -> dict[str, list[str]]:
     """Assign the conversations of `root`'s `logs/conversations.jsonl` to the splits and write them; returns
     split -> ids. A log with unreadable lines or conversations without an id is refused (nothing written)."""
-    path = root / FILES["conversations"]
-    if not path.is_file():
-        raise DataError(f"{path} is missing: import the shop's support logs first (`python -m assistant data "
-                        f"import --format FORMAT EXPORT {path}`)")  # fmt: skip
-    issues: list[Issue] = []
-    conversations = [record for _, record in read_jsonl(path, issues, str(path))]
+    conversations = read_conversations(root)
     unnamed = [record for record in conversations if not str(record.get("id") or "").strip()]
-    if issues or unnamed:
-        first = str(issues[0]) if issues else f"{path}: {len(unnamed)} conversations have no 'id'"
-        raise DataError(f"{first}; no splits written (`python -m assistant data validate {root}` lists "
-                        "every problem)")  # fmt: skip
+    if unnamed:
+        raise DataError(f"{root / FILES['conversations']}: {len(unnamed)} conversations have no 'id'; no splits "
+                        "written")  # fmt: skip
     if not conversations:
-        raise DataError(f"{path} holds no conversations; no splits written")
+        raise DataError(f"{root / FILES['conversations']} holds no conversations; no splits written")
     splits = assign_splits(conversations, dev_share=dev_share, test_share=test_share, seed=seed)
     write_splits(root, splits)
     return splits

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.data.labels import describe_outside, outside_engine
+from assistant.errors import DataError
 
 LANGUAGES = ("en", "zh")
 ORDER_STATUSES = ("placed", "shipped", "delivered", "returned", "cancelled", "refunded")
@@ -55,6 +56,20 @@ class Report:
     @property
     def is_valid(self) -> bool:
         return not self.issues
+
+
+def read_conversations(root: Path) -> list[dict]:
+    """The shop's logged conversations (`logs/conversations.jsonl`), for commands that rewrite or split them:
+    a missing file or any unreadable line raises `DataError` (saying how to import, or where to look)."""
+    path = root / FILES["conversations"]
+    if not path.is_file():
+        raise DataError(f"{path} is missing: import the shop's support logs first (`python -m assistant data "
+                        f"import --format FORMAT EXPORT {path}`)")  # fmt: skip
+    issues: list[Issue] = []
+    conversations = [record for _, record in read_jsonl(path, issues, str(path))]
+    if issues:
+        raise DataError(f"{issues[0]}; `python -m assistant data validate {root}` lists every problem")
+    return conversations
 
 
 def read_jsonl(path: Path, issues: list[Issue], label: str) -> Iterator[tuple[int, dict]]:
