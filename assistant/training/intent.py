@@ -154,7 +154,9 @@ def train_intent_model(
     train = intent_examples(shop_dir, "train")
     dev = intent_examples(shop_dir, "dev")
     if not train or not dev:
-        raise DataError(f"{shop_dir} has no labelled customer turns in the train or dev split")
+        raise DataError(f"{shop_dir} has no labelled customer turns in the train or dev split: label a few per "
+                        "intent with `python -m assistant data label-sheet --out sheet.csv`, then `data apply-labels "
+                        "sheet.csv` (logs without splits: `data split`)")  # fmt: skip
     if max_examples:  # a smoke run: the head, its thresholds and the metrics on a stratified few
         train = capped_examples(train, max_examples)
     labels = tuple(sorted({e.intent for e in train}))

@@ -150,3 +150,13 @@ def test_the_cli_writes_a_sheet_and_applies_it(tmp_path: Path, monkeypatch: pyte
         main([*common, "data", "label-sheet", "--out", str(tmp_path / "s.csv"), "--max-rows", "0", str(shop)])
         == 2
     )
+
+
+def test_training_on_unlabelled_logs_says_how_to_label_them(tmp_path: Path) -> None:
+    from assistant.data.splits import split_shop_logs
+    from assistant.training.intent import train_intent_model
+
+    shop = write_shop(tmp_path / "shop", TEXTS)
+    split_shop_logs(shop)
+    with pytest.raises(DataError, match="data label-sheet"):
+        train_intent_model(shop, HashingEmbedder(64), tmp_path / "artifacts", embedder_reference="hashing-64")
