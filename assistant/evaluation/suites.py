@@ -155,8 +155,18 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         train, test = stratified_split(splits["all"], test_share, seed=seed) if "all" in splits else (
             splits["train"], splits["test"])  # fmt: skip
         sources = [data]
-    else:
-        raise DataError("eval intents needs --data FILE, or --train FILE and --test FILE")
+    else:  # the shop's own labelled turns: its train split, tested on its test split
+        from assistant.training.intent import intent_examples
+
+        shop_dir = settings.paths.shop_dir
+        if not (shop_dir / "logs" / "conversations.jsonl").is_file():
+            raise DataError(f"eval intents needs --data FILE, or --train FILE and --test FILE, or a shop with "
+                            f"labelled logs ({shop_dir} has none)")  # fmt: skip
+        renamed = label_map or {}
+        train, test = ([(e.text, renamed.get(e.intent, e.intent)) for e in intent_examples(shop_dir, split)
+                        if renamed.get(e.intent, e.intent)] for split in ("train", "test"))  # fmt: skip
+        sources = [shop_dir / "logs" / "conversations.jsonl", shop_dir / "splits" / "train.txt",
+                   shop_dir / "splits" / "test.txt"]  # fmt: skip
     if not train or not test:
         raise DataError(
             f"eval intents needs examples in both parts; train has {len(train)}, test {len(test)}"

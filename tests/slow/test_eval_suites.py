@@ -64,3 +64,29 @@ def test_intent_and_retrieval_suites(tmp_path: Path) -> None:
                                      qrels=tmp_path / "qrels.tsv", out_root=tmp_path, progress=lambda _: None)  # fmt: skip
     assert payload["aggregate"]["queries"] == 2 and payload["aggregate"]["recall@5"] == 1.0
     assert payload["aggregate"]["mrr"] >= 0.5
+
+
+def test_the_intent_suite_on_a_shops_own_labelled_logs(tmp_path: Path) -> None:
+    """No files given: the shop's labelled turns, its train split against its test split."""
+    from assistant.data.splits import split_shop_logs
+    from assistant.evaluation.suites import run_intent_suite
+    from assistant.settings import load_settings
+
+    os.chdir(ROOT)
+    texts = {"order_status": "where is my parcel number {}", "return_request": "I want to send back order {}",
+             "greeting": "hello there friend {}"}  # fmt: skip
+    conversations = [{"id": f"{intent}-{i}", "language": "en", "turns": [
+        {"role": "customer", "text": text.format(i), "intent": intent if i != 3 else "wismo"}]}
+        for intent, text in texts.items() for i in range(20)]  # fmt: skip
+    (tmp_path / "shop" / "logs").mkdir(parents=True)
+    (tmp_path / "shop" / "logs" / "conversations.jsonl").write_text(
+        "".join(json.dumps(c) + "\n" for c in conversations)
+    )
+    splits = split_shop_logs(tmp_path / "shop")
+    settings = load_settings(overrides=[f"paths.shop_dir={tmp_path / 'shop'}"])
+    _, payload = run_intent_suite(settings, out_root=tmp_path, progress=lambda _: None,
+                                  label_map={"wismo": "order_status"})  # fmt: skip
+    aggregate = payload["aggregate"]
+    assert aggregate["test_examples"] == len(splits["test"]) and aggregate["accuracy"] >= 0.9
+    assert set(payload["per_label"]) <= set(texts) and aggregate["labels"] == 3  # "wismo" renamed by the map
+    assert "conversations.jsonl" in json.dumps(payload)
