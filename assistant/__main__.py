@@ -219,7 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--run-id", help="name of the results folder (default: time and suite)")
     evaluate.add_argument("--out", type=Path, default=Path("evals/results"), help="where run folders go")
     evaluate.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"), help="compare two run folders")
-    evaluate.add_argument("--data", type=Path, help="intents: text,label CSV/JSONL or CLINC150 JSON")
+    evaluate.add_argument(
+        "--data",
+        type=Path,
+        help="intents: text,label CSV/JSONL or CLINC150 JSON (none given: "
+        "the shop's labelled logs, train split against test split)",
+    )
     evaluate.add_argument(
         "--test-share", type=float, default=0.1, help="intents: held-out share when the data has no split"
     )
