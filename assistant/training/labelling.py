@@ -104,13 +104,34 @@ def labelling_sheet(
             for r in picked]  # fmt: skip
 
 
+FORMULA_STARTS = (
+    "=",
+    "+",
+    "-",
+    "@",
+    "\t",
+    "\r",
+)  # a spreadsheet program runs a cell starting so as a formula
+
+
 def write_sheet(rows: list[dict[str, str]], path: Path) -> None:
-    """The sheet as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read Chinese text right)."""
+    """The sheet as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read Chinese text right). A
+    shopper's text that starts like a formula ("=HYPERLINK(...)") is written with a leading apostrophe, so
+    opening the sheet never runs it; `apply_labels` takes the apostrophe off again."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({**row, "text": "'" + row["text"] if row["text"].startswith(FORMULA_STARTS) else row["text"]}
+                         for row in rows)  # fmt: skip
+
+
+def _same_text(turn_text: str, sheet_text: str) -> bool:
+    """Whether a sheet row's text is the turn's (spacing aside: spreadsheet programs change line ends; and the
+    apostrophe `write_sheet` puts before a formula-like text)."""
+    if sheet_text.startswith("'") and turn_text.startswith(FORMULA_STARTS):
+        sheet_text = sheet_text[1:]
+    return " ".join(turn_text.split()) == " ".join(sheet_text.split())
 
 
 def apply_labels(shop_dir: Path, sheet: Path, *, label_map: Mapping[str, str] | None = None) -> LabelReport:
@@ -149,7 +170,7 @@ def apply_labels(shop_dir: Path, sheet: Path, *, label_map: Mapping[str, str] | 
             report.rejected.append((line, f"no customer turn {row.get('turn')!r} in conversation "
                                           f"{row.get('conversation_id')!r}"))  # fmt: skip
             continue
-        if " ".join(str(turn.get("text", "")).split()) != " ".join((row.get("text") or "").split()):
+        if not _same_text(str(turn.get("text", "")), row.get("text") or ""):
             report.rejected.append((line, "the turn's text differs from the sheet's: the logs changed since the "
                                           "sheet was written"))  # fmt: skip
             continue

