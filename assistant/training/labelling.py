@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.analytics import spreadsheet_safe
 from assistant.backends.embedding_cache import embed_texts
 from assistant.data.importers import write_jsonl
 from assistant.data.labels import outside_engine
@@ -104,16 +105,6 @@ def labelling_sheet(
             for r in picked]  # fmt: skip
 
 
-FORMULA_STARTS = (
-    "=",
-    "+",
-    "-",
-    "@",
-    "\t",
-    "\r",
-)  # a spreadsheet program runs a cell starting so as a formula
-
-
 def write_sheet(rows: list[dict[str, str]], path: Path) -> None:
     """The sheet as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read Chinese text right). A
     shopper's text that starts like a formula ("=HYPERLINK(...)") is written with a leading apostrophe, so
@@ -122,15 +113,14 @@ def write_sheet(rows: list[dict[str, str]], path: Path) -> None:
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows({**row, "text": "'" + row["text"] if row["text"].startswith(FORMULA_STARTS) else row["text"]}
-                         for row in rows)  # fmt: skip
+        writer.writerows({**row, "text": spreadsheet_safe(row["text"])} for row in rows)
 
 
 def _same_text(turn_text: str, sheet_text: str) -> bool:
     """Whether a sheet row's text is the turn's (spacing aside: spreadsheet programs change line ends; and the
     apostrophe `write_sheet` puts before a formula-like text)."""
-    if sheet_text.startswith("'") and turn_text.startswith(FORMULA_STARTS):
-        sheet_text = sheet_text[1:]
+    if sheet_text.startswith("'") and spreadsheet_safe(turn_text) == sheet_text:
+        sheet_text = turn_text
     return " ".join(turn_text.split()) == " ".join(sheet_text.split())
 
 
