@@ -142,20 +142,27 @@ def build_vector_store(settings: Settings):  # -> VectorStore
     return ChromaVectorStore(settings.paths.index_dir)
 
 
-def build_intent_model(
-    settings: Settings, embedder: Any = None, *, languages: tuple[str, ...] = ("en", "zh")
-):
+def shop_languages(settings: Settings, languages: tuple[str, ...]) -> tuple[str, ...]:
+    """The shop's languages that the settings allow (an English-only shop never answers in Chinese)."""
+    return tuple(code for code in languages if code in settings.assistant.languages) or languages[:1]
+
+
+def build_intent_model(settings: Settings, embedder: Any = None, *, languages: tuple[str, ...] | None = None):
     """(embedder for intent, the active intent head), as the assistant understands messages: the active run's
     fine-tuned encoder when it has one, else the prepared embedder (`embedder` when given and not a fine-tuned
-    retriever); with no run trained on the shop's logs, the engine's default model (fit on first use)."""
+    retriever); with no run trained on the shop's logs, the engine's default model (fit on first use, for
+    `languages`: by default the shop's that the settings allow)."""
     from assistant.backends.embedding import SentenceTransformerEmbedder
     from assistant.training.default_intent import embedder_reference, ensure_default_intent_model
     from assistant.training.intent import DEFAULT_PREFIX, active_intent_encoder, load_active_intent_head
     from assistant.training.registry import active_run
 
-    embedder = (
-        embedder if embedder is not None else build_embedder(settings)
-    )  # constructing loads nothing yet
+    if embedder is None:
+        embedder = build_embedder(settings)  # constructing it loads nothing yet
+    if languages is None:
+        from assistant.shop import load_profile
+
+        languages = shop_languages(settings, load_profile(settings.paths.shop_dir).languages)
     # An intent run with a fine-tuned encoder embeds messages for intent with that encoder; a head-only run
     # was fit on the prepared embedder, which a promoted retriever replaces for search only.
     intent_encoder = active_intent_encoder(settings.paths.artifacts_dir)
@@ -202,8 +209,7 @@ def build_assistant(settings: Settings, *, embedder=None, generator=None, store=
 
     a = settings.assistant
     shop = load_shop_knowledge(settings.paths.shop_dir)
-    # The shop's languages that the settings allow (an English-only shop never answers in Chinese).
-    languages = tuple(code for code in shop.languages if code in a.languages) or shop.languages[:1]
+    languages = shop_languages(settings, shop.languages)
     embedder = embedder or build_embedder(settings)
     if generator is None and generation_mode(settings) == "model":
         generator = build_generator(settings)
