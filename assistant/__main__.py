@@ -495,7 +495,9 @@ def _data(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     from assistant.data.importers import import_logs
     from assistant.data.labels import describe_outside, outside_engine, packaged_label_map, read_label_map
+    from assistant.data.splits import check_shares
 
+    check_shares(args.dev_share, args.test_share)  # before anything is written
     label_map = read_label_map(args.label_map) if args.label_map else packaged_label_map(args.fmt)
     imported = import_logs(args.fmt, args.source, args.destination, on_error=args.on_error, redact=args.redact,
                            label_map=label_map)  # fmt: skip

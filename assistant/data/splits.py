@@ -46,14 +46,19 @@ def stratified_split(pairs: Pairs, share: float, *, seed: int) -> tuple[Pairs, P
     return rest, held
 
 
+def check_shares(dev_share: float, test_share: float) -> None:
+    """Raise `DataError` for dev and test shares that leave nothing to train on."""
+    if not (0 <= dev_share < 1 and 0 <= test_share < 1 and dev_share + test_share < 1):
+        raise DataError(f"dev and test shares must be in [0, 1) and leave some for train; got dev {dev_share}, "
+                        f"test {test_share}")  # fmt: skip
+
+
 def assign_splits(
     conversations: Iterable[dict[str, Any]], *, dev_share: float = 0.1, test_share: float = 0.1, seed: int = 0
 ) -> dict[str, list[str]]:
     """split -> conversation ids (in the logs' order), stratified by each conversation's first labelled
     intent. Raises `DataError` for shares that leave nothing to train on."""
-    if not (0 <= dev_share < 1 and 0 <= test_share < 1 and dev_share + test_share < 1):
-        raise DataError(f"dev and test shares must be in [0, 1) and leave some for train; got dev {dev_share}, "
-                        f"test {test_share}")  # fmt: skip
+    check_shares(dev_share, test_share)
     order: dict[str, int] = {}
     pairs: Pairs = []
     for conversation in conversations:

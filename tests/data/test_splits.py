@@ -94,3 +94,7 @@ def test_importing_into_a_shops_logs_writes_its_splits(
     )
     assert "run `python -m assistant data split SHOP`" in capsys.readouterr().out
     assert main(["data", "split", str(tmp_path / "shop"), "--dev-share", "0.6", "--test-share", "0.6"]) == 2
+    before = destination.read_bytes()
+    assert main(["data", "import", "--format", "messages-jsonl", "--test-share", "1.5", str(export),
+                 str(destination)]) == 2  # fmt: skip
+    assert destination.read_bytes() == before  # refused before the logs were replaced
