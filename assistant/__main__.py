@@ -119,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         sharing.add_argument(
             "--seed", type=int, default=0, help="the same logs and seed give the same splits"
         )
+        sharing.add_argument("--reassign", action="store_true",
+                             help="assign every conversation again (default: one already in a split stays there)")  # fmt: skip
+    importer.add_argument("--append", action="store_true",
+                          help="add to DEST's conversations (a conversation with an id DEST has replaces it) "
+                               "instead of replacing the file")  # fmt: skip
     split.add_argument(
         "path", nargs="?", type=Path, default=None, help="shop folder (default: paths.shop_dir)"
     )
@@ -500,12 +505,15 @@ def _data(args: argparse.Namespace, settings: Settings) -> int:
     check_shares(args.dev_share, args.test_share)  # before anything is written
     label_map = read_label_map(args.label_map) if args.label_map else packaged_label_map(args.fmt)
     imported = import_logs(args.fmt, args.source, args.destination, on_error=args.on_error, redact=args.redact,
-                           label_map=label_map)  # fmt: skip
+                           label_map=label_map, append=args.append)  # fmt: skip
     print(
         f"{args.source} ({imported.format}): {imported.rows_in} rows in, {imported.conversations_out} "
         f"conversations ({imported.turns_out} turns) written to {args.destination}, "
         f"{len(imported.rejected)} rows rejected"
     )
+    if args.append:
+        print(f"appended: {imported.conversations_out - imported.replaced} new conversations, {imported.replaced} "
+              f"replacing ones with the same id; {imported.conversations_total} in {args.destination}")  # fmt: skip
     labelled = sum(imported.intents.values())
     if labelled:
         given = "the label map" if args.label_map else f"the engine's {args.fmt} label map"
@@ -531,11 +539,13 @@ def _data(args: argparse.Namespace, settings: Settings) -> int:
 def _print_splits(shop_dir: Path, args: argparse.Namespace) -> None:
     from assistant.data.splits import split_shop_logs
 
-    splits = split_shop_logs(shop_dir, dev_share=args.dev_share, test_share=args.test_share, seed=args.seed)
+    splits, assigned = split_shop_logs(shop_dir, dev_share=args.dev_share, test_share=args.test_share,
+                                       seed=args.seed, reassign=args.reassign)  # fmt: skip
     counts = ", ".join(f"{name} {len(ids)}" for name, ids in splits.items())
-    print(
-        f"splits written to {shop_dir / 'splits'}: {counts} conversations (stratified by intent; seed {args.seed})"
-    )
+    total = sum(len(ids) for ids in splits.values())
+    how = ("all assigned now, stratified by intent" if assigned == total else
+           f"{assigned} assigned now; the others kept their split (--reassign redoes all)")  # fmt: skip
+    print(f"splits written to {shop_dir / 'splits'}: {counts} conversations ({how}; seed {args.seed})")
 
 
 def _print_rejections(rejected: list) -> None:

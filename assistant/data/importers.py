@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from assistant.data.validation import Issue, read_jsonl
 from assistant.errors import DataError
 from assistant.privacy import redact as redact_text
 
@@ -54,6 +55,8 @@ class ImportReport:
     rejected: list[Rejection] = field(default_factory=list)
     intents: dict[str, int] = field(default_factory=dict)  # customer turns per intent label, after the map
     relabelled: int = 0  # customer turns whose label the label map renamed (or dropped)
+    replaced: int = 0  # with `append`: conversations of the export that replaced one with the same id
+    conversations_total: int = 0  # conversations in the destination afterwards
 
 
 def import_logs(
@@ -64,10 +67,13 @@ def import_logs(
     on_error: OnError = "skip",
     redact: bool = False,
     label_map: Mapping[str, str] | None = None,
+    append: bool = False,
 ) -> ImportReport:
     """Read `source` in format `fmt` and write conversations JSONL to `destination`. `label_map` renames the
     customer turns' intent labels (raw -> engine intent; "" leaves the turn unlabelled, the turn is kept);
-    the report counts the labels written, so labels the engine does not act on can be shown."""
+    the report counts the labels written, so labels the engine does not act on can be shown. With `append`
+    the conversations join those already in `destination` (one with an id already there replaces it, in its
+    place: a later export of a conversation that went on); the existing file must read cleanly."""
     readers: dict[str, Callable[[bytes, ImportReport], Iterator[dict]]] = {
         "messages-jsonl": _read_messages_jsonl,
         "ticket-csv": _read_ticket_csv,
@@ -103,7 +109,22 @@ def import_logs(
                 report.relabelled += 1
             if turn["intent"]:
                 report.intents[turn["intent"]] = report.intents.get(turn["intent"], 0) + 1
-    report.conversations_out = write_jsonl(destination, conversations)
+    report.conversations_out = len(conversations)
+    if append and destination.is_file():
+        issues: list[Issue] = []
+        existing = [record for _, record in read_jsonl(destination, issues, str(destination))]
+        if issues:
+            raise DataError(f"cannot append: {issues[0]}; nothing was written")
+        position = {str(c.get("id")): i for i, c in enumerate(existing)}
+        for conversation in conversations:
+            if conversation["id"] in position:
+                existing[position[conversation["id"]]] = conversation
+                report.replaced += 1
+            else:
+                position[conversation["id"]] = len(existing)
+                existing.append(conversation)
+        conversations = existing
+    report.conversations_total = write_jsonl(destination, conversations)
     return report
 
 

@@ -10,13 +10,14 @@ the same splits.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from assistant.data.validation import FILES, SPLITS, read_conversations
+from assistant.data.validation import FILES, SPLITS, read_conversations, read_splits
 from assistant.errors import DataError
 
 Pairs = list[tuple[str, str]]
@@ -87,11 +88,22 @@ def write_splits(root: Path, splits: dict[str, list[str]]) -> None:
         staging.replace(folder / f"{name}.txt")
 
 
+def hashed_split(cid: str, *, dev_share: float, test_share: float, seed: int) -> str:
+    """The split of one conversation by a hash of its id: stable, and in the shares' proportions over many
+    conversations, however few arrive at a time."""
+    position = int(hashlib.sha256(f"{seed}:{cid}".encode()).hexdigest()[:12], 16) / 16**12
+    return "test" if position < test_share else "dev" if position < test_share + dev_share else "train"
+
+
 def split_shop_logs(
-    root: Path, *, dev_share: float = 0.1, test_share: float = 0.1, seed: int = 0
-) -> dict[str, list[str]]:
+    root: Path, *, dev_share: float = 0.1, test_share: float = 0.1, seed: int = 0, reassign: bool = False
+) -> tuple[dict[str, list[str]], int]:
     """Assign the conversations of `root`'s `logs/conversations.jsonl` to the splits and write them; returns
-    split -> ids. A log with unreadable lines or conversations without an id is refused (nothing written)."""
+    (split -> ids, how many were assigned now). A conversation already in a split stays there (unless
+    `reassign`), so logs imported later never move an old dev or test conversation into train; the new ones
+    are stratified when nothing was assigned yet, else placed by a hash of their id (`hashed_split`). A log
+    with unreadable lines or conversations without an id is refused (nothing written)."""
+    check_shares(dev_share, test_share)
     conversations = read_conversations(root)
     unnamed = [record for record in conversations if not str(record.get("id") or "").strip()]
     if unnamed:
@@ -99,6 +111,20 @@ def split_shop_logs(
                         "written")  # fmt: skip
     if not conversations:
         raise DataError(f"{root / FILES['conversations']} holds no conversations; no splits written")
-    splits = assign_splits(conversations, dev_share=dev_share, test_share=test_share, seed=seed)
+    present = {str(c["id"]) for c in conversations}
+    kept = (
+        {}
+        if reassign
+        else {cid: name for name, ids in read_splits(root).items() for cid in ids if cid in present}
+    )
+    new = [c for c in conversations if str(c["id"]) not in kept]
+    if not kept:
+        assigned = assign_splits(new, dev_share=dev_share, test_share=test_share, seed=seed)
+        kept = {cid: name for name, ids in assigned.items() for cid in ids}
+    else:
+        for conversation in new:
+            cid = str(conversation["id"])
+            kept[cid] = hashed_split(cid, dev_share=dev_share, test_share=test_share, seed=seed)
+    splits = {name: [str(c["id"]) for c in conversations if kept[str(c["id"])] == name] for name in SPLITS}
     write_splits(root, splits)
-    return splits
+    return splits, len(new)

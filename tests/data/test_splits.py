@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from assistant.__main__ import main
-from assistant.data.splits import assign_splits, split_shop_logs
-from assistant.data.validation import validate_shop
+from assistant.data.splits import assign_splits, hashed_split, split_shop_logs
+from assistant.data.validation import SPLITS, validate_shop
 from assistant.errors import DataError
 
 
@@ -87,7 +87,12 @@ def test_importing_into_a_shops_logs_writes_its_splits(
     assert "wismo (20)" in out  # the shop's own label, named
     assert not [str(i) for i in validate_shop(tmp_path / "shop").issues if "split" in str(i)]
     assert main(["data", "split", str(tmp_path / "shop"), "--test-share", "0.25", "--seed", "3"]) == 0
-    assert "train 26, dev 4, test 10 conversations" in capsys.readouterr().out
+    assert "train 32, dev 4, test 4 conversations (0 assigned now; the others kept" in capsys.readouterr().out
+    assert (
+        main(["data", "split", str(tmp_path / "shop"), "--test-share", "0.25", "--seed", "3", "--reassign"])
+        == 0
+    )
+    assert "train 26, dev 4, test 10 conversations (all assigned now" in capsys.readouterr().out
     assert (
         main(["data", "import", "--format", "messages-jsonl", str(export), str(tmp_path / "elsewhere.jsonl")])
         == 0
@@ -98,3 +103,48 @@ def test_importing_into_a_shops_logs_writes_its_splits(
     assert main(["data", "import", "--format", "messages-jsonl", "--test-share", "1.5", str(export),
                  str(destination)]) == 2  # fmt: skip
     assert destination.read_bytes() == before  # refused before the logs were replaced
+
+
+def test_later_logs_never_move_an_old_conversation_and_are_placed_in_proportion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def export(path: Path, ids: range, text: str) -> Path:
+        path.write_text("".join(json.dumps({"id": f"t{i}", "messages": [
+            {"role": "user", "content": f"{text} {i}"}, {"role": "assistant", "content": "On its way."}],
+            "metadata": {"intent": "order_status"}}) + "\n" for i in ids))  # fmt: skip
+        return path
+
+    destination = tmp_path / "shop" / "logs" / "conversations.jsonl"
+    first = export(tmp_path / "first.jsonl", range(100), "where is my order")
+    assert main(["data", "import", "--format", "messages-jsonl", str(first), str(destination)]) == 0
+    before = {name: (tmp_path / "shop" / "splits" / f"{name}.txt").read_text().split() for name in SPLITS}
+    later = export(
+        tmp_path / "later.jsonl", range(90, 400), "still waiting for order"
+    )  # 10 continue, 300 new
+    capsys.readouterr()
+    assert (
+        main(["data", "import", "--format", "messages-jsonl", "--append", str(later), str(destination)]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "appended: 300 new conversations, 10 replacing ones with the same id; 400 in" in out
+    assert "300 assigned now; the others kept their split" in out
+    logs = [json.loads(line) for line in destination.read_text().splitlines()]
+    assert [c["id"] for c in logs] == [f"t{i}" for i in range(400)]  # replaced in place, new ones after
+    assert logs[95]["turns"][0]["text"] == "still waiting for order 95"
+    after = {name: (tmp_path / "shop" / "splits" / f"{name}.txt").read_text().split() for name in SPLITS}
+    for name in SPLITS:
+        assert set(before[name]) <= set(after[name])  # no old conversation changed split
+    assert 15 <= len(after["test"]) - len(before["test"]) <= 45  # ~10 % of 300 new, however few arrive
+    (destination.parent / "broken.jsonl").write_text('{"id": "x", "turns": []}\n{oops\n')
+    kept = (destination.parent / "broken.jsonl").read_bytes()
+    assert main(["data", "import", "--format", "messages-jsonl", "--append", str(later),
+                 str(destination.parent / "broken.jsonl")]) == 2  # fmt: skip
+    assert (destination.parent / "broken.jsonl").read_bytes() == kept
+    assert "cannot append" in capsys.readouterr().err
+
+
+def test_hashed_splits_keep_their_proportions_and_their_place() -> None:
+    names = [hashed_split(f"c{i}", dev_share=0.1, test_share=0.2, seed=0) for i in range(10_000)]
+    assert abs(names.count("test") / 10_000 - 0.2) < 0.02 and abs(names.count("dev") / 10_000 - 0.1) < 0.02
+    assert names == [hashed_split(f"c{i}", dev_share=0.1, test_share=0.2, seed=0) for i in range(10_000)]
+    assert names != [hashed_split(f"c{i}", dev_share=0.1, test_share=0.2, seed=1) for i in range(10_000)]

@@ -82,7 +82,7 @@ def test_the_intent_suite_on_a_shops_own_labelled_logs(tmp_path: Path) -> None:
     (tmp_path / "shop" / "logs" / "conversations.jsonl").write_text(
         "".join(json.dumps(c) + "\n" for c in conversations)
     )
-    splits = split_shop_logs(tmp_path / "shop")
+    splits, _ = split_shop_logs(tmp_path / "shop")
     settings = load_settings(overrides=[f"paths.shop_dir={tmp_path / 'shop'}"])
     _, payload = run_intent_suite(settings, out_root=tmp_path, progress=lambda _: None,
                                   label_map={"wismo": "order_status"})  # fmt: skip
