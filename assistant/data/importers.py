@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from assistant.data.validation import Issue, read_jsonl
+from assistant.data.validation import read_jsonl_strictly
 from assistant.errors import DataError
 from assistant.privacy import redact as redact_text
 
@@ -111,10 +111,7 @@ def import_logs(
                 report.intents[turn["intent"]] = report.intents.get(turn["intent"], 0) + 1
     report.conversations_out = len(conversations)
     if append and destination.is_file():
-        issues: list[Issue] = []
-        existing = [record for _, record in read_jsonl(destination, issues, str(destination))]
-        if issues:
-            raise DataError(f"cannot append: {issues[0]}; nothing was written")
+        existing = read_jsonl_strictly(destination, validate_hint="cannot append to it; nothing was written")
         position = {str(c.get("id")): i for i, c in enumerate(existing)}
         for conversation in conversations:
             if conversation["id"] in position:

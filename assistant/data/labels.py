@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from assistant.errors import DataError
@@ -21,19 +21,27 @@ from assistant.stages.policy import ENGINE_INTENTS
 DEFAULTS = Path(__file__).resolve().parent.parent / "defaults"
 
 
+def read_text_file(path: Path, *, what: str = "", hint: str = "") -> str:
+    """The UTF-8 text of a file a person gives (a label map, a label sheet, labelled examples; a byte-order
+    mark is dropped), or a `DataError` naming `what` it is, the path and what went wrong (`hint`: how to fix a
+    wrong encoding)."""
+    name = f"{what} {path}" if what else str(path)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{name} does not exist") from None
+    except IsADirectoryError:
+        raise DataError(f"{name} is a folder; give a file") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{name} is not UTF-8 text (byte {exc.start}){hint}") from exc
+
+
 def read_label_map(path: Path | None) -> dict[str, str]:
     """A label map from JSON ({"raw": "label"}) or a two-column CSV (raw,label; a header row "raw,label" is
     skipped). A label mapped to "" is dropped where the map is applied."""
     if path is None:
         return {}
-    try:
-        raw = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"label map {path} does not exist") from None
-    except IsADirectoryError:
-        raise DataError(f"label map {path} is a folder; give a .json or .csv file") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"label map {path} is not UTF-8 text (byte {exc.start})") from exc
+    raw = read_text_file(path, what="label map")
     if path.suffix == ".json":
         try:
             data = json.loads(raw)
@@ -60,15 +68,9 @@ def packaged_label_map(fmt: str) -> dict[str, str]:
     return read_label_map(path) if path.is_file() else {}
 
 
-def outside_engine(labels: Iterable[str] | Mapping[str, int]) -> dict[str, int]:
-    """label -> count of the labels the engine's decision table does not act on (most frequent first);
-    `labels` is either the labels themselves or a label -> count mapping."""
-    counts: dict[str, int] = {}
-    if isinstance(labels, Mapping):
-        counts = {str(k): int(v) for k, v in labels.items()}
-    else:
-        for label in labels:
-            counts[label] = counts.get(label, 0) + 1
+def outside_engine(counts: Mapping[str, int]) -> dict[str, int]:
+    """label -> count (from `counts`, label -> count) of the labels the engine's decision table does not act
+    on, most frequent first."""
     outside = {label: n for label, n in counts.items() if label and label not in ENGINE_INTENTS}
     return dict(sorted(outside.items(), key=lambda item: (-item[1], item[0])))
 

@@ -9,6 +9,7 @@ all and returns every problem with its file and line, rather than stopping at th
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -62,13 +63,21 @@ def read_conversations(root: Path) -> list[dict]:
     """The shop's logged conversations (`logs/conversations.jsonl`), for commands that rewrite or split them:
     a missing file or any unreadable line raises `DataError` (saying how to import, or where to look)."""
     path = root / FILES["conversations"]
+    return read_jsonl_strictly(
+        path, validate_hint=f"`python -m assistant data validate {root}` lists every problem"
+    )
+
+
+def read_jsonl_strictly(path: Path, *, validate_hint: str) -> list[dict]:
+    """Every record of the JSONL file `path`, or a `DataError` for a missing file (how to import one) or the
+    first unreadable line (then `validate_hint`)."""
     if not path.is_file():
         raise DataError(f"{path} is missing: import the shop's support logs first (`python -m assistant data "
                         f"import --format FORMAT EXPORT {path}`)")  # fmt: skip
     issues: list[Issue] = []
     conversations = [record for _, record in read_jsonl(path, issues, str(path))]
     if issues:
-        raise DataError(f"{issues[0]}; `python -m assistant data validate {root}` lists every problem")
+        raise DataError(f"{issues[0]}; {validate_hint}")
     return conversations
 
 
@@ -289,7 +298,6 @@ def validate_shop(root: Path) -> Report:
     if not root.is_dir():
         issues.append(Issue(str(root), 0, "is not a folder"))
         return report
-    from assistant.errors import DataError
     from assistant.shop import load_profile
 
     languages: tuple[str, ...] = LANGUAGES
@@ -357,10 +365,10 @@ def validate_shop(root: Path) -> Report:
                 )
     if (root / FILES["conversations"]).is_file():
         _check_splits(root, set(conversations), issues, report.counts)
-    intents = [turn.get("intent") for _, conversation in conversations.values()
+    intents = [str(turn["intent"]) for _, conversation in conversations.values()
                for turn in conversation.get("turns") or [] if isinstance(turn, dict) and turn.get("role") == "customer"
                and isinstance(turn.get("intent"), str)]  # fmt: skip
-    outside = outside_engine(intents)  # type: ignore[arg-type]
+    outside = outside_engine(Counter(intents))
     if outside:
         report.notes.append(Issue(label, 0, describe_outside(outside)))
     return report

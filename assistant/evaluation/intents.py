@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from assistant.analytics import spreadsheet_safe
+from assistant.data.labels import read_text_file
 from assistant.errors import DataError
 from assistant.evaluation import metrics as m
 
@@ -42,12 +43,7 @@ def read_labelled(path: Path, *, text_column: str | None = None, label_column: s
     utterance and label/intent/category), JSONL, or CLINC150's JSON ({"train": [[text, intent]], "val": ...,
     "oos_train": ...}). Returns split -> pairs ("all" when the file has no split of its own). `label_map`
     renames labels (e.g. {"oos": "out_of_scope"}); a label mapped to "" drops its rows."""
-    try:
-        raw = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text") from exc
+    raw = read_text_file(path)
     mapping = {"oos": OOS, **(label_map or {})}
 
     def mapped(pairs: Sequence[tuple[Any, Any]]) -> Pairs:

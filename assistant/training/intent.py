@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +162,7 @@ def train_intent_model(
         train = capped_examples(train, max_examples)
     labels = tuple(sorted({e.intent for e in train}))
     index = {label: i for i, label in enumerate(labels)}
-    outside = outside_engine(e.intent for e in train)
+    outside = outside_engine(Counter(e.intent for e in train))
     if outside:
         progress(f"warning: {describe_outside(outside)}")
     unseen = sum(1 for e in dev if e.intent not in index)

@@ -24,7 +24,7 @@ from typing import Any
 from assistant.analytics import spreadsheet_safe
 from assistant.backends.embedding_cache import embed_texts
 from assistant.data.importers import write_jsonl
-from assistant.data.labels import outside_engine
+from assistant.data.labels import outside_engine, read_text_file
 from assistant.data.validation import FILES, read_conversations
 from assistant.errors import DataError
 from assistant.stages.intent_head import IntentHead
@@ -129,12 +129,7 @@ def apply_labels(shop_dir: Path, sheet: Path, *, label_map: Mapping[str, str] | 
     removes the turn's label). Rows naming an unknown conversation or turn, or whose text no longer matches
     the turn (spacing aside: spreadsheet programs change line ends), are rejected and reported; the rest
     are applied, and the logs rewritten at once (a staged file swapped in)."""
-    try:
-        raw = sheet.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{sheet} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{sheet} is not UTF-8 text (byte {exc.start}); save the sheet as CSV UTF-8") from exc
+    raw = read_text_file(sheet, what="label sheet", hint="; save the sheet as CSV UTF-8")
     reader = csv.DictReader(io.StringIO(raw))
     missing = [c for c in ("conversation_id", "turn", "text", "intent") if c not in (reader.fieldnames or [])]
     if missing:
