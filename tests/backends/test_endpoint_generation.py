@@ -31,7 +31,8 @@ def server() -> Iterator[ScriptedOpenAIServer]:
 
 
 def generator_for(server: ScriptedOpenAIServer, **options: object) -> OpenAIEndpointTextGenerator:
-    options = {"timeout_s": 3.0, "retries": 2, **options}
+    # A generous deadline where a test is not about time: CI shares two cores with browsers and servers.
+    options = {"timeout_s": 10.0, "retries": 2, **options}
     return OpenAIEndpointTextGenerator(server.base_url, **options)  # type: ignore[arg-type]
 
 
@@ -55,6 +56,16 @@ def test_generate_sends_the_prompt_and_settings(server: ScriptedOpenAIServer) ->
     assert (
         server.requests[1]["temperature"] == 0.7 and server.model_listings == 1
     )  # the name is resolved once
+
+
+def test_the_client_is_built_at_start_and_nothing_connects_until_the_first_call(
+    server: ScriptedOpenAIServer,
+) -> None:
+    generator = generator_for(server)
+    assert generator._client is not None  # the first shopper's deadline does not pay for building it
+    assert server.model_listings == 0 and not server.requests
+    generator.generate(PROMPT, max_new_tokens=5)
+    assert server.model_listings == 1
 
 
 def test_model_auto_needs_one_model_and_a_named_model_must_be_served(server: ScriptedOpenAIServer) -> None:
