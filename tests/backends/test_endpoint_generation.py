@@ -233,7 +233,7 @@ def test_the_concurrency_cap_queues_requests_within_the_deadline(server: Scripte
 
 def test_a_full_queue_gives_up_at_the_deadline_and_says_so(server: ScriptedOpenAIServer) -> None:
     server.steps = [Step(text="one two three")]
-    generator = generator_for(server, max_concurrency=1, timeout_s=0.5, retries=0)
+    generator = generator_for(server, max_concurrency=1, timeout_s=2.0, retries=0)
     holding = generator.stream(PROMPT, max_new_tokens=5)
     assert next(holding) == "one"  # a shopper's stream holds the only slot
     with pytest.raises(BackendError, match=r"all 1 requests .* busy.*generator_max_concurrency"):
