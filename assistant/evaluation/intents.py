@@ -1,7 +1,8 @@
 """`eval intents`: an intent model scored the way the live assistant uses it.
 
 The head is fitted on the train part; its temperature and out-of-scope threshold on a validation part
-carved from train (never the test part), with the very functions `train intent` uses, so a test
+carved from train (never the test part; when it has few answers, the train examples' out-of-fold answers
+join it), with the very functions `train intent` uses, so a test
 message counts as "out of scope" exactly when the assistant would treat it as unsure: the predicted
 intent is `out_of_scope` or its calibrated probability is under the threshold (with
 `assistant.out_of_scope_by_similarity` on: its in-scope score is under the score threshold).
@@ -123,7 +124,8 @@ class Scored:
     temperature: float
     scores: list[float] = field(default_factory=list)  # the in-scope score (`IntentHead.in_scope_score`)
     score_threshold: float | None = None  # None: the check is off
-    threshold_answers: int = 0  # correct validation answers the thresholds were read from
+    threshold_answers: int = 0  # correct held-out answers the thresholds were read from
+    cross_fitted_answers: int = 0  # of them, train examples scored out of fold (validation had few answers)
 
     def final(self, threshold: float | None = None, score_threshold: float | None = None) -> list[str]:
         """The label acted on: out of scope when predicted so, under the probability threshold or under the
@@ -207,21 +209,34 @@ def score_head(
     x_train: np.ndarray | None = None,
     train: Sequence[tuple[str, str]] = (),
     similarity_check: bool = True,
+    cross_fit: bool = True,
 ) -> Scored:
     """Temperature and thresholds fitted on `validation` as `train intent` fits them (the in-scope score
-    too, with the `train` examples' centroids); then the test predictions, acted on with the check on
-    (`similarity_check` and train examples given) or off, as `assistant.out_of_scope_by_similarity`
-    decides live."""
-    from assistant.training.intent import fit_out_of_scope
+    too, with the `train` examples' centroids; the train examples' out-of-fold answers join a validation
+    part with few, unless `cross_fit` is off: `training.intent.fit_out_of_scope`); then the test
+    predictions, acted on with the check on (`similarity_check` and train examples given) or off, as
+    `assistant.out_of_scope_by_similarity` decides live."""
+    from assistant.training.intent import Calibration, fit_out_of_scope
 
-    answers = 0
+    calibration = Calibration(0)
     index = {label: i for i, label in enumerate(head.labels)}
     y_validation = np.array([index[lab] for _, lab in validation if lab in index])
     x_val_known = x_validation[[i for i, (_, lab) in enumerate(validation) if lab in index]]
     if len(y_validation):
-        answers = fit_out_of_scope(head, x_train if x_train is not None else np.zeros((0, x_validation.shape[1])),
-                         [lab for _, lab in train], x_val_known, y_validation)  # fmt: skip
-    threshold, score_threshold = head.thresholds(similarity_check and x_train is not None)
+        calibration = fit_out_of_scope(
+            head, x_train if x_train is not None else np.zeros((0, x_validation.shape[1])),
+            [lab for _, lab in train], x_val_known, y_validation, cross_fit=cross_fit and x_train is not None,
+        )  # fmt: skip
+    return acted_on(head, x_test, test, similarity_check=similarity_check and x_train is not None,
+                    calibration=calibration)  # fmt: skip
+
+
+def acted_on(
+    head: Any, x_test: np.ndarray, test: Pairs, *, similarity_check: bool, calibration: Any
+) -> Scored:
+    """The test predictions of a head already calibrated (`score_head`), acted on with the in-scope score
+    check on or off; `calibration` (`training.intent.Calibration`) says what its thresholds were read from."""
+    threshold, score_threshold = head.thresholds(similarity_check)
     probabilities = head.probabilities(x_test) if len(test) else np.zeros((0, len(head.labels)))
     best = probabilities.argmax(axis=1) if len(test) else np.zeros(0, dtype=int)
     scores = (
@@ -229,7 +244,8 @@ def score_head(
     )
     return Scored([lab for _, lab in test], [head.labels[i] for i in best],
                   [float(probabilities[n, i]) for n, i in enumerate(best)], tuple(head.labels),
-                  float(threshold), float(head.temperature), scores, score_threshold, answers)  # fmt: skip
+                  float(threshold), float(head.temperature), scores, score_threshold, calibration.answers,
+                  calibration.cross_fitted)  # fmt: skip
 
 
 def per_label(scored: Scored) -> dict[str, dict[str, float | int]]:
@@ -311,19 +327,24 @@ def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | No
     checked = scored.checked()
     if checked:
         rule = (f"Temperature {scored.temperature:.3f} and the in-scope score's scale and threshold "
-                f"({scored.score_threshold:.3f}) were fitted on the validation part (the check, "
+                f"({scored.score_threshold:.3f}) were fitted on the held-out answers (the check, "
                 "`assistant.out_of_scope_by_similarity`, is on). A test message is acted on as out of scope when "
                 "the best intent is `out_of_scope` or its in-scope score (the top logit plus the similarity to "
-                "that intent's centroid, each scaled on the validation part's correct answers) is under the "
+                "that intent's centroid, each scaled on the correct held-out answers) is under the "
                 "threshold. The curve moves the score threshold:")  # fmt: skip
     else:
         rule = (f"Temperature {scored.temperature:.3f} and threshold {scored.threshold:.3f} were fitted on the "
-                "validation part. A test message is acted on as out of scope when the best intent is "
+                "held-out answers. A test message is acted on as out of scope when the best intent is "
                 "`out_of_scope` or its calibrated probability is under the threshold. The curve moves the "
                 "threshold:")  # fmt: skip
     from assistant.training.intent import FEW_THRESHOLD_ANSWERS
 
     fitted = f"The thresholds were read from {scored.threshold_answers} correct validation answers."
+    if scored.cross_fitted_answers:
+        fitted = (f"The validation part had few answers, so the thresholds were read from "
+                  f"{scored.threshold_answers} correct answers: {scored.cross_fitted_answers} of them train "
+                  f"examples, each scored by a head fitted without it (out of fold), the rest the validation "
+                  "part's.")  # fmt: skip
     if scored.threshold_answers < FEW_THRESHOLD_ANSWERS:
         fitted += (f" Fewer than {FEW_THRESHOLD_ANSWERS}: a threshold that sets aside 1.5-2 % of them rests on "
                    "their few lowest and moves from one sample of the data to the next, so read the curve below "

@@ -137,6 +137,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     from assistant.evaluation import intents as ev
     from assistant.factory import build_embedder
     from assistant.stages.intent_head import IntentHead, fit_softmax_regression
+    from assistant.training.intent import Calibration
 
     started = time.perf_counter()
 
@@ -194,8 +195,8 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     head = IntentHead(weights, bias, labels)
     scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
                            similarity_check=check)  # fmt: skip
-    other = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
-                          similarity_check=not check)  # the same fit, acted on the other way  # fmt: skip
+    other = ev.acted_on(head, x_test, test, similarity_check=not check,  # the same fit, acted on the other way
+                        calibration=Calibration(scored.threshold_answers, scored.cross_fitted_answers))  # fmt: skip
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(labels), "unseen_test_examples": sum(unseen.values()),
@@ -248,7 +249,8 @@ def _intent_figures(scored: Any) -> dict[str, Any]:
         if in_scope else None,
         "threshold": round(scored.threshold, 4), "temperature": round(scored.temperature, 4),
         "score_threshold": None if scored.score_threshold is None else round(scored.score_threshold, 4),
-        "threshold_answers": scored.threshold_answers,  # correct validation answers the thresholds came from
+        "threshold_answers": scored.threshold_answers,  # correct held-out answers the thresholds came from
+        "threshold_answers_cross_fitted": scored.cross_fitted_answers,  # of them, train examples out of fold
         "oos_test_examples": sum(scored.gold_is_oos()), "acted_on_as_oos": sum(f == OOS for f in final),
         **{f"at_oos_recall_80_{k}": v for k, v in scored.at_recall().items()},  # read off the test
     }  # fmt: skip
@@ -297,7 +299,8 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
                                    label="validation (fine-tuned)")  # fmt: skip
         x_test = embed_texts(tuned, [t for t, _ in test], progress=progress, label="test (fine-tuned)")
     scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test, x_train=x_train,
-                        train=train, similarity_check=settings.assistant.out_of_scope_by_similarity)  # fmt: skip
+                        train=train, similarity_check=settings.assistant.out_of_scope_by_similarity,
+                        cross_fit=False)  # the encoder was tuned on the train examples: out of fold, too sure  # fmt: skip
     return scored, {"fine_tune_epochs": epochs, "fine_tune_steps": result.steps,
                     "fine_tune_seconds": round(seconds, 1), "fine_tune_estimate_seconds": round(estimate, 1),
                     "fine_tune_samples_per_s": round(result.samples_per_s, 2), "fine_tune_device": result.device}  # fmt: skip

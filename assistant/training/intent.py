@@ -4,7 +4,8 @@ sentence-transformers' trainer: `backends.encoder_training.fine_tune_encoder_few
 run's `encoder/`), then the head fitted on its embeddings.
 
 Examples are the labelled customer turns of the training split; the dev split calibrates the
-temperature, sets the out-of-scope threshold and gives the metrics written beside the model
+temperature, sets the out-of-scope threshold (joined by the training turns' out-of-fold answers when dev
+has few: `fit_out_of_scope`) and gives the metrics written beside the model
 (a fine-tuned run also records the frozen starting point's dev metrics, `base_dev_*`).
 """
 
@@ -14,7 +15,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,7 @@ MIN_SCORED_ANSWERS = 10  # correct held-out answers needed to scale the in-scope
 # 0.2 to 2.2 points of in-scope accuracy below the best, with OOS recall 0.45 to 0.81 (bench/intents_oos.py
 # --test-on-val --per-label 5 --seed 0/1/2). Reports say so beside the threshold.
 FEW_THRESHOLD_ANSWERS = 300
+CROSS_FIT_FOLDS = 5  # folds that score the training examples when dev has few answers (`fit_out_of_scope`)
 QUICK_FINE_TUNE = 1200  # training turns the encoder is fine-tuned on with `quick` (one epoch)
 DEV_WATCHED = 400  # dev examples scored during encoder fine-tuning (picks the checkpoint kept)
 
@@ -80,29 +82,88 @@ def label_centroids(vectors: np.ndarray, labels: list[str], known: tuple[str, ..
     return unit_rows(np.stack(rows)) if rows else np.zeros((0, unit.shape[1]), dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """What the temperature and out-of-scope thresholds were read from."""
+
+    answers: int  # correct held-out answers in all
+    cross_fitted: int = 0  # of them, training examples scored out of fold (0: dev alone)
+    # the in-scope scores of the correct in-scope answers the score threshold is a quantile of (empty: not fitted)
+    scores: tuple[float, ...] = field(default=(), repr=False)
+
+
+def out_of_fold(
+    x_train: np.ndarray, train_labels: list[str], labels: tuple[str, ...], *, epochs: int = 800,
+    folds: int = CROSS_FIT_FOLDS,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(logits, similarity to the best intent's centroid) of every training example, each from a head and
+    centroids fitted on the other folds (folds stratified by label: one intent's examples spread over them)."""
+    index = {label: i for i, label in enumerate(labels)}
+    y = np.array([index[label] for label in train_labels])
+    fold = np.zeros(len(y), dtype=int)
+    rng, offset = np.random.default_rng(0), 0
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        fold[members] = (np.arange(len(members)) + offset) % folds
+        offset += len(members)
+    logits = np.zeros((len(y), len(labels)), dtype=np.float64)
+    similarity = np.zeros(len(y), dtype=np.float64)
+    for k in range(folds):
+        fitted, held = fold != k, fold == k
+        if not held.any() or not fitted.any():
+            continue
+        weights, bias = fit_softmax_regression(x_train[fitted], y[fitted], len(labels), epochs=epochs)
+        logits[held] = IntentHead(weights, bias, labels).logits(x_train[held])
+        centroids = label_centroids(
+            x_train[fitted], [train_labels[i] for i in np.flatnonzero(fitted)], labels
+        )
+        similarity[held] = np.sum(unit_rows(x_train[held]) * centroids[logits[held].argmax(axis=1)], axis=1)
+    return logits, similarity
+
+
 def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[str], x_dev: np.ndarray,
-                     y_dev: np.ndarray) -> int:  # fmt: skip
-    """Temperature and out-of-scope thresholds of `head`, fitted on the held-out (`x_dev`, `y_dev` label
+                     y_dev: np.ndarray, *, cross_fit: bool = True, epochs: int = 800) -> Calibration:  # fmt: skip
+    """Temperature and out-of-scope thresholds of `head`, fitted on held-out answers (`x_dev`, `y_dev` label
     indices): the probability threshold (`SET_ASIDE_SHARE` of the correct held-out answers), and the in-scope
     score's centroids, scale and threshold (`SCORE_SET_ASIDE_SHARE`) for when the assistant's check is on.
-    With fewer than `MIN_SCORED_ANSWERS` correct in-scope answers the score is not fitted. Returns how many
-    correct held-out answers the thresholds were read from (fewer than `FEW_THRESHOLD_ANSWERS`: a noisy fit)."""
+
+    With fewer than `FEW_THRESHOLD_ANSWERS` correct dev answers (a shop that labelled one sheet has a handful)
+    and `cross_fit`, the training examples join them, each scored by a head fitted without its fold
+    (`out_of_fold`): every answer still comes from a head that never saw it, and a 1.5 % quantile no longer
+    rests on two or three dev turns. Leave `cross_fit` off when the embeddings come from an encoder fine-tuned
+    on the training examples (their out-of-fold answers would be too sure). With fewer than
+    `MIN_SCORED_ANSWERS` correct in-scope answers the score is not fitted."""
     logits = head.logits(x_dev)
-    head.temperature = fit_temperature(logits, y_dev)
-    head.threshold = out_of_scope_threshold(softmax(logits / head.temperature), y_dev)
+    gold = np.asarray(y_dev)
+    centroids = label_centroids(x_train, train_labels, head.labels) if len(x_train) else None
+    similarity = (np.sum(unit_rows(x_dev) * centroids[logits.argmax(axis=1)], axis=1) if centroids is not None
+                  else np.zeros(len(gold)))  # fmt: skip
+    cross_fitted = 0
+    if (cross_fit and len(set(train_labels)) > 1 and len(x_train) >= 2 * CROSS_FIT_FOLDS
+            and int(np.sum(logits.argmax(axis=1) == gold)) < FEW_THRESHOLD_ANSWERS):  # fmt: skip
+        fold_logits, fold_similarity = out_of_fold(x_train, train_labels, head.labels, epochs=epochs)
+        index = {label: i for i, label in enumerate(head.labels)}
+        y_train = np.array([index[label] for label in train_labels])
+        cross_fitted = int(np.sum(fold_logits.argmax(axis=1) == y_train))
+        logits = np.concatenate([fold_logits, logits])
+        similarity = np.concatenate([fold_similarity, similarity])
+        gold = np.concatenate([y_train, gold])
+    head.temperature = fit_temperature(logits, gold)
+    head.threshold = out_of_scope_threshold(softmax(logits / head.temperature), gold)
     head.centroids, head.score_scale, head.score_threshold = None, None, None
     best = logits.argmax(axis=1)
-    right = (best == y_dev) & np.array([head.labels[i] != OUT_OF_SCOPE for i in best], dtype=bool)
-    if int(right.sum()) < MIN_SCORED_ANSWERS or not len(x_train):
-        return int(np.sum(best == y_dev))
-    centroids = label_centroids(x_train, train_labels, head.labels)
-    top = logits.max(axis=1)[right]
-    similarity = np.sum(unit_rows(x_dev) * centroids[best], axis=1)[right]
+    right = (best == gold) & np.array([head.labels[i] != OUT_OF_SCOPE for i in best], dtype=bool)
+    calibration = Calibration(int(np.sum(best == gold)), cross_fitted)
+    if int(right.sum()) < MIN_SCORED_ANSWERS or centroids is None:
+        return calibration
+    top, near = logits.max(axis=1)[right], similarity[right]
     head.centroids = centroids
     head.score_scale = (float(top.mean()), max(float(top.std()), 1e-6),
-                        float(similarity.mean()), max(float(similarity.std()), 1e-6))  # fmt: skip
-    head.score_threshold = float(np.quantile(head.in_scope_score(x_dev)[right], SCORE_SET_ASIDE_SHARE))
-    return int(right.sum())
+                        float(near.mean()), max(float(near.std()), 1e-6))  # fmt: skip
+    scale = head.score_scale  # the in-scope score (`IntentHead.in_scope_score`) of these answers
+    scores = (top - scale[0]) / scale[1] + (near - scale[2]) / scale[3]
+    head.score_threshold = float(np.quantile(scores, SCORE_SET_ASIDE_SHARE))
+    return replace(calibration, scores=tuple(float(v) for v in scores))
 
 
 def capped_examples(examples: list[Example], total: int) -> list[Example]:
@@ -215,10 +276,15 @@ def train_intent_model(
         progress(f"fitting the head on the fine-tuned encoder's embeddings of {len(train)} examples")
         weights, bias = fit_softmax_regression(x_train, y_train, len(labels), epochs=epochs)
         head = IntentHead(weights, bias, labels)
-    threshold_answers = fit_out_of_scope(head, x_train, [e.intent for e in train], x_dev, y_dev)
-    if threshold_answers < FEW_THRESHOLD_ANSWERS:
-        progress(f"the out-of-scope thresholds rest on {threshold_answers} correct dev answers (fewer than "
-                 f"{FEW_THRESHOLD_ANSWERS}): expect them to move with more labelled dev turns")  # fmt: skip
+    calibration = fit_out_of_scope(head, x_train, [e.intent for e in train], x_dev, y_dev,
+                                   cross_fit=not fine_tune_encoder, epochs=epochs)  # fmt: skip
+    if calibration.cross_fitted:
+        progress(f"dev has few answers: the out-of-scope thresholds were read from {calibration.answers} correct "
+                 f"answers, {calibration.cross_fitted} of them training turns scored by heads fitted without them "
+                 f"({CROSS_FIT_FOLDS}-fold)")  # fmt: skip
+    if calibration.answers < FEW_THRESHOLD_ANSWERS:
+        progress(f"the out-of-scope thresholds rest on {calibration.answers} correct answers (fewer than "
+                 f"{FEW_THRESHOLD_ANSWERS}): expect them to move with more labelled turns")  # fmt: skip
     probabilities = head.probabilities(x_dev)
     predicted = probabilities.argmax(axis=1)
     gold_names = [labels[i] for i in y_dev]
@@ -229,7 +295,8 @@ def train_intent_model(
         "temperature": round(head.temperature, 4),
         "threshold": round(head.threshold, 4),
         "score_threshold": None if head.score_threshold is None else round(head.score_threshold, 4),
-        "threshold_answers": threshold_answers,
+        "threshold_answers": calibration.answers,
+        "threshold_answers_cross_fitted": calibration.cross_fitted,
         "train_examples": len(train),
         "dev_examples": len(dev),
         "dev_examples_unseen_intent": unseen,

@@ -155,10 +155,16 @@ def test_the_in_scope_score_check_is_fitted_on_validation_and_applied_to_test(tm
     assert "score_threshold" in curve[0] and curve[-1]["in_scope_rejected"] >= curve[0]["in_scope_rejected"]
     report = markdown_sections(scored, {}, off)
     assert "in-scope score" in report
-    # 200 validation answers: the report says what the thresholds rest on, and that it is few
-    assert scored.threshold_answers == 200 and "read from 200 correct validation answers" in report
-    assert "Fewer than 300" in report
-    many = dataclasses.replace(scored, threshold_answers=5000)
+    # 200 validation answers are few, so the 20 train examples' out-of-fold answers join them; the report
+    # says what the thresholds rest on, and that it is still few
+    assert scored.threshold_answers == 220 and scored.cross_fitted_answers == 20
+    assert "read from 220 correct answers: 20 of them train examples" in report and "Fewer than 300" in report
+    alone = score_head(
+        head, x_validation, validation, x_test, test, x_train=x_train, train=train, cross_fit=False
+    )
+    assert alone.threshold_answers == 200 and alone.cross_fitted_answers == 0
+    assert "read from 200 correct validation answers" in markdown_sections(alone, {})
+    many = dataclasses.replace(scored, threshold_answers=5000, cross_fitted_answers=0)
     assert "Fewer than" not in markdown_sections(many, {}, off)
     write_details(tmp_path, scored, [("t1", "track"), ("t2", "refund"), ("t3", "track")])
     mistakes = list(csv.DictReader((tmp_path / "mistakes.csv").open(encoding="utf-8")))

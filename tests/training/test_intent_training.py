@@ -82,6 +82,8 @@ def test_max_examples_caps_the_train_and_dev_turns_over_the_intents(tmp_path: Pa
                                 run_id="small", epochs=20, max_examples=cap)  # fmt: skip
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["train_examples"] == cap and metrics["dev_examples"] <= cap
+    # a handful of dev answers: the training turns' out-of-fold answers joined them for the thresholds
+    assert 0 < metrics["threshold_answers_cross_fitted"] <= metrics["threshold_answers"]
     assert json.loads((folder / "labels.json").read_text())["labels"] == sorted(intents)
 
 
@@ -92,7 +94,7 @@ def test_a_message_far_from_its_intent_is_out_of_scope_even_when_the_head_is_sur
 
     embedder, head, x, y = _tiny_head()
     labels = head.labels
-    fit_out_of_scope(head, x, [labels[i] for i in y], x, y)
+    fit_out_of_scope(head, x, [labels[i] for i in y], x, y, cross_fit=False)  # scaled on these answers alone
     assert head.centroids is not None and head.centroids.shape == (len(labels), 128)
     assert head.score_threshold is not None and head.score_scale is not None
     scores = head.in_scope_score(x)
@@ -125,7 +127,7 @@ def test_too_few_right_held_out_answers_fit_no_score_check() -> None:
 
     _, head, x, y = _tiny_head()
     few = slice(0, MIN_SCORED_ANSWERS - 1)
-    answers = fit_out_of_scope(head, x, [head.labels[i] for i in y], x[few], y[few])
+    answers = fit_out_of_scope(head, x, [head.labels[i] for i in y], x[few], y[few], cross_fit=False).answers
     right = int(np.sum(head.logits(x[few]).argmax(axis=1) == y[few]))  # the probability threshold's answers
     assert (
         answers == right and head.score_threshold is None and head.thresholds(True) == (head.threshold, None)
@@ -141,7 +143,9 @@ def test_the_score_threshold_sets_aside_its_share_of_the_right_answers() -> None
     x = centres[y] + rng.normal(0, 0.6, (2000, 16)).astype(np.float32)
     weights, bias = fit_softmax_regression(x[::2], y[::2], 4, epochs=200)
     head = IntentHead(weights, bias, ("a", "b", "c", "d"))
-    answers = fit_out_of_scope(head, x[::2], [head.labels[i] for i in y[::2]], x[1::2], y[1::2])
+    calibration = fit_out_of_scope(head, x[::2], [head.labels[i] for i in y[::2]], x[1::2], y[1::2])
+    answers = calibration.answers
+    assert calibration.cross_fitted == 0  # 1,000 held-out answers: enough alone
     right = head.logits(x[1::2]).argmax(axis=1) == y[1::2]
     assert head.score_threshold is not None and answers == int(right.sum())  # what the reports cite
     share = float(np.mean(head.in_scope_score(x[1::2])[right] < head.score_threshold))
@@ -157,6 +161,44 @@ class _NoSlots:
 class _Calm:
     def score(self, text: str, language: str) -> float:
         return 0.0
+
+
+def test_out_of_fold_answers_come_from_heads_that_never_saw_them() -> None:
+    from assistant.training.intent import out_of_fold
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (60, 64)).astype(np.float32)  # noise: nothing to learn but each point itself
+    names = [("a", "b", "c")[i % 3] for i in range(60)]
+    labels = ("a", "b", "c")
+    y = np.array([labels.index(n) for n in names])
+    weights, bias = fit_softmax_regression(x, y, 3, epochs=300)
+    assert (IntentHead(weights, bias, labels).logits(x).argmax(axis=1) == y).mean() > 0.95  # memorised
+    logits, similarity = out_of_fold(x, names, labels, epochs=300)
+    assert logits.shape == (60, 3) and similarity.shape == (60,)
+    assert (logits.argmax(axis=1) == y).mean() < 0.6  # out of fold: about chance, so nothing leaked
+    assert np.all(np.abs(similarity) < 0.9)  # no point is compared with a centroid that holds it
+
+
+def test_few_dev_answers_are_joined_by_the_training_examples_out_of_fold() -> None:
+    from assistant.training.intent import FEW_THRESHOLD_ANSWERS, MIN_SCORED_ANSWERS, fit_out_of_scope
+
+    rng = np.random.default_rng(0)
+    centres = np.eye(4, 16, dtype=np.float32) * 3
+    y = np.repeat(np.arange(4), 60)
+    x = centres[y] + rng.normal(0, 0.8, (240, 16)).astype(np.float32)
+    names = [("a", "b", "c", "d")[i] for i in y[:200]]
+    weights, bias = fit_softmax_regression(x[:200], y[:200], 4, epochs=200)
+    dev = slice(200, 200 + MIN_SCORED_ANSWERS - 2)  # a label sheet's few dev turns
+    head = IntentHead(weights, bias, ("a", "b", "c", "d"))
+    alone = fit_out_of_scope(head, x[:200], names, x[dev], y[dev], cross_fit=False)
+    assert alone.cross_fitted == 0 and head.score_threshold is None  # too few to fit the score on
+    joined = fit_out_of_scope(head, x[:200], names, x[dev], y[dev])
+    assert 150 < joined.cross_fitted < 200 and joined.answers == joined.cross_fitted + alone.answers
+    assert head.score_threshold is not None and 0 < head.threshold <= 0.5
+    assert joined.answers < FEW_THRESHOLD_ANSWERS  # still few: the reports say so
+    # far from every intent: out of scope by the score fitted on the joined answers
+    assert head.outside(np.full((1, 16), -3.0, dtype=np.float32))[0]
+    assert not head.outside(centres[:1])[0]
 
 
 def test_capped_examples_take_intents_in_pairs_in_turn() -> None:
