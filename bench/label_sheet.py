@@ -2,8 +2,11 @@
 without their labels into a temporary shop (splits written by the import), a label sheet written with the
 engine's default intent model, filled in from Bitext's own labels through the engine's map (as a careful
 person would; the 4 intents without a counterpart left blank), applied, and `train intent` run on it. Both
-models are scored on the test split's requests whose intent has a counterpart: intent accuracy, and the
-action the policy takes for the predicted intent against the one the gold intent calls for. Bitext is
+models are scored on the test split's requests whose intent has a counterpart: intent accuracy, the share set
+aside as unsure (under the probability threshold), and the action the policy takes for the predicted intent
+(for an unsure one, what it does when unsure) against the one the gold intent calls for. The trained head is
+also scored with its thresholds read from the dev turns alone, as before the training turns' out-of-fold
+answers joined them. Bitext is
 templated text, so the figures are kind to every model; the gap is the point. Prints figures; asserts
 nothing.
 
@@ -13,6 +16,7 @@ nothing.
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import json
 import tempfile
@@ -27,7 +31,12 @@ from assistant.factory import build_embedder, build_intent_model
 from assistant.schema import DialogueState, GuardResult, Understanding
 from assistant.settings import load_settings
 from assistant.stages.policy import PolicyMaker
-from assistant.training.intent import intent_examples, load_active_intent_head, train_intent_model
+from assistant.training.intent import (
+    fit_out_of_scope,
+    intent_examples,
+    load_active_intent_head,
+    train_intent_model,
+)
 from assistant.training.labelling import apply_labels, labelling_sheet, write_sheet
 from assistant.training.logs import conversations_in_split
 
@@ -83,20 +92,42 @@ def main() -> None:
                               cache_dir=cache_dir(settings.paths.data_dir))  # fmt: skip
         policy = PolicyMaker()
 
-        def action(intent: str) -> str:
-            understanding = Understanding(intent, 0.99, False, {}, 0.0)
+        def action(intent: str, unsure: bool = False) -> str:
+            understanding = Understanding(intent, 0.99, unsure, {}, 0.0)
             return policy.decide(GuardResult("bench"), understanding, DialogueState("bench")).action
 
+        # the same trained head with its thresholds read from the dev turns alone (the rule before cross-fitting)
+        train, dev = intent_examples(shop, "train"), intent_examples(shop, "dev")
+        index = {label: i for i, label in enumerate(trained.labels)}
+        dev = [e for e in dev if e.intent in index]
+        alone = copy.deepcopy(trained)
+        answers = fit_out_of_scope(
+            alone, embed_texts(prepared, [e.text for e in train], progress=quiet, label="train",
+                               cache_dir=cache_dir(settings.paths.data_dir)), [e.intent for e in train],
+            embed_texts(prepared, [e.text for e in dev], progress=quiet, label="dev",
+                        cache_dir=cache_dir(settings.paths.data_dir)),
+            np.array([index[e.intent] for e in dev]), cross_fit=False,
+        ).answers  # fmt: skip
+        metrics = json.loads((work / "artifacts" / "intent" / "sheet" / "metrics.json").read_text())
         print(f"Bitext without labels: {len(rows)} requests; a sheet of {len(sheet)} rows, {report.applied} "
               f"labelled ({len(labelled)} of them in train or dev), {report.blank} left blank; the default "
               f"model's suggestion was right on {suggested_right}")  # fmt: skip
-        print(f"| model | intent accuracy on {len(test)} test requests | right action |")
-        print("|---|---|---|")
-        for name, head in (("engine default", default_head), ("trained on the sheet", trained)):
-            predicted = [head.labels[i] for i in head.probabilities(vectors).argmax(axis=1)]
+        print(f"| model | intent accuracy on {len(test)} test requests | set aside as unsure (threshold) | "
+              "right action, as acted on |")  # fmt: skip
+        print("|---|---|---|---|")
+        models = (("engine default", default_head),
+                  (f"trained on the sheet, thresholds from {answers} dev answers alone", alone),
+                  (f"trained on the sheet, thresholds from {metrics['threshold_answers']} answers "
+                   f"({metrics['threshold_answers_cross_fitted']} train turns out of fold)", trained))  # fmt: skip
+        for name, head in models:
+            probabilities = head.probabilities(vectors)
+            predicted = [head.labels[i] for i in probabilities.argmax(axis=1)]
+            unsure = probabilities.max(axis=1) < head.threshold  # the assistant's rule, the score check off
             accuracy = np.mean([p == g for p, (_, g) in zip(predicted, test, strict=True)])
-            right = np.mean([action(p) == action(g) for p, (_, g) in zip(predicted, test, strict=True)])
-            print(f"| {name} | {accuracy:.3f} | {right:.3f} |")
+            right = np.mean(
+                [action(p, u) == action(g) for p, u, (_, g) in zip(predicted, unsure, test, strict=True)]
+            )
+            print(f"| {name} | {accuracy:.3f} | {unsure.mean():.3f} ({head.threshold:.2f}) | {right:.3f} |")
 
 
 if __name__ == "__main__":
