@@ -122,7 +122,8 @@ def out_of_fold(
 
 
 def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[str], x_dev: np.ndarray,
-                     y_dev: np.ndarray, *, cross_fit: bool = True, epochs: int = 800) -> Calibration:  # fmt: skip
+                     y_dev: np.ndarray, *, cross_fit: bool = True, epochs: int = 800,
+                     progress: Callable[[str], None] = lambda _: None) -> Calibration:  # fmt: skip
     """Temperature and out-of-scope thresholds of `head`, fitted on held-out answers (`x_dev`, `y_dev` label
     indices): the probability threshold (`SET_ASIDE_SHARE` of the correct held-out answers), and the in-scope
     score's centroids, scale and threshold (`SCORE_SET_ASIDE_SHARE`) for when the assistant's check is on.
@@ -141,6 +142,8 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
     cross_fitted = 0
     if (cross_fit and len(set(train_labels)) > 1 and len(x_train) >= 2 * CROSS_FIT_FOLDS
             and int(np.sum(logits.argmax(axis=1) == gold)) < FEW_THRESHOLD_ANSWERS):  # fmt: skip
+        progress(f"dev has fewer than {FEW_THRESHOLD_ANSWERS} correct answers: scoring the {len(x_train)} training "
+                 f"examples out of fold ({CROSS_FIT_FOLDS} more heads) to read the thresholds from more")  # fmt: skip
         fold_logits, fold_similarity = out_of_fold(x_train, train_labels, head.labels, epochs=epochs)
         index = {label: i for i, label in enumerate(head.labels)}
         y_train = np.array([index[label] for label in train_labels])
@@ -277,11 +280,10 @@ def train_intent_model(
         weights, bias = fit_softmax_regression(x_train, y_train, len(labels), epochs=epochs)
         head = IntentHead(weights, bias, labels)
     calibration = fit_out_of_scope(head, x_train, [e.intent for e in train], x_dev, y_dev,
-                                   cross_fit=not fine_tune_encoder, epochs=epochs)  # fmt: skip
+                                   cross_fit=not fine_tune_encoder, epochs=epochs, progress=progress)  # fmt: skip
     if calibration.cross_fitted:
-        progress(f"dev has few answers: the out-of-scope thresholds were read from {calibration.answers} correct "
-                 f"answers, {calibration.cross_fitted} of them training turns scored by heads fitted without them "
-                 f"({CROSS_FIT_FOLDS}-fold)")  # fmt: skip
+        progress(f"the out-of-scope thresholds were read from {calibration.answers} correct answers, "
+                 f"{calibration.cross_fitted} of them training turns scored by heads fitted without them")  # fmt: skip
     if calibration.answers < FEW_THRESHOLD_ANSWERS:
         progress(f"the out-of-scope thresholds rest on {calibration.answers} correct answers (fewer than "
                  f"{FEW_THRESHOLD_ANSWERS}): expect them to move with more labelled turns")  # fmt: skip

@@ -78,12 +78,14 @@ def test_max_examples_caps_the_train_and_dev_turns_over_the_intents(tmp_path: Pa
     shop = Path(__file__).resolve().parents[2] / "dialogue_data"
     intents = {e.intent for e in intent_examples(shop, "train")}
     cap = 2 * len(intents) + 3  # every intent twice (pairs for the contrastive fine-tuning), then three more
+    said: list[str] = []
     folder = train_intent_model(shop, HashingEmbedder(64), tmp_path, embedder_reference="hashing-64",
-                                run_id="small", epochs=20, max_examples=cap)  # fmt: skip
+                                run_id="small", epochs=20, max_examples=cap, progress=said.append)  # fmt: skip
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["train_examples"] == cap and metrics["dev_examples"] <= cap
     # a handful of dev answers: the training turns' out-of-fold answers joined them for the thresholds
     assert 0 < metrics["threshold_answers_cross_fitted"] <= metrics["threshold_answers"]
+    assert any(f"scoring the {cap} training examples out of fold" in line for line in said)  # before the 5 fits
     assert json.loads((folder / "labels.json").read_text())["labels"] == sorted(intents)
 
 
