@@ -85,7 +85,8 @@ def test_max_examples_caps_the_train_and_dev_turns_over_the_intents(tmp_path: Pa
     assert metrics["train_examples"] == cap and metrics["dev_examples"] <= cap
     # a handful of dev answers: the training turns' out-of-fold answers joined them for the thresholds
     assert 0 < metrics["threshold_answers_cross_fitted"] <= metrics["threshold_answers"]
-    assert any(f"scoring the {cap} training examples out of fold" in line for line in said)  # before the 5 fits
+    before_the_fits = f"scoring the {cap} training examples out of fold"
+    assert any(before_the_fits in line for line in said)
     assert json.loads((folder / "labels.json").read_text())["labels"] == sorted(intents)
 
 
