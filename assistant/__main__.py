@@ -152,6 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     apply_labels.add_argument("--label-map", type=Path, default=None,
                               help="JSON or CSV renaming the sheet's labels onto the engine's intents")  # fmt: skip
 
+    attribute = data_commands.add_parser(
+        "attribute",
+        help="give agent replies that name no documents the one they clearly drew on (by similarity)",
+    )
+    attribute.add_argument("--margin", type=float, default=None,
+                           help="the cosine lead the best document needs over the next (default 0.03; higher: "
+                                "fewer, surer)")  # fmt: skip
+    attribute.add_argument("--dry-run", action="store_true", help="report what it would give; write nothing")
+    attribute.add_argument(
+        "path", nargs="?", type=Path, default=None, help="shop folder (default: paths.shop_dir)"
+    )
+
     catalog = data_commands.add_parser(
         "import-catalog", help="convert a product export into the shop's catalog/products.jsonl"
     )
@@ -493,6 +505,21 @@ def _data(args: argparse.Namespace, settings: Settings) -> int:
         print(describe(applied))
         if applied.applied:
             print("next: `python -m assistant train intent` learns from them")
+        return 0
+    if args.data_command == "attribute":
+        from assistant.backends.embedding_cache import cache_dir
+        from assistant.catalog import load_shop_knowledge
+        from assistant.factory import build_embedder
+        from assistant.training.attribution import DEFAULT_MARGIN, attribute_replies
+
+        shop_dir = args.path or settings.paths.shop_dir
+        margin = DEFAULT_MARGIN if args.margin is None else args.margin
+        found = attribute_replies(shop_dir, load_shop_knowledge(shop_dir), build_embedder(settings, use_fine_tuned=False),
+                                  margin=margin, write=not args.dry_run, cache_dir=cache_dir(settings.paths.data_dir),
+                                  progress=print)  # fmt: skip
+        print(found.describe(margin, written=not args.dry_run))
+        if found.attributed and not args.dry_run:
+            print("next: `python -m assistant train retriever` and `train reranker` learn from them")
         return 0
     if args.data_command == "split":
         shop_dir = args.path or settings.paths.shop_dir

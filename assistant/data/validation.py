@@ -371,6 +371,13 @@ def validate_shop(root: Path) -> Report:
     outside = outside_engine(Counter(intents))
     if outside:
         report.notes.append(Issue(label, 0, describe_outside(outside)))
+    replies = [turn for _, conversation in conversations.values() for turn in conversation.get("turns") or []
+               if isinstance(turn, dict) and turn.get("role") == "agent"]  # fmt: skip
+    if replies and not any(turn.get("passages") or turn.get("products") for turn in replies):
+        report.notes.append(Issue(label, 0, (
+            f"none of the {len(replies)} agent replies names the passages or products it used: the retriever and "
+            "reranker have nothing to learn from in these logs; `python -m assistant data attribute` gives replies "
+            "the document they clearly drew on")))  # fmt: skip
     return report
 
 

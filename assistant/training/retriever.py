@@ -94,7 +94,11 @@ def split_pairs(shop_dir: Path, corpus: dict[str, tuple[str, str]], feedback: Se
     dev = spread(retrieval_pairs(shop_dir, "dev", corpus), eval_limit)
     test = spread(retrieval_pairs(shop_dir, "test", corpus), eval_limit) if evaluate_test else []
     if not train or not dev:
-        raise DataError(f"{shop_dir} has no (message -> passage/product) turns in the train or dev split")
+        raise DataError(
+            f"{shop_dir} has no (message -> passage/product) turns in the train or dev split ({len(train)} train, "
+            f"{len(dev)} dev); if the logs' agent replies name no documents, `python -m assistant data attribute` "
+            "gives them the ones they clearly drew on"
+        )
     return train, dev, test, len(from_feedback)
 
 

@@ -158,3 +158,12 @@ def test_intent_labels_the_engine_does_not_act_on_are_noted(tmp_path: Path) -> N
     assert report.is_valid  # a note, not an error: the shop can still run
     (note,) = [str(n) for n in report.notes if "intent label" in str(n)]
     assert "track_order (1)" in note and "--label-map" in note and "order_status" in note
+
+
+def test_logs_whose_replies_name_no_documents_are_noted(tmp_path: Path) -> None:
+    assert not any("data attribute" in str(n) for n in validate_shop(write_shop(tmp_path / "named")).notes)
+    exported = json.loads(json.dumps(CONVERSATION))
+    exported["turns"][1]["passages"], exported["turns"][1]["products"] = [], []
+    report = validate_shop(write_shop(tmp_path / "exported", logs__conversations_jsonl=[exported]))
+    (note,) = [str(n) for n in report.notes if "data attribute" in str(n)]
+    assert report.is_valid and "none of the 1 agent replies" in note
