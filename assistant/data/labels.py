@@ -61,9 +61,13 @@ def read_label_map(path: Path | None) -> dict[str, str]:
 
 
 def packaged_label_map(fmt: str) -> dict[str, str]:
-    """The engine's label map for a public export format whose intent names are fixed (Bitext's 27 intents:
-    the 23 with a counterpart among the engine's), or {} when it has none. The labels it leaves out (Bitext's
-    change_order, place_order, check_cancellation_fee, review) have no counterpart and stay as they are."""
+    """The engine's label map for a public export format whose intent names are fixed, or {} when it has none:
+    Bitext's 27 intents (the 23 with a counterpart among the engine's; change_order, place_order,
+    check_cancellation_fee and review have none) and ABCD's 55 subflows with the 48 numbered FAQ questions its
+    conversations name (`timing_4`: the Timing FAQ's fourth question) (90 of 103; changes to an order's items,
+    quantity or delivery speed, the site's troubleshooting flows and three pricing and timing questions have
+    none).
+    Labels a map leaves out stay as they are, and the import names them."""
     path = DEFAULTS / f"label_map_{fmt.replace('-', '_')}.json"
     return read_label_map(path) if path.is_file() else {}
 

@@ -122,6 +122,22 @@ def test_abcd_actions_attach_to_agent_turns_and_redaction(tmp_path: Path) -> Non
     assert "Jo Park" not in json.dumps(conversation)
 
 
+def test_abcd_subflows_are_mapped_onto_the_engines_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "abcd.json"
+    source.write_text(json.dumps([
+        {"convo_id": n, "scenario": {"flow": "storewide_query", "subflow": subflow},
+         "original": [["customer", text], ["agent", "Let me check."]]}
+        for n, (subflow, text) in enumerate([("timing_4", "when do promo codes expire?"),
+                                             ("search_results", "search shows nothing")])
+    ]))  # fmt: skip
+    assert main(["data", "import", "--format", "abcd", str(source), str(tmp_path / "a.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "1 renamed by the engine's abcd label map" in out and "search_results (1)" in out
+    assert [c["turns"][0]["intent"] for c in read(tmp_path / "a.jsonl")] == ["promotion", "search_results"]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [(b"\x00\x01\x02binary", "looks binary"), ("é,à\n".encode("latin-1"), "not UTF-8")],
@@ -183,6 +199,38 @@ def test_real_abcd(tmp_path: Path, name: str) -> None:
     assert all(c["turns"][0]["role"] in ("agent", "customer") for c in conversations)
     assert any(t.get("action") for c in conversations for t in c["turns"] if t["role"] == "agent")
     assert "@email.com" not in (tmp_path / "a.jsonl").read_text()
+    mapped = import_logs(
+        "abcd", SHARED / "abcd" / name, tmp_path / "m.jsonl", label_map=packaged_label_map("abcd")
+    )
+    # the samples' subflows (timing_4, pricing_3, manage, return_size, refund_status) all have a counterpart
+    assert mapped.intents and not outside_engine(mapped.intents)
+
+
+ABCD_WITHOUT_COUNTERPART = {
+    "manage_create", "manage_downgrade", "manage_upgrade", "status_delivery_time", "status_quantity",  # order changes
+    "search_results", "shopping_cart", "slow_speed",  # the site's troubleshooting
+    "pricing", "timing",  # storewide FAQs mixing gift wrap, opening hours, sales and promo codes
+    "pricing_1", "pricing_2", "timing_1",  # the price of gift wrap or of stitching a name; the new collection's date
+}  # fmt: skip
+
+
+@requires_shared
+def test_the_abcd_map_covers_the_ontologys_subflows_onto_engine_intents() -> None:
+    """ABCD's conversations name FAQ subflows with the question's number (`timing_4`: the Timing FAQ's fourth
+    question in guidelines.json); the map names each."""
+    ontology = json.loads((SHARED / "abcd" / "ontology.json").read_text(encoding="utf-8"))
+    subflows = {name for names in ontology["intents"]["subflows"].values() for name in names}
+    single_item, storewide = (
+        ontology["intents"]["subflows"][flow] for flow in ("single_item_query", "storewide_query")
+    )
+    numbered = {f"{faq}_{n}" for faq in single_item for n in range(1, 9)} | {
+        f"{faq}_{n}" for faq in storewide for n in range(1, 5)
+    }
+    abcd = packaged_label_map("abcd")
+    assert len(subflows) == 55 and len(numbered) == 48 and set(abcd) <= subflows | numbered
+    assert (subflows | numbered) - set(abcd) == ABCD_WITHOUT_COUNTERPART
+    assert not outside_engine(dict.fromkeys(abcd.values(), 1))  # every target is an intent the policy acts on
+    assert not outside_engine(dict.fromkeys(packaged_label_map("bitext").values(), 1))
 
 
 def test_issue_str() -> None:
