@@ -33,6 +33,7 @@ from assistant.catalog import ShopKnowledge
 from assistant.data.importers import write_jsonl
 from assistant.data.validation import FILES, read_conversations
 from assistant.errors import DataError
+from assistant.indexing.builder import product_documents
 from assistant.training.retriever import DenseIndex, retrieval_corpus
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ def attribute_replies(
     corpus = retrieval_corpus(shop)
     if not corpus:
         raise DataError(f"{shop_dir} has no passages or products to attribute replies to")
+    # a product's document id -> the product (the logs name products by id, passages by document id)
+    product_of = {d.id: str(d.metadata["product_id"]) for d in product_documents(shop)}
     report = AttributionReport()
     chosen: list[tuple[dict[str, Any], str]] = []  # (agent turn, language)
     for conversation in conversations:
@@ -143,9 +146,8 @@ def attribute_replies(
                 document = ids[column]
                 report.attributed += 1
                 report.documents[document] += 1
-                product = document.rsplit(":", 1)[0]
-                if product in shop.products and document == f"{product}:{language}":
-                    reply["products"], reply["passages"] = [product], []
+                if document in product_of:
+                    reply["products"], reply["passages"] = [product_of[document]], []
                 else:
                     reply["passages"], reply["products"] = [document], []
                 reply["attributed"] = ATTRIBUTED
