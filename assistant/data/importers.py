@@ -7,7 +7,8 @@ Formats:
   optional ``intent`` column;
 - ``bitext``: the Bitext customer-support CSV (one request and its response per row);
 - ``abcd``: Action-Based Conversations (a JSON list of conversations with ``original`` turns of
-  customer / agent / action).
+  customer / agent / action). A conversation's label (its subflow) goes on the first customer message
+  that is more than a greeting (`greeting_only`); greetings before it are labelled ``greeting``.
 
 Malformed rows are never dropped silently: each is reported with its line (or item) number and
 reason, and either skipped (``on_error="skip"``) or makes the import fail (``"reject"``) before
@@ -20,15 +21,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from assistant.data.validation import read_jsonl_strictly
 from assistant.errors import DataError
 from assistant.privacy import redact as redact_text
+from assistant.shop import engine_defaults
 
 OnError = Literal["skip", "reject"]
 CUSTOMER_ROLES = {"user", "customer", "client", "shopper", "human"}
@@ -343,13 +347,13 @@ def _read_abcd(raw: bytes, report: ImportReport) -> Iterator[dict]:
                 pending_actions = []
                 turns.append(_turn("agent", text, action=action))
             else:
-                is_first = not any(t["role"] == "customer" for t in turns)
-                turns.append(_turn("customer", text, intent=subflow if is_first else None))
+                turns.append(_turn("customer", text))
         if problem is None and not any(t["role"] == "customer" for t in turns):
             problem = "no customer message"
         if problem:
             report.rejected.append(Rejection(where, problem))
             continue
+        _label_request(turns, subflow)
         personal = scenario.get("personal")
         if not isinstance(personal, dict):
             personal = {}
@@ -365,6 +369,45 @@ def _read_abcd(raw: bytes, report: ImportReport) -> Iterator[dict]:
             str(personal.get("username") or ""),
         ]
         yield conversation
+
+
+@lru_cache(maxsize=1)
+def _greeting_patterns() -> tuple[re.Pattern[str], ...]:
+    """One pattern per language: any of its greeting phrases (`lexicon.json` "greetings"), longest first;
+    whole words for a language written in ASCII (English), anywhere otherwise (Chinese has no spaces)."""
+    patterns = []
+    for phrases in engine_defaults("lexicon.json")["greetings"].values():
+        ordered = sorted({p.lower() for p in phrases}, key=len, reverse=True)
+        spaced = all(p.isascii() for p in ordered)
+        body = "|".join(re.escape(p) for p in ordered)
+        patterns.append(re.compile(rf"\b(?:{body})\b" if spaced else f"(?:{body})"))
+    return tuple(patterns)
+
+
+def greeting_only(text: str) -> bool:
+    """True when `text` says nothing beyond a greeting: only phrases of the engine's greetings lexicon (hi,
+    good morning, is anyone there, can you help me, 你好, 在吗 ...), punctuation and symbols. "Hi! I need to
+    return an item" is not; "HEY HO!" is. Empty text is not a greeting."""
+    rest = text.lower().replace("’", "'")
+    if not re.search(r"\w", rest):
+        return False
+    for pattern in _greeting_patterns():
+        rest = pattern.sub(" ", rest)
+    return not re.search(r"[^\W_]", rest)
+
+
+def _label_request(turns: list[dict], label: str | None) -> None:
+    """Put a conversation-level `label` on its first customer message that is more than a greeting; the
+    greetings before it become ``greeting``. When every customer message is a greeting, the first gets it."""
+    if not label:
+        return
+    customer = [t for t in turns if t["role"] == "customer"]
+    request = next((t for t in customer if not greeting_only(t["text"])), customer[0])
+    for turn in customer:
+        if turn is request:
+            turn["intent"] = label
+            return
+        turn["intent"] = "greeting"
 
 
 def _redact_conversation(conversation: dict) -> None:

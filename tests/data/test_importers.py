@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.__main__ import main
-from assistant.data.importers import import_logs
+from assistant.data.importers import greeting_only, import_logs
 from assistant.data.labels import outside_engine, packaged_label_map
 from assistant.data.validation import Issue, read_jsonl
 from assistant.errors import DataError
@@ -139,6 +139,48 @@ def test_abcd_subflows_are_mapped_onto_the_engines_by_default(
 
 
 @pytest.mark.parametrize(
+    ("text", "greeting"),
+    [("HEY HO!", True), ("hello?", True), ("Good morning :)", True), ("hey, can you help me?", True),
+     ("Hi there, how\u2019s it going", True), ("is anyone there??", True), ("你好，在吗？", True), ("您好", True),
+     ("Hi! I need to return an item, can you help me with that?", False), ("I need help with my order", False),
+     ("hello there, I was charged twice", False), ("你好，我想退货", False), ("Crystal Minh", False),
+     ("how much is shipping this morning?", False), ("thanks", False), ("", False), ("???", False)],
+)  # fmt: skip
+def test_greeting_only(text: str, greeting: bool) -> None:
+    assert greeting_only(text) is greeting
+
+
+def test_abcd_label_goes_on_the_request_not_the_greeting_before_it(tmp_path: Path) -> None:
+    """ABCD labels a whole conversation with its subflow; customers often open with "hi" and ask after the
+    agent answers. The label goes on the request, the greetings before it become `greeting`."""
+    source = tmp_path / "abcd.json"
+    source.write_text(json.dumps([
+        {"convo_id": 1, "scenario": {"subflow": "timing_4"},
+         "original": [["customer", "HEY HO!"], ["agent", "good afternoon, how can I help you?"],
+                      ["customer", "I've got a promo code and I want to know when they expire."],
+                      ["customer", "I'd like to use it for hats."], ["agent", "sure, one moment"],
+                      ["customer", "hello?"]]},
+        {"convo_id": 2, "scenario": {"subflow": "status_active"},
+         "original": [["customer", "hi"], ["agent", "hello, how can I help?"], ["customer", "hello?"]]},
+        {"convo_id": 3, "scenario": {"subflow": "refund_status"},
+         "original": [["agent", "hi!"], ["customer", "just checking on the status of a refund"],
+                      ["agent", "sure, your name?"], ["customer", "hi again, Alex Smith"]]},
+    ]))  # fmt: skip
+    import_logs("abcd", source, tmp_path / "out.jsonl")
+    labelled = [
+        [(t["text"], t["intent"]) for t in c["turns"] if t["role"] == "customer"]
+        for c in read(tmp_path / "out.jsonl")
+    ]
+    assert labelled == [
+        [("HEY HO!", "greeting"),
+         ("I've got a promo code and I want to know when they expire.\nI'd like to use it for hats.", "timing_4"),
+         ("hello?", None)],
+        [("hi", "status_active"), ("hello?", None)],  # greetings only: the first message keeps the label
+        [("just checking on the status of a refund", "refund_status"), ("hi again, Alex Smith", None)],
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
     ("content", "message"),
     [(b"\x00\x01\x02binary", "looks binary"), ("é,à\n".encode("latin-1"), "not UTF-8")],
 )
@@ -204,6 +246,13 @@ def test_real_abcd(tmp_path: Path, name: str) -> None:
     )
     # the samples' subflows (timing_4, pricing_3, manage, return_size, refund_status) all have a counterpart
     assert mapped.intents and not outside_engine(mapped.intents)
+    # each conversation's label is on a message that asks something ("HEY HO!" opens the timing_4 sample)
+    requests = [
+        t for c in read(tmp_path / "m.jsonl") for t in c["turns"] if t.get("intent") not in (None, "greeting")
+    ]
+    assert len(requests) == len(conversations) and not any(greeting_only(t["text"]) for t in requests)
+    if name == "abcd_sample.json":
+        assert mapped.intents["greeting"] == 1
 
 
 ABCD_WITHOUT_COUNTERPART = {
