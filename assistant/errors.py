@@ -15,6 +15,16 @@ class DataError(AssistantError):
     """Input data is malformed; the message names the file and line where known."""
 
 
+def csv_error(name: str, lines_read: int, exc: Exception) -> DataError:
+    """The error for a CSV file a person gave that Python's csv module, reading it strictly, refused
+    (`lines_read`: the lines before the row that failed, a `DictReader`'s `line_num`). Read leniently, a quote
+    left open swallows the rows after it into one field and a stray one shifts the columns, silently."""
+    return DataError(
+        f"{name}, line {lines_read + 1}: not valid CSV ({exc}); is a quote left open or a stray quote inside a "
+        'field? A field with quotes, commas or line breaks must be quoted, its own quotes doubled ("")'
+    )
+
+
 class ModelNotPreparedError(AssistantError):
     """A model folder is missing: run `python -m assistant models prepare`."""
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from assistant.data.importers import OnError, Rejection, write_jsonl
 from assistant.data.text import html_text
-from assistant.errors import DataError
+from assistant.errors import DataError, csv_error
 
 GOOGLE_NS = "http://base.google.com/ns/1.0"
 COLOUR_OPTIONS = {"color", "colour", "colors", "colours", "farbe", "couleur", "颜色"}
@@ -232,10 +232,10 @@ def _csv_rows(
     if delimiter is None:  # the header row's most frequent separator (Excel in many locales writes ";")
         first = text.split("\n", 1)[0]
         delimiter = max(",;\t|", key=first.count)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    if not reader.fieldnames:
-        raise DataError(f"the {report.format} export has no header row")
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
+        if not reader.fieldnames:
+            raise DataError(f"the {report.format} export has no header row")
         for row in reader:
             report.rows_in += 1
             cleaned = {str(k).strip(): (v or "").strip() for k, v in row.items() if k is not None}
@@ -243,9 +243,7 @@ def _csv_rows(
                 continue
             yield reader.line_num, cleaned
     except csv.Error as exc:
-        raise DataError(
-            f"the {report.format} export is not valid CSV at line {reader.line_num}: {exc}"
-        ) from exc
+        raise csv_error(f"the {report.format} export", reader.line_num, exc) from None
 
 
 def _column(row: dict, *names: str) -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from assistant.data.validation import read_jsonl_strictly
-from assistant.errors import DataError
+from assistant.errors import DataError, csv_error
 from assistant.privacy import redact as redact_text
 from assistant.shop import engine_defaults
 
@@ -238,19 +238,22 @@ def _read_messages_jsonl(raw: bytes, report: ImportReport) -> Iterator[dict]:
 
 
 def _csv_rows(raw: bytes, report: ImportReport, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
-    reader = csv.DictReader(io.StringIO(_decode(raw, report), newline=""))
-    missing = [c for c in required if c not in (reader.fieldnames or [])]
-    if missing:
-        raise DataError(
-            f"the {report.format} export lacks columns {', '.join(missing)}; it has: "
-            f"{', '.join(reader.fieldnames or []) or 'no header'}"
-        )
-    for row in reader:
-        report.rows_in += 1
-        if None in row:  # more cells than header columns
-            report.rejected.append(Rejection(f"line {reader.line_num}", "more cells than header columns"))
-            continue
-        yield reader.line_num, row
+    reader = csv.DictReader(io.StringIO(_decode(raw, report), newline=""), strict=True)
+    try:
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(
+                f"the {report.format} export lacks columns {', '.join(missing)}; it has: "
+                f"{', '.join(reader.fieldnames or []) or 'no header'}"
+            )
+        for row in reader:
+            report.rows_in += 1
+            if None in row:  # more cells than header columns
+                report.rejected.append(Rejection(f"line {reader.line_num}", "more cells than header columns"))
+                continue
+            yield reader.line_num, row
+    except csv.Error as exc:  # nothing is written: the rows after a broken quote cannot be told apart
+        raise csv_error(f"the {report.format} export", reader.line_num, exc) from None
 
 
 def _read_ticket_csv(raw: bytes, report: ImportReport) -> Iterator[dict]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from assistant.data.importers import OnError, Rejection, write_jsonl
 from assistant.data.text import extract_facts, html_blocks, markdown_blocks, text_blocks
-from assistant.errors import DataError
+from assistant.errors import DataError, csv_error
 from assistant.shop import engine_defaults
 
 PAGE_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".txt": "text"}
@@ -195,8 +195,11 @@ def _faq_table(path: Path, report: KnowledgeImportReport, languages: tuple[str, 
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 (byte {exc.start}); re-save it as UTF-8") from exc
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = {h.strip().lower(): h for h in reader.fieldnames or ()}
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = {h.strip().lower(): h for h in reader.fieldnames or ()}
+    except csv.Error as exc:
+        raise csv_error(str(path), reader.line_num, exc) from None
     question = header.get("question") or header.get("q")
     answer = header.get("answer") or header.get("a")
     if not question or not answer:
@@ -219,5 +222,5 @@ def _faq_table(path: Path, report: KnowledgeImportReport, languages: tuple[str, 
             topic = (row.get(header.get("topic", ""), "") or "").strip().lower()
             entries += [(path.stem, q, chunk, topic, language) for chunk in _chunks(a)]
     except csv.Error as exc:
-        raise DataError(f"{path} is not valid CSV at line {reader.line_num}: {exc}") from exc
+        raise csv_error(str(path), reader.line_num, exc) from None
     return entries

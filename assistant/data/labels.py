@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from assistant.errors import DataError
+from assistant.errors import DataError, csv_error
 from assistant.stages.policy import ENGINE_INTENTS
 
 DEFAULTS = Path(__file__).resolve().parent.parent / "defaults"
@@ -51,7 +51,14 @@ def read_label_map(path: Path | None) -> dict[str, str]:
             raise DataError(f'label map {path}: expected a JSON object of raw label -> label, e.g. {{"track_order": '
                             '"order_status"}')  # fmt: skip
         return {str(k).strip(): v.strip() for k, v in data.items()}
-    rows = [row for row in csv.reader(io.StringIO(raw)) if any(cell.strip() for cell in row)]
+    reader, rows, read = csv.reader(io.StringIO(raw), strict=True), [], 0
+    try:
+        for row in reader:
+            read = reader.line_num  # (a plain reader's count runs on into a row that fails)
+            if any(cell.strip() for cell in row):
+                rows.append(row)
+    except csv.Error as exc:
+        raise csv_error(f"label map {path}", read, exc) from None
     if rows and [cell.strip().lower() for cell in rows[0][:2]] == ["raw", "label"]:
         rows = rows[1:]
     short = [number for number, row in enumerate(rows, 1) if len(row) < 2]

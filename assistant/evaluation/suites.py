@@ -18,7 +18,7 @@ import numpy as np
 
 from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
 from assistant.data.splits import stratified_split
-from assistant.errors import DataError
+from assistant.errors import DataError, csv_error
 from assistant.evaluation import metrics as m
 from assistant.evaluation.replay import (
     aggregate,
@@ -312,7 +312,11 @@ def _read_table(path: Path) -> list[dict[str, str]]:
     if path.suffix == ".jsonl":
         return [{k: str(v) for k, v in json.loads(line).items()} for line in raw.splitlines() if line.strip()]
     dialect = "excel-tab" if path.suffix in (".tsv", ".qrels") or "\t" in raw.splitlines()[0] else "excel"
-    return list(csv.DictReader(io.StringIO(raw), dialect=dialect))
+    reader = csv.DictReader(io.StringIO(raw), dialect=dialect, strict=True)
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise csv_error(str(path), reader.line_num, exc) from None
 
 
 def run_retrieval_suite(settings: Settings, *, corpus: Path, queries: Path, qrels: Path, out_root: Path,

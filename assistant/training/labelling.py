@@ -26,7 +26,7 @@ from assistant.backends.embedding_cache import embed_texts
 from assistant.data.importers import write_jsonl
 from assistant.data.labels import outside_engine, read_text_file
 from assistant.data.validation import FILES, read_conversations
-from assistant.errors import DataError
+from assistant.errors import DataError, csv_error
 from assistant.stages.intent_head import IntentHead
 
 COLUMNS = ("conversation_id", "turn", "language", "text", "suggested", "confidence", "intent")
@@ -130,16 +130,20 @@ def apply_labels(shop_dir: Path, sheet: Path, *, label_map: Mapping[str, str] | 
     the turn (spacing aside: spreadsheet programs change line ends), are rejected and reported; the rest
     are applied, and the logs rewritten at once (a staged file swapped in)."""
     raw = read_text_file(sheet, what="label sheet", hint="; save the sheet as CSV UTF-8")
-    reader = csv.DictReader(io.StringIO(raw))
-    missing = [c for c in ("conversation_id", "turn", "text", "intent") if c not in (reader.fieldnames or [])]
+    reader = csv.DictReader(io.StringIO(raw), strict=True)
+    try:  # the whole sheet read before anything is applied: a broken quote stops it with nothing written
+        fields = reader.fieldnames or []
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        raise csv_error(f"label sheet {sheet}", reader.line_num, exc) from None
+    missing = [c for c in ("conversation_id", "turn", "text", "intent") if c not in fields]
     if missing:
-        raise DataError(f"{sheet} lacks columns {', '.join(missing)}; it has {reader.fieldnames} (write a sheet "
+        raise DataError(f"{sheet} lacks columns {', '.join(missing)}; it has {fields} (write a sheet "
                         "with `python -m assistant data label-sheet`)")  # fmt: skip
     conversations = read_conversations(shop_dir)
     by_id = {str(c.get("id")): c for c in conversations}
     report = LabelReport()
-    for row in reader:
-        line = reader.line_num
+    for line, row in rows:
         intent = (row.get("intent") or "").strip()
         if not intent:
             report.blank += 1

@@ -129,6 +129,14 @@ def test_reject_writes_nothing_and_bad_files_get_clear_messages(tmp_path: Path) 
         import_catalog("csv", EXPORTS / "generic.csv", tmp_path)
     with pytest.raises(DataError, match="unknown catalog format"):
         import_catalog("magento", EXPORTS / "generic.csv", tmp_path)
+    # a quote left open: read leniently, the description swallowed the next columns and the row imported
+    broken = tmp_path / "broken.csv"
+    lines = (HARBOUR / "exports" / "products.csv").read_text(encoding="utf-8").split("\n")
+    lines[1] = lines[1].replace('</p>",', "</p>,", 1)
+    broken.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(DataError, match=r"the shopify export, line 2: not valid CSV .*quote left open"):
+        import_catalog("shopify", broken, tmp_path / "b")
+    assert not (tmp_path / "b" / "catalog" / "products.jsonl").exists()
     xml = tmp_path / "feed.xml"
     xml.write_text('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><rss>&a;</rss>')
     with pytest.raises(DataError, match="DTD or entities"):

@@ -9,7 +9,7 @@ import pytest
 
 from assistant.__main__ import main
 from assistant.data.importers import greeting_only, import_logs
-from assistant.data.labels import outside_engine, packaged_label_map
+from assistant.data.labels import outside_engine, packaged_label_map, read_label_map
 from assistant.data.validation import Issue, read_jsonl
 from assistant.errors import DataError
 
@@ -189,6 +189,24 @@ def test_binary_and_wrong_encoding(tmp_path: Path, content: bytes, message: str)
     source.write_bytes(content)
     with pytest.raises(DataError, match=message):
         import_logs("ticket-csv", source, tmp_path / "out.jsonl")
+
+
+def test_a_quote_left_open_stops_the_import_with_nothing_written(tmp_path: Path) -> None:
+    """Read leniently, the rows after an open quote become one message's text; strictly, the import says where."""
+    source = tmp_path / "tickets.csv"
+    source.write_text(
+        "conversation_id,role,text,timestamp\n"
+        "c1,customer,where is my order?,2024-05-01T10:00:00\n"
+        'c1,agent,"It left on Monday,2024-05-01T10:01:00\n'
+        "c2,customer,refund please,2024-05-02T09:00:00\n"
+    )
+    with pytest.raises(DataError, match=r"the ticket-csv export, line 3: not valid CSV"):
+        import_logs("ticket-csv", source, tmp_path / "out.jsonl")
+    assert not (tmp_path / "out.jsonl").exists()
+    label_map = tmp_path / "map.csv"
+    label_map.write_text('raw,label\nwismo,order_status\n"refund,refund_status\n')
+    with pytest.raises(DataError, match=r"label map .*map.csv, line 3: not valid CSV"):
+        read_label_map(label_map)
 
 
 def test_unknown_format_and_missing_file(tmp_path: Path) -> None:

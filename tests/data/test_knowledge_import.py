@@ -56,12 +56,14 @@ def test_bad_pages_are_reported_and_reject_writes_nothing(tmp_path: Path) -> Non
     (source / "image.png").write_bytes(b"\x89PNG\r\n")
     (source / "empty.html").write_text("<html><script>x()</script></html>")
     (source / "broken.csv").write_text("title,body\nx,y\n")
+    (source / "quote.csv").write_text('question,answer\n"Do you gift wrap?,Yes\nDo you ship abroad?,Yes\n')
     report = import_knowledge(source, tmp_path / "shop")
     reasons = {r.where: r.reason for r in report.rejected}
-    assert set(reasons) == {"latin.txt", "image.png", "empty.html", "broken.csv"}
+    assert set(reasons) == {"latin.txt", "image.png", "empty.html", "broken.csv", "quote.csv"}
     assert "UTF-8" in reasons["latin.txt"] and "'question' and 'answer'" in reasons["broken.csv"]
+    assert "line 2: not valid CSV" in reasons["quote.csv"]
     assert [p["facts"] for p in passages(tmp_path / "shop").values()] == [{"fee": "£2.50"}]
-    with pytest.raises(DataError, match=r"4 problems .*nothing was written"):
+    with pytest.raises(DataError, match=r"5 problems .*nothing was written"):
         import_knowledge(source, tmp_path / "other", on_error="reject")
     assert not (tmp_path / "other").exists()
     with pytest.raises(DataError, match="does not exist"):

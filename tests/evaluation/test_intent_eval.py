@@ -46,6 +46,10 @@ def test_reading_columns_label_maps_and_bad_files(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"text": "a", "label": "b"}\nnot json\n')
     with pytest.raises(DataError, match="line 2"):
         read_labelled(tmp_path / "bad.jsonl")
+    # an unclosed quote would otherwise read the rest of the file as one text with no label, dropped unseen
+    (tmp_path / "quote.csv").write_text('text,label\nwhere is it,track\n"hello,greet\nbye,greet\n')
+    with pytest.raises(DataError, match=r"line 3: not valid CSV .*quote left open"):
+        read_labelled(tmp_path / "quote.csv")
     (tmp_path / "latin1.csv").write_bytes("text,label\ncaf\xe9,x\n".encode("latin-1"))
     with pytest.raises(DataError, match="not UTF-8"):
         read_labelled(tmp_path / "latin1.csv")

@@ -111,7 +111,8 @@ def test_applying_a_sheet_labels_the_turns_it_names_and_rejects_stale_rows(tmp_p
 @pytest.mark.parametrize(
     ("content", "message"),
     [(None, "does not exist"), (b"conversation_id,text\nc0,hi\n", "lacks columns turn, intent"),
-     (b"conversation_id,turn,text,intent\n" + "c0,1,caf\xe9,x\n".encode("latin-1"), "not UTF-8")],
+     (b"conversation_id,turn,text,intent\n" + "c0,1,caf\xe9,x\n".encode("latin-1"), "not UTF-8"),
+     (b'conversation_id,turn,text,intent\nc0,1,"hi,greeting\nc1,1,hello,greeting\n', "line 2: not valid CSV")],
 )  # fmt: skip
 def test_a_bad_sheet_says_what_is_wrong_and_changes_nothing(tmp_path: Path, content: bytes | None,
                                                             message: str) -> None:  # fmt: skip
