@@ -35,23 +35,34 @@ from assistant.evaluation import metrics as m
 
 OOS = "out_of_scope"
 Pairs = list[tuple[str, str]]
+SKIP_REASONS = ("no text", "no label", "label mapped to nothing")  # rows `read_labelled` leaves out
 
 
 # ----------------------------------------------------------------------------------------- reading
 def read_labelled(path: Path, *, text_column: str | None = None, label_column: str | None = None,
-                  label_map: dict[str, str] | None = None) -> dict[str, Pairs]:  # fmt: skip
+                  label_map: dict[str, str] | None = None, skipped: Counter[str] | None = None,
+                  ) -> dict[str, Pairs]:  # fmt: skip
     """(text, label) pairs: CSV/TSV with a text and a label column (named, or found among text/instruction/
     utterance and label/intent/category), JSONL, or CLINC150's JSON ({"train": [[text, intent]], "val": ...,
     "oos_train": ...}). Returns split -> pairs ("all" when the file has no split of its own). `label_map`
-    renames labels (e.g. {"oos": "out_of_scope"}); a label mapped to "" drops its rows."""
+    renames labels (e.g. {"oos": "out_of_scope"}); a label mapped to "" drops its rows. Rows left out are
+    counted into `skipped` by reason (`SKIP_REASONS`), so a report can say how many a file lost."""
     raw = read_text_file(path)
     mapping = {"oos": OOS, **(label_map or {})}
+    skipped = Counter() if skipped is None else skipped
 
     def mapped(pairs: Sequence[tuple[Any, Any]]) -> Pairs:
         out = []
         for text, label in pairs:
-            label = mapping.get(str(label), str(label)).strip()
-            if str(text).strip() and label:
+            given = str(label if label is not None else "").strip()
+            label = mapping.get(given, given).strip()
+            if not str(text if text is not None else "").strip():
+                skipped[SKIP_REASONS[0]] += 1
+            elif not given:
+                skipped[SKIP_REASONS[1]] += 1
+            elif not label:
+                skipped[SKIP_REASONS[2]] += 1
+            else:
                 out.append((str(text), label))
         return out
 
@@ -326,9 +337,11 @@ def _other_way(scored: Scored, other: Scored) -> list[str]:
     return lines
 
 
-def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | None = None) -> str:
+def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | None = None,
+                      left_out: dict[str, int] | None = None) -> str:  # fmt: skip
     """The report's intent sections: the threshold curve (and that of `other`, the same model acted on
-    with the in-scope score check the other way), the confusions, unseen labels."""
+    with the in-scope score check the other way), the confusions, unseen labels, and the data's rows left
+    out (`left_out`: reason -> rows)."""
     checked = scored.checked()
     if checked:
         rule = (f"Temperature {scored.temperature:.3f} and the in-scope score's scale and threshold "
@@ -375,6 +388,9 @@ def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | No
     if unseen:
         lines += ["", "## Test labels the model never saw (counted as out of scope)", ""]
         lines += [f"- {label}: {n}" for label, n in sorted(unseen.items(), key=lambda kv: -kv[1])]
+    if left_out:
+        lines += ["", "## Rows of the data left out (neither trained on nor tested)", ""]
+        lines += [f"- {reason}: {n}" for reason, n in sorted(left_out.items(), key=lambda kv: -kv[1])]
     lines += ["", "Every mistake is in `mistakes.csv`; the full confusion matrix in `confusion.csv`; per-label "
               "precision, recall and F1 in `per_label.csv`."]  # fmt: skip
     return "\n".join(lines) + "\n"

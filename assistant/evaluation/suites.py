@@ -140,9 +140,11 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     from assistant.training.intent import Calibration
 
     started = time.perf_counter()
+    skipped: Counter[str] = Counter()  # rows the data files had that the eval leaves out, by reason
 
     def read(path: Path) -> dict[str, list[tuple[str, str]]]:
-        return ev.read_labelled(path, text_column=text_column, label_column=label_column, label_map=label_map)
+        return ev.read_labelled(path, text_column=text_column, label_column=label_column, label_map=label_map,
+                                skipped=skipped)  # fmt: skip
 
     if train_file is not None or test_file is not None:
         if train_file is None or test_file is None:
@@ -164,14 +166,21 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
             raise DataError(f"eval intents needs --data FILE, or --train FILE and --test FILE, or a shop with "
                             f"labelled logs ({shop_dir} has none)")  # fmt: skip
         renamed = label_map or {}
-        train, test = ([(e.text, renamed.get(e.intent, e.intent)) for e in intent_examples(shop_dir, split)
-                        if renamed.get(e.intent, e.intent)] for split in ("train", "test"))  # fmt: skip
+        train, test = ([(e.text, renamed.get(e.intent, e.intent)) for e in intent_examples(shop_dir, split)]
+                       for split in ("train", "test"))  # fmt: skip
+        skipped[ev.SKIP_REASONS[2]] = sum(not label for _, label in train + test)
+        train, test = [p for p in train if p[1]], [p for p in test if p[1]]
         sources = [shop_dir / "logs" / "conversations.jsonl", shop_dir / "splits" / "train.txt",
                    shop_dir / "splits" / "test.txt"]  # fmt: skip
+    skipped = +skipped  # reasons that left nothing out are not reported
+    left_out = (f" ({sum(skipped.values())} rows left out: "
+                f"{', '.join(f'{n} {reason}' for reason, n in skipped.most_common())})" if skipped else "")  # fmt: skip
     if not train or not test:
         raise DataError(
-            f"eval intents needs examples in both parts; train has {len(train)}, test {len(test)}"
+            f"eval intents needs examples in both parts; train has {len(train)}, test {len(test)}{left_out}"
         )
+    if skipped:
+        progress(f"train has {len(train)} examples, test {len(test)}{left_out}")
     available = len(train)
     train = ev.cap_per_label(train, per_label, max_examples, seed=seed)
     train, validation = stratified_split(train, validation_share, seed=seed + 1)
@@ -200,6 +209,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(labels), "unseen_test_examples": sum(unseen.values()),
+        "rows_left_out": sum(skipped.values()),
         **_intent_figures(scored), "similarity_check": check,
         **{f"{'without' if check else 'with'}_similarity_check_{k}": v for k, v in other.figures().items()},
         "embeddings_from_cache": cache.hits, "embeddings_computed": cache.misses,
@@ -227,7 +237,8 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         "threshold_curve": scored.curve(),
         "confusions": ev.confusions(scored),
         "unseen_test_labels": unseen,
-        "sections_md": ev.markdown_sections(scored, unseen, other),
+        "rows_left_out": dict(skipped),
+        "sections_md": ev.markdown_sections(scored, unseen, other, dict(skipped)),
         "settings": settings_to_dict(settings),
         "data": _hashes(sources),
     }

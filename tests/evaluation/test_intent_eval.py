@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,15 @@ def test_reading_columns_label_maps_and_bad_files(tmp_path: Path) -> None:
     )
     with pytest.raises(DataError, match="--text-column"):
         read_labelled(tsv)
-    pairs = read_labelled(tsv, label_column="gold", label_map={"noise": ""})["all"]
+    skipped: Counter[str] = Counter()
+    pairs = read_labelled(tsv, label_column="gold", label_map={"noise": ""}, skipped=skipped)["all"]
     assert pairs == [("where is it", "track"), ("hello", "greet")]  # mapped to "" and empty text dropped
+    assert skipped == {"label mapped to nothing": 1, "no text": 1}  # counted, for the report
+    (tmp_path / "nulls.jsonl").write_text('{"text": null, "label": "a"}\n{"text": "b", "label": null}\n'
+                                          '{"text": "c", "label": " x "}\n')  # fmt: skip
+    skipped.clear()
+    assert read_labelled(tmp_path / "nulls.jsonl", skipped=skipped) == {"all": [("c", "x")]}
+    assert skipped == {"no text": 1, "no label": 1}  # JSON nulls are missing, not the text "None"
     clinc = tmp_path / "clinc.json"
     clinc.write_text(json.dumps({"train": [["hi", "greet"]], "oos_train": [["weather?", "oos"]],
                                  "val": [["hey", "greet"]], "oos_val": [["mars?", "oos"]]}))  # fmt: skip

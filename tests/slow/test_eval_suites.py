@@ -38,7 +38,8 @@ def test_intent_and_retrieval_suites(tmp_path: Path) -> None:
     # separate train and test files; the test has out-of-scope rows and a label train never had
     (tmp_path / "test.csv").write_text("text,label\ntrack my parcel please,track\nmoney back now,refund\n"
                                        "what is the capital of peru,oos\nsing me a song about whales,oos\n"
-                                       "can I change my delivery address,address\n")  # fmt: skip
+                                       "can I change my delivery address,address\n"
+                                       "do you ship to iceland,\n,refund\n")  # fmt: skip
     for attempt in (1, 2):
         folder, payload = run_intent_suite(settings, train_file=tmp_path / "intents.csv", test_file=tmp_path / "test.csv",
                                            seed=1, out_root=tmp_path,
@@ -50,8 +51,11 @@ def test_intent_and_retrieval_suites(tmp_path: Path) -> None:
         aggregate["embeddings_computed"] == 0 and aggregate["embeddings_from_cache"] >= 36
     )  # the second run
     assert payload["unseen_test_labels"] == {"address": 1} and payload["threshold_curve"]
+    # a row nobody labelled and one with no text: left out, and said so
+    assert payload["rows_left_out"] == {"no label": 1, "no text": 1} and aggregate["rows_left_out"] == 2
     assert (folder / "mistakes.csv").is_file() and (folder / "confusion.csv").is_file()
-    assert "Out of scope as the assistant decides it" in (folder / "report.md").read_text()
+    report = (folder / "report.md").read_text()
+    assert "Out of scope as the assistant decides it" in report and "- no label: 1" in report
 
     (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in [
         {"id": "d1", "text": "Returns are free within 30 days of delivery."},
