@@ -9,16 +9,15 @@ language (the given one, else by script) and its `facts`, extracted automaticall
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from assistant.data.importers import OnError, Rejection, write_jsonl
+from assistant.data.labels import strict_csv_rows
 from assistant.data.text import extract_facts, html_blocks, markdown_blocks, text_blocks
-from assistant.errors import DataError, csv_error
+from assistant.errors import DataError
 from assistant.shop import engine_defaults
 
 PAGE_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".txt": "text"}
@@ -195,32 +194,22 @@ def _faq_table(path: Path, report: KnowledgeImportReport, languages: tuple[str, 
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 (byte {exc.start}); re-save it as UTF-8") from exc
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = {h.strip().lower(): h for h in reader.fieldnames or ()}
-    except csv.Error as exc:
-        raise csv_error(str(path), reader.line_num, exc) from None
+    fields, rows = strict_csv_rows(text, str(path), delimiter=delimiter)
+    header = {h.strip().lower(): h for h in fields}
     question = header.get("question") or header.get("q")
     answer = header.get("answer") or header.get("a")
     if not question or not answer:
         raise DataError(f"{path}: the FAQ table needs 'question' and 'answer' columns; it has {list(header)}")
     entries: list[Entry] = []
-    try:
-        for row in reader:
-            q, a = (row.get(question) or "").strip(), (row.get(answer) or "").strip()
-            if not q or not a:
-                report.rejected.append(Rejection(f"line {reader.line_num}", "empty question or answer"))
-                continue
-            language = (row.get(header.get("language", ""), "") or "").strip() or guess_language(
-                q + a, languages
-            )
-            if language not in languages:
-                report.rejected.append(
-                    Rejection(f"line {reader.line_num}", f"language {language!r} is not the shop's")
-                )
-                continue
-            topic = (row.get(header.get("topic", ""), "") or "").strip().lower()
-            entries += [(path.stem, q, chunk, topic, language) for chunk in _chunks(a)]
-    except csv.Error as exc:
-        raise csv_error(str(path), reader.line_num, exc) from None
+    for line, row in rows:
+        q, a = (row.get(question) or "").strip(), (row.get(answer) or "").strip()
+        if not q or not a:
+            report.rejected.append(Rejection(f"line {line}", "empty question or answer"))
+            continue
+        language = (row.get(header.get("language", ""), "") or "").strip() or guess_language(q + a, languages)
+        if language not in languages:
+            report.rejected.append(Rejection(f"line {line}", f"language {language!r} is not the shop's"))
+            continue
+        topic = (row.get(header.get("topic", ""), "") or "").strip().lower()
+        entries += [(path.stem, q, chunk, topic, language) for chunk in _chunks(a)]
     return entries

@@ -14,6 +14,7 @@ import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import DataError, csv_error
 from assistant.stages.policy import ENGINE_INTENTS
@@ -34,6 +35,20 @@ def read_text_file(path: Path, *, what: str = "", hint: str = "") -> str:
         raise DataError(f"{name} is a folder; give a file") from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{name} is not UTF-8 text (byte {exc.start}){hint}") from exc
+
+
+def strict_csv_rows(text: str, name: str, **fmt: Any) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """The header and the rows (each with the line it ends on) of CSV text a person gave (`fmt`: the csv
+    module's dialect or delimiter), read strictly: a quote left open or a stray one stops the read with a
+    `DataError` naming the line (`errors.csv_error`), where the csv module's lenient default swallows the
+    rows after it into one field or shifts the columns, silently. The whole file is read before it returns,
+    so nothing is written from half a file."""
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True, **fmt)
+    try:
+        fields = list(reader.fieldnames or [])
+        return fields, [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        raise csv_error(name, reader.line_num, exc) from None
 
 
 def read_label_map(path: Path | None) -> dict[str, str]:

@@ -17,7 +17,6 @@ message the curve still shows what each threshold costs in-scope.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import random
 from collections import Counter, defaultdict
@@ -29,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from assistant.analytics import spreadsheet_safe
-from assistant.data.labels import read_text_file
-from assistant.errors import DataError, csv_error
+from assistant.data.labels import read_text_file, strict_csv_rows
+from assistant.errors import DataError
 from assistant.evaluation import metrics as m
 
 OOS = "out_of_scope"
@@ -88,19 +87,13 @@ def read_labelled(path: Path, *, text_column: str | None = None, label_column: s
         return {"all": mapped([(r.get(text_key, ""), r.get(label_column or "label", r.get("intent", "")))
                                for r in rows if isinstance(r, dict)])}  # fmt: skip
     dialect = csv.excel_tab if path.suffix in (".tsv", ".tab") else csv.excel
-    reader = csv.DictReader(io.StringIO(raw), dialect=dialect, strict=True)
-    try:
-        fields = reader.fieldnames or []
-        text_column = text_column or next(
-            (c for c in ("text", "instruction", "utterance") if c in fields), None
-        )
-        label_column = label_column or next((c for c in ("label", "intent", "category") if c in fields), None)
-        if text_column not in fields or label_column not in fields:
-            raise DataError(f"{path}: needs a text column and a label column (--text-column, --label-column); "
-                            f"it has {fields}")  # fmt: skip
-        return {"all": mapped([(r[text_column] or "", r[label_column] or "") for r in reader])}
-    except csv.Error as exc:
-        raise csv_error(str(path), reader.line_num, exc) from None
+    fields, rows = strict_csv_rows(raw, str(path), dialect=dialect)
+    text_column = text_column or next((c for c in ("text", "instruction", "utterance") if c in fields), None)
+    label_column = label_column or next((c for c in ("label", "intent", "category") if c in fields), None)
+    if text_column not in fields or label_column not in fields:
+        raise DataError(f"{path}: needs a text column and a label column (--text-column, --label-column); "
+                        f"it has {fields}")  # fmt: skip
+    return {"all": mapped([(r[text_column], r[label_column]) for _, r in rows])}
 
 
 # ----------------------------------------------------------------------------------------- splitting

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import time
 from collections import Counter
@@ -17,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
+from assistant.data.labels import strict_csv_rows
 from assistant.data.splits import stratified_split
-from assistant.errors import DataError, csv_error
+from assistant.errors import DataError
 from assistant.evaluation import metrics as m
 from assistant.evaluation.replay import (
     aggregate,
@@ -323,11 +322,7 @@ def _read_table(path: Path) -> list[dict[str, str]]:
     if path.suffix == ".jsonl":
         return [{k: str(v) for k, v in json.loads(line).items()} for line in raw.splitlines() if line.strip()]
     dialect = "excel-tab" if path.suffix in (".tsv", ".qrels") or "\t" in raw.splitlines()[0] else "excel"
-    reader = csv.DictReader(io.StringIO(raw), dialect=dialect, strict=True)
-    try:
-        return list(reader)
-    except csv.Error as exc:
-        raise csv_error(str(path), reader.line_num, exc) from None
+    return [row for _, row in strict_csv_rows(raw, str(path), dialect=dialect)[1]]
 
 
 def run_retrieval_suite(settings: Settings, *, corpus: Path, queries: Path, qrels: Path, out_root: Path,

@@ -12,7 +12,6 @@ matches (a sheet from older logs never labels the wrong turn); blank rows are sk
 from __future__ import annotations
 
 import csv
-import io
 import json
 import random
 from collections import defaultdict
@@ -24,9 +23,9 @@ from typing import Any
 from assistant.analytics import spreadsheet_safe
 from assistant.backends.embedding_cache import embed_texts
 from assistant.data.importers import write_jsonl
-from assistant.data.labels import outside_engine, read_text_file
+from assistant.data.labels import outside_engine, read_text_file, strict_csv_rows
 from assistant.data.validation import FILES, read_conversations
-from assistant.errors import DataError, csv_error
+from assistant.errors import DataError
 from assistant.stages.intent_head import IntentHead
 
 COLUMNS = ("conversation_id", "turn", "language", "text", "suggested", "confidence", "intent")
@@ -130,12 +129,8 @@ def apply_labels(shop_dir: Path, sheet: Path, *, label_map: Mapping[str, str] | 
     the turn (spacing aside: spreadsheet programs change line ends), are rejected and reported; the rest
     are applied, and the logs rewritten at once (a staged file swapped in)."""
     raw = read_text_file(sheet, what="label sheet", hint="; save the sheet as CSV UTF-8")
-    reader = csv.DictReader(io.StringIO(raw), strict=True)
-    try:  # the whole sheet read before anything is applied: a broken quote stops it with nothing written
-        fields = reader.fieldnames or []
-        rows = [(reader.line_num, row) for row in reader]
-    except csv.Error as exc:
-        raise csv_error(f"label sheet {sheet}", reader.line_num, exc) from None
+    # the whole sheet read before anything is applied: a broken quote stops it with nothing written
+    fields, rows = strict_csv_rows(raw, f"label sheet {sheet}")
     missing = [c for c in ("conversation_id", "turn", "text", "intent") if c not in fields]
     if missing:
         raise DataError(f"{sheet} lacks columns {', '.join(missing)}; it has {fields} (write a sheet "

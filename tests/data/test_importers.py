@@ -386,3 +386,16 @@ def test_a_csv_label_map_with_or_without_its_header(tmp_path: Path) -> None:
     (tmp_path / "b.csv").write_text("track_order,order_status\nreview,\n")
     assert read_label_map(tmp_path / "a.csv") == read_label_map(tmp_path / "b.csv") == {
         "track_order": "order_status", "review": ""}  # fmt: skip
+
+
+def test_strict_csv_rows_give_each_rows_last_line_and_stop_at_a_broken_quote() -> None:
+    from assistant.data.labels import strict_csv_rows
+
+    text = 'q\ta\nhello\t"two\nlines"\r\nbye\tok\n'
+    fields, rows = strict_csv_rows(text, "faq.tsv", delimiter="\t")
+    assert fields == ["q", "a"] and [line for line, _ in rows] == [3, 4]
+    assert rows[0][1] == {"q": "hello", "a": "two\nlines"} and rows[1][1]["a"] == "ok"
+    # read leniently, the open quote would swallow the rows after it into one field
+    with pytest.raises(DataError, match=r"sheet\.csv, line 3: not valid CSV"):
+        strict_csv_rows('a,b\n1,2\n3,"4\n5,6\n', "sheet.csv")
+    assert strict_csv_rows("", "empty.csv") == ([], [])
