@@ -213,6 +213,12 @@ class AssistantSettings:
     # generated logs it set aside clear messages written by people (README, "Out of scope"); on for a shop
     # whose labelled turns are real.
     out_of_scope_by_similarity: bool = False
+    # The shares of the correct held-out answers that `train intent` and `eval intents` set aside when they fit
+    # the out-of-scope thresholds: on the calibrated probability (the check off) and on the in-scope score (the
+    # check on). Higher: more out-of-scope messages caught and more clear ones set aside; `eval intents` shows
+    # the trade on a shop's own turns before `train intent` fits the live model with the same share.
+    out_of_scope_set_aside: Annotated[float, Field(ge=0.0, le=0.5)] = 0.02
+    in_scope_score_set_aside: Annotated[float, Field(ge=0.0, le=0.5)] = 0.015
 
     @property
     def languages(self) -> tuple[str, ...]:

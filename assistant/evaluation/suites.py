@@ -200,15 +200,17 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
              f"{len(validation)} for temperature and threshold")  # fmt: skip
     weights, bias = fit_softmax_regression(x_train, np.array([index[lab] for _, lab in train]), len(labels))
     check = settings.assistant.out_of_scope_by_similarity  # as the assistant acts live
+    set_aside = (settings.assistant.out_of_scope_set_aside, settings.assistant.in_scope_score_set_aside)
     head = IntentHead(weights, bias, labels)
     scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
-                           similarity_check=check)  # fmt: skip
+                           similarity_check=check, set_aside=set_aside)  # fmt: skip
     other = ev.acted_on(head, x_test, test, similarity_check=not check,  # the same fit, acted on the other way
                         calibration=Calibration(scored.threshold_answers, scored.cross_fitted_answers))  # fmt: skip
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(labels), "unseen_test_examples": sum(unseen.values()),
         "rows_left_out": sum(skipped.values()),
+        "set_aside_share": set_aside[0], "score_set_aside_share": set_aside[1],  # of the right validation answers
         **_intent_figures(scored), "similarity_check": check,
         **{f"{'without' if check else 'with'}_similarity_check_{k}": v for k, v in other.figures().items()},
         "embeddings_from_cache": cache.hits, "embeddings_computed": cache.misses,
@@ -310,7 +312,8 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
         x_test = embed_texts(tuned, [t for t, _ in test], progress=progress, label="test (fine-tuned)")
     scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test, x_train=x_train,
                         train=train, similarity_check=settings.assistant.out_of_scope_by_similarity,
-                        cross_fit=False)  # the encoder was tuned on the train examples: out of fold, too sure  # fmt: skip
+                        cross_fit=False, set_aside=(settings.assistant.out_of_scope_set_aside,
+                                                    settings.assistant.in_scope_score_set_aside))  # the encoder was tuned on the train examples: out of fold, too sure  # fmt: skip
     return scored, {"fine_tune_epochs": epochs, "fine_tune_steps": result.steps,
                     "fine_tune_seconds": round(seconds, 1), "fine_tune_estimate_seconds": round(estimate, 1),
                     "fine_tune_samples_per_s": round(result.samples_per_s, 2), "fine_tune_device": result.device}  # fmt: skip

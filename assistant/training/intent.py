@@ -25,6 +25,7 @@ from assistant.backends.embedding_cache import embed_texts
 from assistant.data.labels import describe_outside, outside_engine
 from assistant.errors import DataError, ModelNotPreparedError
 from assistant.evaluation.metrics import accuracy, macro_f1
+from assistant.settings import AssistantSettings
 from assistant.stages.intent_head import (
     IntentHead,
     fit_softmax_regression,
@@ -40,11 +41,13 @@ logger = logging.getLogger(__name__)
 COMPONENT = "intent"
 DEFAULT_PREFIX = "default-"  # runs of the engine's default model (training/default_intent.py)
 OUT_OF_SCOPE = "out_of_scope"
-SET_ASIDE_SHARE = 0.02  # of the correct held-out answers, set aside by the probability threshold alone
-# ... and by the in-scope score when the check is on. Lower, because the score reaches further: on CLINC150 the
-# correct answers of a test part written apart from the training data fall under the fitted score threshold
-# more often than the held-out part's (bench/intents_oos.py prints the trade at several shares).
-SCORE_SET_ASIDE_SHARE = 0.015
+# The default shares of the correct held-out answers set aside by the probability threshold alone (the settings'
+# `assistant.out_of_scope_set_aside`) and by the in-scope score when the check is on (`in_scope_score_set_aside`).
+# The second is lower because the score reaches further: on CLINC150 the correct answers of a test part written
+# apart from the training data fall under the fitted score threshold more often than the held-out part's
+# (bench/intents_oos.py prints the trade at several shares).
+SET_ASIDE_SHARE = AssistantSettings.out_of_scope_set_aside
+SCORE_SET_ASIDE_SHARE = AssistantSettings.in_scope_score_set_aside
 MIN_SCORED_ANSWERS = 10  # correct held-out answers needed to scale the in-scope score (fewer: no check)
 # Under this many correct held-out answers, a threshold read as a 1.5-2 % quantile rests on their two or three
 # lowest: on CLINC150 at 5 examples per intent (124-134 dev answers) three samples put the fitted score threshold
@@ -130,10 +133,11 @@ def out_of_fold(
 
 def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[str], x_dev: np.ndarray,
                      y_dev: np.ndarray, *, cross_fit: bool = True, epochs: int = 800,
+                     set_aside: tuple[float, float] = (SET_ASIDE_SHARE, SCORE_SET_ASIDE_SHARE),
                      progress: Callable[[str], None] = lambda _: None) -> Calibration:  # fmt: skip
     """Temperature and out-of-scope thresholds of `head`, fitted on held-out answers (`x_dev`, `y_dev` label
-    indices): the probability threshold (`SET_ASIDE_SHARE` of the correct held-out answers), and the in-scope
-    score's centroids, scale and threshold (`SCORE_SET_ASIDE_SHARE`) for when the assistant's check is on.
+    indices): the probability threshold (`set_aside[0]` of the correct held-out answers under it), and the
+    in-scope score's centroids, scale and threshold (`set_aside[1]`) for when the assistant's check is on.
 
     With fewer than `FEW_THRESHOLD_ANSWERS` correct dev answers (a shop that labelled one sheet has a handful)
     and `cross_fit`, the training examples join them, each scored by a head fitted without its fold
@@ -161,7 +165,7 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
         similarity = np.concatenate([fold_similarity, similarity])
         gold = np.concatenate([y_train, gold])
     head.temperature = fit_temperature(logits, gold)
-    head.threshold = out_of_scope_threshold(softmax(logits / head.temperature), gold)
+    head.threshold = out_of_scope_threshold(softmax(logits / head.temperature), gold, set_aside[0])
     head.centroids, head.score_scale, head.score_threshold = None, None, None
     best = logits.argmax(axis=1)
     right = (best == gold) & np.array([head.labels[i] != OUT_OF_SCOPE for i in best], dtype=bool)
@@ -180,7 +184,7 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
         # lower, and a quantile of them sets aside fewer of the final head's answers than its share. Moved to
         # the mean of dev's answers (the final head's, held out), they give the quantile its tail's shape.
         scores = np.where(folded, scores + float(scores[~folded].mean() - scores[folded].mean()), scores)
-    head.score_threshold = float(np.quantile(scores, SCORE_SET_ASIDE_SHARE))
+    head.score_threshold = float(np.quantile(scores, set_aside[1]))
     return replace(calibration, scores=tuple(float(v) for v in scores))
 
 
@@ -220,6 +224,7 @@ def train_intent_model(
     stop_after_steps: int | None = None,
     max_examples: int | None = None,
     cache_dir: Path | None = None,
+    set_aside: tuple[float, float] = (SET_ASIDE_SHARE, SCORE_SET_ASIDE_SHARE),
 ) -> Path:
     """Train, calibrate, evaluate on dev and write `artifacts/intent/<run_id>/`; returns that folder.
 
@@ -228,6 +233,8 @@ def train_intent_model(
     (stratified over intents, in pairs: a smoke run, as `train --max-examples` caps the other components).
     Re-running with the same `run_id` resumes an interrupted fine-tuning from its last checkpoint. The run
     becomes active only if no intent model is active yet; otherwise `promote` decides. With `cache_dir`,
+    `set_aside`: the shares of the correct dev answers the out-of-scope thresholds set aside (probability,
+    in-scope score; `fit_out_of_scope`). With `cache_dir`,
     the turns' embeddings by `embedder` are cached there (`backends.embedding_cache`): a later run embeds
     only new turns.
     """
@@ -295,7 +302,8 @@ def train_intent_model(
         weights, bias = fit_softmax_regression(x_train, y_train, len(labels), epochs=epochs)
         head = IntentHead(weights, bias, labels)
     calibration = fit_out_of_scope(head, x_train, [e.intent for e in train], x_dev, y_dev,
-                                   cross_fit=not fine_tune_encoder, epochs=epochs, progress=progress)  # fmt: skip
+                                   cross_fit=not fine_tune_encoder, epochs=epochs, set_aside=set_aside,
+                                   progress=progress)  # fmt: skip
     if calibration.cross_fitted:
         progress(f"the out-of-scope thresholds were read from {calibration.answers} correct answers, "
                  f"{calibration.cross_fitted} of them training turns scored by heads fitted without them")  # fmt: skip
@@ -314,6 +322,8 @@ def train_intent_model(
         "score_threshold": None if head.score_threshold is None else round(head.score_threshold, 4),
         "threshold_answers": calibration.answers,
         "threshold_answers_cross_fitted": calibration.cross_fitted,
+        "set_aside_share": set_aside[0],  # of the correct dev answers, under the threshold
+        "score_set_aside_share": set_aside[1],  # ... under the score threshold
         "train_examples": len(train),
         "dev_examples": len(dev),
         "dev_examples_unseen_intent": unseen,

@@ -56,6 +56,13 @@ def test_intent_and_retrieval_suites(tmp_path: Path) -> None:
     assert (folder / "mistakes.csv").is_file() and (folder / "confusion.csv").is_file()
     report = (folder / "report.md").read_text()
     assert "Out of scope as the assistant decides it" in report and "- no label: 1" in report
+    # a stricter share of the validation answers set aside, as `train intent` would fit it live
+    assert aggregate["set_aside_share"] == 0.02
+    stricter = load_settings(overrides=["assistant.out_of_scope_set_aside=0.3"])
+    _, payload = run_intent_suite(stricter, train_file=tmp_path / "intents.csv", test_file=tmp_path / "test.csv",
+                                  seed=1, out_root=tmp_path, progress=lambda _: None, run_id="files-strict")  # fmt: skip
+    assert payload["aggregate"]["set_aside_share"] == 0.3
+    assert payload["aggregate"]["threshold"] > aggregate["threshold"] or aggregate["threshold"] == 0.5
 
     (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in [
         {"id": "d1", "text": "Returns are free within 30 days of delivery."},

@@ -138,8 +138,11 @@ def test_too_few_right_held_out_answers_fit_no_score_check() -> None:
     )
 
 
-def test_the_score_threshold_sets_aside_its_share_of_the_right_answers() -> None:
-    from assistant.training.intent import SCORE_SET_ASIDE_SHARE, fit_out_of_scope
+@pytest.mark.parametrize("set_aside", [None, (0.1, 0.05)])
+def test_the_score_threshold_sets_aside_its_share_of_the_right_answers(
+    set_aside: tuple[float, float] | None,
+) -> None:
+    from assistant.training.intent import SCORE_SET_ASIDE_SHARE, SET_ASIDE_SHARE, fit_out_of_scope
 
     rng = np.random.default_rng(0)
     centres = np.eye(4, 16, dtype=np.float32) * 3
@@ -147,13 +150,17 @@ def test_the_score_threshold_sets_aside_its_share_of_the_right_answers() -> None
     x = centres[y] + rng.normal(0, 0.6, (2000, 16)).astype(np.float32)
     weights, bias = fit_softmax_regression(x[::2], y[::2], 4, epochs=200)
     head = IntentHead(weights, bias, ("a", "b", "c", "d"))
-    calibration = fit_out_of_scope(head, x[::2], [head.labels[i] for i in y[::2]], x[1::2], y[1::2])
+    shares = set_aside or (SET_ASIDE_SHARE, SCORE_SET_ASIDE_SHARE)  # the settings' defaults when not given
+    calibration = fit_out_of_scope(head, x[::2], [head.labels[i] for i in y[::2]], x[1::2], y[1::2],
+                                   **({"set_aside": set_aside} if set_aside else {}))  # fmt: skip
     answers = calibration.answers
     assert calibration.cross_fitted == 0  # 1,000 held-out answers: enough alone
     right = head.logits(x[1::2]).argmax(axis=1) == y[1::2]
     assert head.score_threshold is not None and answers == int(right.sum())  # what the reports cite
     share = float(np.mean(head.in_scope_score(x[1::2])[right] < head.score_threshold))
-    assert share == pytest.approx(SCORE_SET_ASIDE_SHARE, abs=0.003)
+    assert share == pytest.approx(shares[1], abs=0.003)
+    unsure = float(np.mean(head.probabilities(x[1::2]).max(axis=1)[right] < head.threshold))
+    assert unsure == pytest.approx(shares[0], abs=0.003) or head.threshold == 0.5  # capped at 0.5
     assert head.outside(np.full((1, 16), 3.0, dtype=np.float32))[0]  # between every intent: out of scope
 
 

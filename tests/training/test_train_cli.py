@@ -59,3 +59,31 @@ def test_train_all_keeps_going_after_a_failure_and_promotes_only_the_better(
 def test_run_report_compares_each_measured_metric() -> None:
     report = run_report("generator", "r1", {"dev_chrf": 64.0, "base_dev_chrf": 27.5, "train_pairs": 160})
     assert "| dev_chrf | 27.5 | 64.0 | +36.5000 |" in report and "- train_pairs: 160" in report
+
+
+def test_train_intent_fits_the_thresholds_at_the_settings_shares(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`assistant.out_of_scope_set_aside` and `in_scope_score_set_aside` reach the fit (as `eval intents`' do)."""
+    from types import SimpleNamespace
+
+    from assistant.__main__ import main
+    from assistant.backends.embedding import HashingEmbedder
+
+    monkeypatch.setattr("assistant.factory.build_embedder", lambda *a, **k: HashingEmbedder(128))
+    monkeypatch.setattr(
+        "assistant.model_preparation.resolve_model", lambda *a: SimpleNamespace(reference="hashing")
+    )
+    shop = Path(__file__).resolve().parents[2] / "dialogue_data"
+    artifacts = tmp_path / "artifacts"
+    common = ["--set", f"paths.artifacts_dir={artifacts}", "--set", f"paths.shop_dir={shop}",
+              "--set", f"paths.data_dir={tmp_path / 'data'}", "--set", f"store.database_url=sqlite:///{tmp_path}/a.db"]  # fmt: skip
+    for run, share in (("low", "0.01"), ("high", "0.2")):
+        assert main([*common, "--set", f"assistant.out_of_scope_set_aside={share}", "--set",
+                     f"assistant.in_scope_score_set_aside={share}", "train", "intent", "--run-id", run,
+                     "--max-examples", "300"]) == 0  # fmt: skip
+    low, high = (
+        json.loads((artifacts / "intent" / run / "metrics.json").read_text()) for run in ("low", "high")
+    )
+    assert (low["set_aside_share"], high["score_set_aside_share"]) == (0.01, 0.2)
+    assert low["threshold"] < high["threshold"] and low["score_threshold"] < high["score_threshold"]
