@@ -224,6 +224,11 @@ class AssistantSettings:
     def languages(self) -> tuple[str, ...]:
         return tuple(code.strip() for code in self.supported_languages.split(",") if code.strip())
 
+    @property
+    def set_aside_shares(self) -> tuple[float, float]:
+        """(probability, in-scope score) shares for `training.intent.fit_out_of_scope`."""
+        return self.out_of_scope_set_aside, self.in_scope_score_set_aside
+
 
 @dataclass(frozen=True)
 class RetrievalSettings:

@@ -200,7 +200,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
              f"{len(validation)} for temperature and threshold")  # fmt: skip
     weights, bias = fit_softmax_regression(x_train, np.array([index[lab] for _, lab in train]), len(labels))
     check = settings.assistant.out_of_scope_by_similarity  # as the assistant acts live
-    set_aside = (settings.assistant.out_of_scope_set_aside, settings.assistant.in_scope_score_set_aside)
+    set_aside = settings.assistant.set_aside_shares
     head = IntentHead(weights, bias, labels)
     scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
                            similarity_check=check, set_aside=set_aside)  # fmt: skip
@@ -312,8 +312,8 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
         x_test = embed_texts(tuned, [t for t, _ in test], progress=progress, label="test (fine-tuned)")
     scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test, x_train=x_train,
                         train=train, similarity_check=settings.assistant.out_of_scope_by_similarity,
-                        cross_fit=False, set_aside=(settings.assistant.out_of_scope_set_aside,
-                                                    settings.assistant.in_scope_score_set_aside))  # the encoder was tuned on the train examples: out of fold, too sure  # fmt: skip
+                        set_aside=settings.assistant.set_aside_shares,
+                        cross_fit=False)  # the encoder was tuned on the train examples: out of fold, too sure  # fmt: skip
     return scored, {"fine_tune_epochs": epochs, "fine_tune_steps": result.steps,
                     "fine_tune_seconds": round(seconds, 1), "fine_tune_estimate_seconds": round(estimate, 1),
                     "fine_tune_samples_per_s": round(result.samples_per_s, 2), "fine_tune_device": result.device}  # fmt: skip

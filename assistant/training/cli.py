@@ -152,7 +152,7 @@ def _train_intent(settings: Settings, args: argparse.Namespace, run_id: str, fee
         device=args.device or settings.models.device,
         max_examples=args.max_examples,
         cache_dir=cache_dir(settings.paths.data_dir),
-        set_aside=(settings.assistant.out_of_scope_set_aside, settings.assistant.in_scope_score_set_aside),
+        set_aside=settings.assistant.set_aside_shares,
     )
 
 
