@@ -135,6 +135,18 @@ class Scored:
     score_threshold: float | None = None  # None: the check is off
     threshold_answers: int = 0  # correct held-out answers the thresholds were read from
     cross_fitted_answers: int = 0  # of them, train examples scored out of fold (validation had few answers)
+    # those answers' calibrated probabilities and in-scope scores (`training.intent.Calibration`)
+    answer_confidences: tuple[float, ...] = field(default=(), repr=False)
+    answer_scores: tuple[float, ...] = field(default=(), repr=False)
+
+    def answers_set_aside(self, threshold: float | None) -> float | None:
+        """The share of the correct held-out answers under `threshold` on the signal acted on (the in-scope
+        score with the check on, else the probability): the `assistant.in_scope_score_set_aside` (or
+        `out_of_scope_set_aside`) that would fit that threshold. None when they are not known."""
+        answers = self.answer_scores if self.checked() else self.answer_confidences
+        if threshold is None or not answers:
+            return None
+        return round(float(np.mean(np.asarray(answers) < threshold)), 4)
 
     def final(self, threshold: float | None = None, score_threshold: float | None = None) -> list[str]:
         """The label acted on: out of scope when predicted so, under the probability threshold or under the
@@ -183,7 +195,7 @@ class Scored:
         out-of-scope recall reaches `goal`. Nones without out-of-scope test messages."""
         oos_gold = np.array(self.gold_is_oos(), dtype=bool)
         if not oos_gold.any() or oos_gold.all():
-            return {"threshold": None, "in_scope_accuracy": None, "oos_recall": None}
+            return dict.fromkeys(("threshold", "answers_set_aside", "in_scope_accuracy", "oos_recall"))
         signal = np.array(self.scores if self.checked() else self.confidence, dtype=np.float64)
         predicted_oos = np.array([p == OOS for p in self.predicted], dtype=bool)
         needed = int(np.ceil(goal * oos_gold.sum() - 1e-9)) - int(np.sum(predicted_oos & oos_gold))
@@ -193,6 +205,7 @@ class Scored:
         rejected = predicted_oos | (signal < threshold)
         correct = np.array([p == g for p, g in zip(self.predicted, self.gold, strict=True)]) & ~rejected
         return {"threshold": None if needed <= 0 else round(threshold, 4),
+                "answers_set_aside": self.answers_set_aside(None if needed <= 0 else threshold),
                 "in_scope_accuracy": round(float(correct[~oos_gold].mean()), 4),
                 "oos_recall": round(float(rejected[oos_gold].mean()), 4)}  # fmt: skip
 
@@ -201,11 +214,10 @@ class Scored:
         threshold stays as fitted), else the probability threshold."""
         if self.checked():
             low, high = np.quantile(self.scores, [0.005, 0.2])
-            return [{"score_threshold": round(float(t), 3), **self.figures(score_threshold=float(t))}
-                    for t in np.linspace(low, high, steps)]  # fmt: skip
-        return [
-            {"threshold": round(float(t), 3), **self.figures(float(t))} for t in np.linspace(0, 0.95, steps)
-        ]
+            return [{"score_threshold": round(float(t), 3), "answers_set_aside": self.answers_set_aside(float(t)),
+                     **self.figures(score_threshold=float(t))} for t in np.linspace(low, high, steps)]  # fmt: skip
+        return [{"threshold": round(float(t), 3), "answers_set_aside": self.answers_set_aside(float(t)),
+                 **self.figures(float(t))} for t in np.linspace(0, 0.95, steps)]  # fmt: skip
 
 
 def score_head(
@@ -262,7 +274,7 @@ def acted_on(
     return Scored([lab for _, lab in test], [head.labels[i] for i in best],
                   [float(probabilities[n, i]) for n, i in enumerate(best)], tuple(head.labels),
                   float(threshold), float(head.temperature), scores, score_threshold, calibration.answers,
-                  calibration.cross_fitted)  # fmt: skip
+                  calibration.cross_fitted, calibration.confidences, calibration.scores)  # fmt: skip
 
 
 def per_label(scored: Scored) -> dict[str, dict[str, float | int]]:
@@ -327,14 +339,23 @@ def _other_way(scored: Scored, other: Scored) -> list[str]:
              f"OOS recall {cell(then, 'oos_recall')} (as run: {cell(now, 'oos_recall')}); nothing set aside: "
              f"{cell(now, 'in_scope_accuracy_nothing_set_aside')}."]  # fmt: skip
     if on:
-        lines += ["", "| score threshold | in-scope accuracy | in-scope rejected | OOS precision | OOS recall |",
-                  "|---|---|---|---|---|"]  # fmt: skip
-        for row in other.curve():
-            cells = [
-                row[k] for k in ("in_scope_accuracy", "in_scope_rejected", "oos_precision", "oos_recall")
-            ]
-            lines.append(f"| {row['score_threshold']:.3f} | "
-                         + " | ".join("–" if c is None else f"{c:.3f}" for c in cells) + " |")  # fmt: skip
+        lines += ["", *_curve_table(other)]
+    return lines
+
+
+CURVE_COLUMNS = ("answers_set_aside", "in_scope_accuracy", "in_scope_rejected", "oos_precision", "oos_recall")
+
+
+def _curve_table(scored: Scored) -> list[str]:
+    """The threshold curve as a markdown table; its second column is the share of the correct held-out answers
+    each threshold sets aside, the value of the setting that would fit it."""
+    swept = "score threshold" if scored.checked() else "threshold"
+    lines = [f"| {swept} | held-out answers set aside | in-scope accuracy | in-scope rejected | OOS precision "
+             "| OOS recall |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for row in scored.curve():
+        value = row.get("score_threshold", row.get("threshold"))
+        cells = [row[k] for k in CURVE_COLUMNS]
+        lines.append(f"| {value:.3f} | " + " | ".join("–" if c is None else f"{c:.3f}" for c in cells) + " |")
     return lines
 
 
@@ -369,12 +390,8 @@ def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | No
                    "their few lowest and moves from one sample of the data to the next, so read the curve below "
                    "rather than the single figure, and label more turns for validation.")  # fmt: skip
     swept = "score threshold" if checked else "threshold"
-    lines = ["## Out of scope as the assistant decides it", "", fitted, "", rule, "",
-             f"| {swept} | in-scope accuracy | in-scope rejected | OOS precision | OOS recall |", "|---|---|---|---|---|"]  # fmt: skip
-    for row in scored.curve():
-        cells = [row[k] for k in ("in_scope_accuracy", "in_scope_rejected", "oos_precision", "oos_recall")]
-        value = row.get("score_threshold", row.get("threshold"))
-        lines.append(f"| {value:.3f} | " + " | ".join("–" if c is None else f"{c:.3f}" for c in cells) + " |")
+    setting = "in_scope_score_set_aside" if checked else "out_of_scope_set_aside"
+    lines = ["## Out of scope as the assistant decides it", "", fitted, "", rule, "", *_curve_table(scored)]
     trade = scored.at_recall()
     if trade["in_scope_accuracy"] is not None:
         best = scored.figures()["in_scope_accuracy_nothing_set_aside"] or 0.0
@@ -382,6 +399,10 @@ def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | No
                   f"({trade['oos_recall']:.3f}) at {swept} {trade['threshold'] if trade['threshold'] is not None else '–'}, "
                   f"where in-scope accuracy is {trade['in_scope_accuracy']:.3f}, "
                   f"{100 * (best - trade['in_scope_accuracy']):.1f} points below nothing set aside ({best:.3f})."]  # fmt: skip
+        if trade["answers_set_aside"] is not None:
+            lines[-1] += (f" That threshold sets aside {trade['answers_set_aside']:.3f} of the correct held-out "
+                          f"answers: `assistant.{setting} = {trade['answers_set_aside']:.3f}` would fit it there "
+                          "(chosen on this test, so confirm it on turns it has not seen).")  # fmt: skip
     if other is not None:
         lines += ["", *_other_way(scored, other)]
     lines += ["", "## Most confused (gold → acted on)", "", "| gold | acted on | count |", "|---|---|---|"]

@@ -205,7 +205,9 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
                            similarity_check=check, set_aside=set_aside)  # fmt: skip
     other = ev.acted_on(head, x_test, test, similarity_check=not check,  # the same fit, acted on the other way
-                        calibration=Calibration(scored.threshold_answers, scored.cross_fitted_answers))  # fmt: skip
+                        calibration=Calibration(scored.threshold_answers, scored.cross_fitted_answers,
+                                                scores=scored.answer_scores,
+                                                confidences=scored.answer_confidences))  # fmt: skip
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(labels), "unseen_test_examples": sum(unseen.values()),

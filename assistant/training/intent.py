@@ -100,6 +100,8 @@ class Calibration:
     cross_fitted: int = 0  # of them, training examples scored out of fold (0: dev alone)
     # the in-scope scores of the correct in-scope answers the score threshold is a quantile of (empty: not fitted)
     scores: tuple[float, ...] = field(default=(), repr=False)
+    # the calibrated top probabilities of the correct answers the probability threshold is a quantile of
+    confidences: tuple[float, ...] = field(default=(), repr=False)
 
 
 def out_of_fold(
@@ -165,11 +167,13 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
         similarity = np.concatenate([fold_similarity, similarity])
         gold = np.concatenate([y_train, gold])
     head.temperature = fit_temperature(logits, gold)
-    head.threshold = out_of_scope_threshold(softmax(logits / head.temperature), gold, set_aside[0])
+    probabilities = softmax(logits / head.temperature)
+    head.threshold = out_of_scope_threshold(probabilities, gold, set_aside[0])
     head.centroids, head.score_scale, head.score_threshold = None, None, None
     best = logits.argmax(axis=1)
     right = (best == gold) & np.array([head.labels[i] != OUT_OF_SCOPE for i in best], dtype=bool)
-    calibration = Calibration(int(np.sum(best == gold)), cross_fitted)
+    confidences = tuple(float(v) for v in probabilities.max(axis=1)[best == gold])
+    calibration = Calibration(int(np.sum(best == gold)), cross_fitted, confidences=confidences)
     if int(right.sum()) < MIN_SCORED_ANSWERS or centroids is None:
         return calibration
     top, near = logits.max(axis=1)[right], similarity[right]

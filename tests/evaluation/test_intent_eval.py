@@ -26,6 +26,7 @@ from assistant.evaluation.intents import (
     write_details,
 )
 from assistant.stages.intent_head import IntentHead
+from assistant.training.intent import SCORE_SET_ASIDE_SHARE
 
 
 def test_reading_columns_label_maps_and_bad_files(tmp_path: Path) -> None:
@@ -156,17 +157,27 @@ def test_the_in_scope_score_check_is_fitted_on_validation_and_applied_to_test(tm
     off = score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
                      similarity_check=False)  # fmt: skip
     assert off.final() == ["track", "refund", "track"] and not off.checked()
+    # with the check off the curve moves the probability threshold; the share is of the answers' probabilities
+    assert off.answers_set_aside(0.0) == 0.0 and off.answers_set_aside(1.01) == 1.0
+    assert all(row["answers_set_aside"] is not None for row in off.curve())
     scored = score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train)
     assert scored.score_threshold is not None and scored.threshold == 0.0  # the score decides alone
     assert scored.scores[2] < scored.score_threshold < min(scored.scores[:2])
     assert scored.final() == ["track", "refund", OOS] and scored.figures()["oos_recall"] == 1.0
     assert scored.final(score_threshold=-np.inf)[2] != OOS  # without the score it would not be set aside
-    assert scored.at_recall() == {"threshold": pytest.approx(scored.scores[2], abs=1e-3), "in_scope_accuracy": 1.0,
-                                  "oos_recall": 1.0}  # fmt: skip
+    trade = scored.at_recall()
+    assert trade == {"threshold": pytest.approx(scored.scores[2], abs=1e-3), "in_scope_accuracy": 1.0,
+                     "oos_recall": 1.0, "answers_set_aside": trade["answers_set_aside"]}  # fmt: skip
+    # a looser threshold than the fitted one: it sets aside fewer of the held-out answers than the fitted share
+    assert 0 <= trade["answers_set_aside"] < SCORE_SET_ASIDE_SHARE
     curve = scored.curve()
     assert "score_threshold" in curve[0] and curve[-1]["in_scope_rejected"] >= curve[0]["in_scope_rejected"]
+    shares = [row["answers_set_aside"] for row in curve]  # the setting's value for each row, rising with it
+    assert shares == sorted(shares) and all(0 <= v <= 1 for v in shares)
+    assert scored.answers_set_aside(scored.score_threshold) == pytest.approx(SCORE_SET_ASIDE_SHARE, abs=0.005)
     report = markdown_sections(scored, {}, off)
-    assert "in-scope score" in report
+    assert "in-scope score" in report and "held-out answers set aside" in report
+    assert f"`assistant.in_scope_score_set_aside = {trade['answers_set_aside']:.3f}` would fit it" in report
     # 200 validation answers are few, so the 20 train examples' out-of-fold answers join them; the report
     # says what the thresholds rest on, and that it is still few
     assert scored.threshold_answers == 220 and scored.cross_fitted_answers == 20
