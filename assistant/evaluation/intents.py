@@ -73,8 +73,19 @@ def read_labelled(path: Path, *, text_column: str | None = None, label_column: s
         if not isinstance(data, dict) or "train" not in data:
             raise DataError(f"{path}: expected CLINC150-style JSON with a 'train' list")
         test_key = "test" if "test" in data else "val"
-        return {"train": mapped(data.get("train", []) + data.get("oos_train", [])),
-                "test": mapped(data.get(test_key, []) + data.get(f"oos_{test_key}", []))}  # fmt: skip
+
+        def pairs(key: str) -> list[tuple[Any, Any]]:
+            items = data.get(key, [])
+            if not isinstance(items, list):
+                raise DataError(f"{path}: '{key}' should be a list of [text, label] pairs")
+            for number, item in enumerate(items):
+                if not isinstance(item, list) or len(item) != 2:
+                    raise DataError(f"{path}: '{key}' item {number} is {json.dumps(item)[:80]}, not a "
+                                    "[text, label] pair")  # fmt: skip
+            return [(text, label) for text, label in items]
+
+        return {"train": mapped(pairs("train") + pairs("oos_train")),
+                "test": mapped(pairs(test_key) + pairs(f"oos_{test_key}"))}  # fmt: skip
     if path.suffix == ".jsonl":
         rows = []
         for number, line in enumerate(raw.splitlines(), 1):
@@ -83,9 +94,13 @@ def read_labelled(path: Path, *, text_column: str | None = None, label_column: s
                     rows.append(json.loads(line))
                 except json.JSONDecodeError:
                     raise DataError(f"{path}, line {number}: not JSON") from None
+                if not isinstance(rows[-1], dict):
+                    raise DataError(
+                        f'{path}, line {number}: not a JSON object ({{"text": ..., "label": ...}})'
+                    )
         text_key = text_column or "text"
         return {"all": mapped([(r.get(text_key, ""), r.get(label_column or "label", r.get("intent", "")))
-                               for r in rows if isinstance(r, dict)])}  # fmt: skip
+                               for r in rows])}  # fmt: skip
     dialect = csv.excel_tab if path.suffix in (".tsv", ".tab") else csv.excel
     fields, rows = strict_csv_rows(raw, str(path), dialect=dialect)
     text_column = text_column or next((c for c in ("text", "instruction", "utterance") if c in fields), None)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
-from assistant.data.labels import strict_csv_rows
+from assistant.data.labels import read_text_file, strict_csv_rows
 from assistant.data.splits import stratified_split
 from assistant.errors import DataError
 from assistant.evaluation import metrics as m
@@ -322,12 +322,53 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
 
 
 # ----------------------------------------------------------------------------------------- retrieval
-def _read_table(path: Path) -> list[dict[str, str]]:
-    raw = path.read_text(encoding="utf-8-sig")
+# Each table's columns, by the names they go by: ours first, then BEIR's (corpus.jsonl `_id`/`title`/`text`,
+# queries.jsonl `_id`/`text`, qrels TSV `query-id`/`corpus-id`/`score`) and TREC-style short names.
+TABLE_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "corpus": {"id": ("id", "doc_id", "_id", "docid"), "text": ("text", "title")},
+    "queries": {"id": ("id", "query_id", "_id", "qid"), "text": ("text", "query")},
+    "qrels": {"query_id": ("query_id", "query-id", "qid"), "doc_id": ("doc_id", "corpus-id", "docid"),
+              "relevance": ("relevance", "score", "label")},
+}  # fmt: skip
+
+
+def _read_table(path: Path, kind: str) -> list[dict[str, str]]:
+    """The rows of a JSONL, CSV or TSV retrieval table (`kind`: corpus, queries or qrels), each with its
+    `TABLE_COLUMNS` found under any of their names. A row without one (a qrels row's relevance defaults to
+    1), a line that is not a JSON object or a relevance that is not a number stops the read with its line."""
+    raw = read_text_file(path, what=f"the {kind} file")
     if path.suffix == ".jsonl":
-        return [{k: str(v) for k, v in json.loads(line).items()} for line in raw.splitlines() if line.strip()]
-    dialect = "excel-tab" if path.suffix in (".tsv", ".qrels") or "\t" in raw.splitlines()[0] else "excel"
-    return [row for _, row in strict_csv_rows(raw, str(path), dialect=dialect)[1]]
+        rows: list[tuple[int, Any]] = []
+        for number, text in enumerate(raw.splitlines(), 1):
+            if text.strip():
+                try:
+                    rows.append((number, json.loads(text)))
+                except json.JSONDecodeError:
+                    raise DataError(f"{path}, line {number}: not JSON") from None
+    else:
+        first = raw.splitlines()[0] if raw.strip() else ""
+        dialect = "excel-tab" if path.suffix in (".tsv", ".qrels") or "\t" in first else "excel"
+        rows = list(strict_csv_rows(raw, str(path), dialect=dialect)[1])
+    if not rows:
+        raise DataError(f"the {kind} file {path} has no rows")
+    out = []
+    for line, row in rows:
+        if not isinstance(row, dict):
+            raise DataError(f"{path}, line {line}: not a JSON object")
+        picked = {}
+        for column, names in TABLE_COLUMNS[kind].items():
+            picked[column] = next((str(row[n]).strip() for n in names if str(row.get(n) or "").strip()), "")
+            if not picked[column] and column != "relevance":
+                raise DataError(f"{path}, line {line}: no {column} (a column named {' or '.join(names)})")
+        if kind == "qrels":
+            try:
+                picked["relevance"] = str(float(picked["relevance"] or 1))
+            except ValueError:
+                raise DataError(
+                    f"{path}, line {line}: relevance {picked['relevance']!r} is not a number"
+                ) from None
+        out.append(picked)
+    return out
 
 
 def run_retrieval_suite(settings: Settings, *, corpus: Path, queries: Path, qrels: Path, out_root: Path,
@@ -341,16 +382,14 @@ def run_retrieval_suite(settings: Settings, *, corpus: Path, queries: Path, qrel
     from assistant.stages.retrieval import Retriever
 
     started = time.perf_counter()
-    docs = [
-        Document(r.get("id") or r["doc_id"], r.get("text") or r.get("title", ""), {"language": "any"})
-        for r in _read_table(corpus)
-    ]
-    asked = [(r.get("id") or r["query_id"], r["text"]) for r in _read_table(queries)]
+    docs = list({r["id"]: Document(r["id"], r["text"], {"language": "any"}) for r in _read_table(corpus, "corpus")}
+                .values())  # fmt: skip
+    asked = [(r["id"], r["text"]) for r in _read_table(queries, "queries")]
     relevance: dict[str, dict[str, float]] = {}
-    for r in _read_table(qrels):
-        relevance.setdefault(r.get("query_id") or r["qid"], {})[r.get("doc_id") or r["docid"]] = float(
-            r.get("relevance", 1)
-        )
+    for r in _read_table(qrels, "qrels"):
+        relevance.setdefault(r["query_id"], {})[r["doc_id"]] = float(r["relevance"])
+    if not any(qid in relevance for qid, _ in asked):
+        raise DataError(f"no query of {queries} has a judgement in {qrels}: do their query ids match?")
     embedder = build_embedder(settings)
     from assistant.backends.vector_store import ChromaVectorStore
 

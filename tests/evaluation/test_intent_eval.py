@@ -55,6 +55,15 @@ def test_reading_columns_label_maps_and_bad_files(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"text": "a", "label": "b"}\nnot json\n')
     with pytest.raises(DataError, match="line 2"):
         read_labelled(tmp_path / "bad.jsonl")
+    (tmp_path / "list.jsonl").write_text('{"text": "a", "label": "b"}\n["c", "d"]\n')
+    with pytest.raises(DataError, match="line 2: not a JSON object"):
+        read_labelled(tmp_path / "list.jsonl")
+    # CLINC150-style JSON a person reshaped: a message without its label, a split that is not a list
+    for bad, said in (({"train": [["hi", "greet"], ["bye"]], "val": []}, "'train' item 1 is \\[\"bye\"\\]"),
+                      ({"train": [], "val": "mars?"}, "'val' should be a list")):  # fmt: skip
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        with pytest.raises(DataError, match=said):
+            read_labelled(tmp_path / "bad.json")
     # an unclosed quote would otherwise read the rest of the file as one text with no label, dropped unseen
     (tmp_path / "quote.csv").write_text('text,label\nwhere is it,track\n"hello,greet\nbye,greet\n')
     with pytest.raises(DataError, match=r"line 3: not valid CSV .*quote left open"):
