@@ -9,8 +9,8 @@ out-of-scope recall first reaches 0.80 on the test, and the best in-scope accura
 19's goal is recall >= 0.80 within 2 points of the best. The threshold is read off the test itself, so
 this compares how well each signal separates the two kinds of message. The last table is the fitted
 rule: the in-scope score threshold set to set aside a share of the correct held-out answers (the
-validation part's; with fewer than 300, joined by the train examples' out-of-fold answers, as
-`train intent` does), at several shares (the assistant uses `SCORE_SET_ASIDE_SHARE`). CLINC150's train part has only
+validation part's; with fewer than 300, joined by the train examples' out-of-fold answers, moved to the
+validation answers' mean when there are 50 of those, as `train intent` does), at several shares (the default of `assistant.in_scope_score_set_aside`). CLINC150's train part has only
 100 out-of-scope examples; `--test-on-val` tests on its separate validation file part (3,000 in-scope,
 100 out-of-scope messages) instead of 20 % of train, and `--pooled` holds 20 % of both parts out (40
 out-of-scope messages; test and validation then come from one distribution, as a shop's dev split and
