@@ -392,7 +392,7 @@ def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | No
                 "held-out answers. A test message is acted on as out of scope when the best intent is "
                 "`out_of_scope` or its calibrated probability is under the threshold. The curve moves the "
                 "threshold:")  # fmt: skip
-    from assistant.training.intent import FEW_THRESHOLD_ANSWERS
+    from assistant.training.intent import FEW_THRESHOLD_ANSWERS, PROBABILITY_CAP
 
     fitted = f"The thresholds were read from {scored.threshold_answers} correct validation answers."
     if scored.cross_fitted_answers:
@@ -414,10 +414,15 @@ def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | No
                   f"({trade['oos_recall']:.3f}) at {swept} {trade['threshold'] if trade['threshold'] is not None else '–'}, "
                   f"where in-scope accuracy is {trade['in_scope_accuracy']:.3f}, "
                   f"{100 * (best - trade['in_scope_accuracy']):.1f} points below nothing set aside ({best:.3f})."]  # fmt: skip
-        if trade["answers_set_aside"] is not None:
+        capped = not checked and (trade["threshold"] or 0.0) > PROBABILITY_CAP  # no share fits a higher one
+        if trade["answers_set_aside"] is not None and not capped:
             lines[-1] += (f" That threshold sets aside {trade['answers_set_aside']:.3f} of the correct held-out "
                           f"answers: `assistant.{setting} = {trade['answers_set_aside']:.3f}` would fit it there "
                           "(chosen on this test, so confirm it on turns it has not seen).")  # fmt: skip
+        elif capped:
+            lines[-1] += (f" The fitted probability threshold is capped at {PROBABILITY_CAP}, so no "
+                          f"`assistant.{setting}` reaches that one; the in-scope score check "
+                          "(`assistant.out_of_scope_by_similarity`) reaches further.")  # fmt: skip
     if other is not None:
         lines += ["", *_other_way(scored, other)]
     lines += ["", "## Most confused (gold → acted on)", "", "| gold | acted on | count |", "|---|---|---|"]

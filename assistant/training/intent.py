@@ -48,6 +48,7 @@ OUT_OF_SCOPE = "out_of_scope"
 # (bench/intents_oos.py prints the trade at several shares).
 SET_ASIDE_SHARE = AssistantSettings.out_of_scope_set_aside
 SCORE_SET_ASIDE_SHARE = AssistantSettings.in_scope_score_set_aside
+PROBABILITY_CAP = 0.5  # the highest probability threshold any share fits (`out_of_scope_threshold`)
 MIN_SCORED_ANSWERS = 10  # correct held-out answers needed to scale the in-scope score (fewer: no check)
 # Under this many correct held-out answers, a threshold read as a 1.5-2 % quantile rests on their two or three
 # lowest: on CLINC150 at 5 examples per intent (124-134 dev answers) three samples put the fitted score threshold
@@ -77,10 +78,10 @@ class Example:
 def out_of_scope_threshold(
     probabilities: np.ndarray, gold: np.ndarray, share: float = SET_ASIDE_SHARE
 ) -> float:
-    """Below it lie the `share` least confident of the correct held-out answers, capped at 0.5 (under it the
-    best guess is less likely than not), so unusual but clear messages are not all "unsure"."""
+    """Below it lie the `share` least confident of the correct held-out answers, capped at `PROBABILITY_CAP`
+    (under it the best guess is less likely than not), so unusual but clear messages are not all "unsure"."""
     correct = probabilities.max(axis=1)[probabilities.argmax(axis=1) == gold]
-    return min(0.5, float(np.quantile(correct, share))) if len(correct) else 0.0
+    return min(PROBABILITY_CAP, float(np.quantile(correct, share))) if len(correct) else 0.0
 
 
 def label_centroids(vectors: np.ndarray, labels: list[str], known: tuple[str, ...]) -> np.ndarray:

@@ -143,6 +143,19 @@ def test_the_trade_read_off_the_test_is_the_loosest_threshold_reaching_the_recal
     assert trade["threshold"] == pytest.approx(0.6) and trade["oos_recall"] == 0.8
     assert trade["in_scope_accuracy"] == 0.75  # nothing in scope is under 0.6; the 0.7 one was wrong anyway
     assert scored.at_recall(0.2)["threshold"] is None  # the predicted one alone reaches 0.2
+    # the held-out answers known: the share under 0.6 is the setting that would fit it, but above the 0.5 cap on
+    # the probability threshold no share does, and the report says so instead of naming one
+    known = dataclasses.replace(scored, answer_confidences=(0.55, 0.7, 0.8, 0.9, 0.95))
+    assert known.at_recall(0.8)["answers_set_aside"] == 0.2
+    assert "capped at 0.5" in markdown_sections(known, {}) and "would fit it" not in markdown_sections(
+        known, {}
+    )
+    lower = dataclasses.replace(known, confidence=[0.9, 0.8, 0.7, 0.95, 0.45, 0.4, 0.85, 0.9, 0.3])
+    assert (
+        lower.at_recall(0.8)["threshold"] == pytest.approx(0.45)
+        and lower.at_recall(0.8)["answers_set_aside"] == 0
+    )
+    assert "`assistant.out_of_scope_set_aside = 0.000` would fit it" in markdown_sections(lower, {})
     assert Scored(["a"], ["a"], [0.9], ("a",), 0.5, 1.0).at_recall()["in_scope_accuracy"] is None
     assert "Read off this test" in markdown_sections(scored, {})
 
