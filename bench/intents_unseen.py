@@ -1,0 +1,85 @@
+"""Out of scope for a shop without any out-of-scope examples: a quarter of each public set's intents held
+out of training, their messages the out-of-scope ones (near the shop's own topics, so harder than CLINC150's
+out-of-scope set), on banking77, Bitext and CLINC150's in-scope intents.
+
+For each set, seed and size: the intents left out are drawn (seeded), a stratified 20 % of all messages is
+the test, 15 % of the rest validation; the head is fitted and its thresholds read as `eval intents` and
+`train intent` do (`evaluation.intents.score_head`: temperature, probability threshold, in-scope score with
+the train examples' out-of-fold answers when validation has few). Printed: the best in-scope accuracy
+(nothing set aside), in-scope accuracy / OOS recall as acted on with the in-scope score check off and on, and
+the trade the score allows read off the test (in-scope accuracy where OOS recall first reaches 0.80, and the
+share of held-out answers that threshold sets aside: the `assistant.in_scope_score_set_aside` that would fit
+it). Issue 19's goal: recall >= 0.80 within 2 points of the best. Prints figures; asserts nothing.
+
+    .venv/bin/python bench/intents_unseen.py [--sets banking77,bitext,clinc150] [--shots 5,10,0] [--seeds 0,1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+
+import numpy as np
+from intents_few_shot import SETS
+
+from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
+from assistant.data.splits import stratified_split
+from assistant.evaluation.intents import OOS, cap_per_label, read_labelled, score_head
+from assistant.factory import build_embedder
+from assistant.settings import load_settings
+from assistant.stages.intent_head import IntentHead, fit_softmax_regression
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default="banking77,bitext,clinc150")
+    parser.add_argument("--shots", default="5,10,0", help="examples per seen intent; 0 = all")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument(
+        "--unseen-share", type=float, default=0.25, help="share of intents held out of training"
+    )
+    args = parser.parse_args()
+    settings = load_settings()
+    cache = EmbeddingCache(cache_dir(settings.paths.data_dir), build_embedder(settings, use_fine_tuned=False))
+    quiet = lambda _: None  # noqa: E731
+    print("| set | per intent | seed | intents seen / left out | test in scope / out | best | check off: in-scope "
+          "/ recall | check on: in-scope / recall (below best) | curve at recall 0.80: in-scope (below best) "
+          "/ share |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in args.sets.split(","):
+        path, options = SETS[name]
+        splits = read_labelled(path, **options)
+        everything = [p for p in (splits.get("all") or splits["train"] + splits["test"]) if p[1] != OOS]
+        labels = sorted({lab for _, lab in everything})
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            unseen = set(random.Random(seed).sample(labels, round(args.unseen_share * len(labels))))
+            pool, test = stratified_split(everything, 0.2, seed=seed)
+            pool = [p for p in pool if p[1] not in unseen]
+            x_test = cache.embed([t for t, _ in test], progress=quiet, label="test")
+            for shots in [int(s) for s in args.shots.split(",")]:
+                chosen = cap_per_label(pool, shots or None, seed=seed)
+                train, validation = stratified_split(chosen, 0.15, seed=seed + 1)
+                seen = tuple(sorted({lab for _, lab in train}))
+                index = {lab: i for i, lab in enumerate(seen)}
+                x_train = cache.embed([t for t, _ in train], progress=quiet, label="train")
+                x_validation = cache.embed([t for t, _ in validation], progress=quiet, label="validation")
+                weights, bias = fit_softmax_regression(x_train, np.array([index[lab] for _, lab in train]),
+                                                       len(seen))  # fmt: skip
+                row = []
+                for check in (False, True):
+                    scored = score_head(IntentHead(weights, bias, seen), x_validation, validation, x_test, test,
+                                        x_train=x_train, train=train, similarity_check=check)  # fmt: skip
+                    figures = scored.figures()
+                    best = figures["in_scope_accuracy_nothing_set_aside"] or 0.0
+                    row.append(f"{figures['in_scope_accuracy']:.3f} / {figures['oos_recall']:.2f}"
+                               + (f" ({100 * (best - (figures['in_scope_accuracy'] or 0)):.1f})" if check else ""))  # fmt: skip
+                trade = scored.at_recall()
+                curve = (f"{trade['in_scope_accuracy']:.3f} ({100 * (best - (trade['in_scope_accuracy'] or 0)):.1f}) "
+                         f"/ {trade['answers_set_aside'] if trade['answers_set_aside'] is not None else '–'}")  # fmt: skip
+                out = sum(scored.gold_is_oos())
+                print(f"| {name} | {shots or 'all'} | {seed} | {len(seen)} / {len(unseen)} | {len(test) - out} / "
+                      f"{out} | {best:.3f} | {row[0]} | {row[1]} | {curve} |", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
