@@ -254,12 +254,7 @@ def score_head(
     predictions, acted on with the check on (`similarity_check` and train examples given) or off, as
     `assistant.out_of_scope_by_similarity` decides live. `set_aside`: the shares of the correct validation
     answers the thresholds set aside (probability, score; None: the settings' defaults)."""
-    from assistant.training.intent import (
-        SCORE_SET_ASIDE_SHARE,
-        SET_ASIDE_SHARE,
-        Calibration,
-        fit_out_of_scope,
-    )
+    from assistant.training.intent import SET_ASIDE_SHARES, Calibration, fit_out_of_scope
 
     calibration = Calibration(0)
     index = {label: i for i, label in enumerate(head.labels)}
@@ -269,7 +264,7 @@ def score_head(
         calibration = fit_out_of_scope(
             head, x_train if x_train is not None else np.zeros((0, x_validation.shape[1])),
             [lab for _, lab in train], x_val_known, y_validation, cross_fit=cross_fit and x_train is not None,
-            set_aside=set_aside or (SET_ASIDE_SHARE, SCORE_SET_ASIDE_SHARE),
+            set_aside=set_aside or SET_ASIDE_SHARES,
         )  # fmt: skip
     return acted_on(head, x_test, test, similarity_check=similarity_check and x_train is not None,
                     calibration=calibration)  # fmt: skip

@@ -48,6 +48,7 @@ OUT_OF_SCOPE = "out_of_scope"
 # (bench/intents_oos.py prints the trade at several shares).
 SET_ASIDE_SHARE = AssistantSettings.out_of_scope_set_aside
 SCORE_SET_ASIDE_SHARE = AssistantSettings.in_scope_score_set_aside
+SET_ASIDE_SHARES = (SET_ASIDE_SHARE, SCORE_SET_ASIDE_SHARE)  # both, as `fit_out_of_scope` takes them
 PROBABILITY_CAP = 0.5  # the highest probability threshold any share fits (`out_of_scope_threshold`)
 MIN_SCORED_ANSWERS = 10  # correct held-out answers needed to scale the in-scope score (fewer: no check)
 # Under this many correct held-out answers, a threshold read as a 1.5-2 % quantile rests on their two or three
@@ -136,7 +137,7 @@ def out_of_fold(
 
 def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[str], x_dev: np.ndarray,
                      y_dev: np.ndarray, *, cross_fit: bool = True, epochs: int = 800,
-                     set_aside: tuple[float, float] = (SET_ASIDE_SHARE, SCORE_SET_ASIDE_SHARE),
+                     set_aside: tuple[float, float] = SET_ASIDE_SHARES,
                      progress: Callable[[str], None] = lambda _: None) -> Calibration:  # fmt: skip
     """Temperature and out-of-scope thresholds of `head`, fitted on held-out answers (`x_dev`, `y_dev` label
     indices): the probability threshold (`set_aside[0]` of the correct held-out answers under it), and the
@@ -229,7 +230,7 @@ def train_intent_model(
     stop_after_steps: int | None = None,
     max_examples: int | None = None,
     cache_dir: Path | None = None,
-    set_aside: tuple[float, float] = (SET_ASIDE_SHARE, SCORE_SET_ASIDE_SHARE),
+    set_aside: tuple[float, float] = SET_ASIDE_SHARES,
 ) -> Path:
     """Train, calibrate, evaluate on dev and write `artifacts/intent/<run_id>/`; returns that folder.
 
@@ -237,10 +238,9 @@ def train_intent_model(
     1,200 training turns for one epoch (minutes on a CPU). `max_examples` caps the train and dev turns
     (stratified over intents, in pairs: a smoke run, as `train --max-examples` caps the other components).
     Re-running with the same `run_id` resumes an interrupted fine-tuning from its last checkpoint. The run
-    becomes active only if no intent model is active yet; otherwise `promote` decides. With `cache_dir`,
-    `set_aside`: the shares of the correct dev answers the out-of-scope thresholds set aside (probability,
-    in-scope score; `fit_out_of_scope`). With `cache_dir`,
-    the turns' embeddings by `embedder` are cached there (`backends.embedding_cache`): a later run embeds
+    becomes active only if no intent model is active yet; otherwise `promote` decides. `set_aside`: the shares
+    of the correct dev answers the out-of-scope thresholds set aside (probability, in-scope score;
+    `fit_out_of_scope`). With `cache_dir`, the turns' embeddings by `embedder` are cached there (`backends.embedding_cache`): a later run embeds
     only new turns.
     """
     train = intent_examples(shop_dir, "train")
