@@ -10,7 +10,9 @@ out-of-scope recall first reaches 0.80 on the test, and the best in-scope accura
 this compares how well each signal separates the two kinds of message. The last table is the fitted
 rule: the in-scope score threshold set to set aside a share of the correct held-out answers (the
 validation part's; with fewer than 300, joined by the train examples' out-of-fold answers, moved to the
-validation answers' mean when there are 50 of those, as `train intent` does), at several shares (the default of `assistant.in_scope_score_set_aside`). CLINC150's train part has only
+validation answers' mean when there are 50 of those, as `train intent` does), at several shares (the default of `assistant.in_scope_score_set_aside`), and, with 50 labelled
+out-of-scope messages held out, the threshold read from those for `assistant.out_of_scope_recall` (what
+`train intent` then uses). CLINC150's train part has only
 100 out-of-scope examples; `--test-on-val` tests on its separate validation file part (3,000 in-scope,
 100 out-of-scope messages) instead of 20 % of train, and `--pooled` holds 20 % of both parts out (40
 out-of-scope messages; test and validation then come from one distribution, as a shop's dev split and
@@ -34,7 +36,7 @@ from assistant.evaluation.intents import OOS, acted_on, cap_per_label, read_labe
 from assistant.factory import build_embedder
 from assistant.settings import load_settings
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression, unit_rows
-from assistant.training.intent import SCORE_SET_ASIDE_SHARE, fit_out_of_scope
+from assistant.training.intent import RECALL_GOAL, SCORE_SET_ASIDE_SHARE, fit_out_of_scope
 
 CLINC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clinc150" / "data_trainval.json"
 
@@ -101,8 +103,8 @@ def main() -> None:
                "in-scope score: both scaled, summed (the check on)": head.in_scope_score(x_test)}  # fmt: skip
     live = scored.figures()
     print(f"CLINC150, {'all' if not args.per_label else args.per_label} per intent: {len(train)} train, "
-          f"{len(validation)} validation ({scored.threshold_answers} correct answers fit the thresholds, "
-          f"{scored.cross_fitted_answers} of them train examples out of fold; calibration {calibration_s:.1f} s), "
+          f"{len(validation)} validation ({scored.calibration.answers} correct answers fit the thresholds, "
+          f"{scored.calibration.cross_fitted} of them train examples out of fold; calibration {calibration_s:.1f} s), "
           f"{len(test)} test ({sum(g == OOS for g in gold)} out of scope)")  # fmt: skip
     print(f"best in-scope accuracy (nothing rejected): {best:.3f}; the live threshold {scored.threshold:.2f}: "
           f"in-scope {live['in_scope_accuracy']:.3f}, OOS recall {live['oos_recall']:.2f}")  # fmt: skip
@@ -128,6 +130,17 @@ def main() -> None:
             f"| {share:.3f} | {threshold:.2f} | {accuracy:.3f} | {100 * (best - accuracy):.1f} | "
             f"{rejected[is_oos].mean():.2f} |"
         )
+    if calibration.out_of_scope_messages:  # as `train intent` fits it with enough labelled out-of-scope ones
+        rejected = (head.in_scope_score(x_test) < head.score_threshold) | np.array(
+            [p == OOS for p in predicted]
+        )
+        correct = np.array([p == g for p, g in zip(predicted, gold, strict=True)]) & ~rejected
+        accuracy = float(correct[~is_oos].mean())
+        print(f"\nRead for OOS recall {RECALL_GOAL[0]} from {calibration.out_of_scope_messages} labelled out-of-scope "
+              f"messages held out ({calibration.out_of_scope_cross_fitted} train examples out of fold; they catch "
+              f"{calibration.out_of_scope_caught}{', capped' if calibration.recall_capped else ''}): score "
+              f"threshold {head.score_threshold:.2f}, in-scope {accuracy:.3f}, {100 * (best - accuracy):.1f} points "
+              f"below the best, OOS recall {rejected[is_oos].mean():.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

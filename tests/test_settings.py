@@ -57,6 +57,8 @@ def test_config_file_from_environment_variable(tmp_path: Path) -> None:
         ({"overrides": ["generation.temperature=9"]}, "from 0.0 to 2.0"),
         ({"overrides": ["assistant.escalate_sentiment=-2"]}, "from -1.0 to 1.0"),
         ({"overrides": ["assistant.in_scope_score_set_aside=0.9"]}, "from 0.0 to 0.5"),
+        ({"overrides": ["assistant.out_of_scope_recall=1.5"]}, "from 0.0 to 1.0"),
+        ({"overrides": ["assistant.in_scope_score_set_aside_max=0.7"]}, "from 0.0 to 0.5"),
         ({"overrides": ["assistant.supported_languages=en,fr"]}, "en, zh"),
         (
             {"overrides": ["assistant.supported_languages=zh"]},

@@ -31,6 +31,16 @@ from assistant.analytics import spreadsheet_safe
 from assistant.data.labels import read_text_file, strict_csv_rows
 from assistant.errors import DataError
 from assistant.evaluation import metrics as m
+from assistant.training.intent import (
+    FEW_THRESHOLD_ANSWERS,
+    MIN_LABELLED_OUT_OF_SCOPE,
+    PROBABILITY_CAP,
+    RECALL_GOAL,
+    SET_ASIDE_SHARES,
+    Calibration,
+    fit_out_of_scope,
+    recall_threshold,
+)
 
 OOS = "out_of_scope"
 Pairs = list[tuple[str, str]]
@@ -148,17 +158,15 @@ class Scored:
     temperature: float
     scores: list[float] = field(default_factory=list)  # the in-scope score (`IntentHead.in_scope_score`)
     score_threshold: float | None = None  # None: the check is off
-    threshold_answers: int = 0  # correct held-out answers the thresholds were read from
-    cross_fitted_answers: int = 0  # of them, train examples scored out of fold (validation had few answers)
-    # those answers' calibrated probabilities and in-scope scores (`training.intent.Calibration`)
-    answer_confidences: tuple[float, ...] = field(default=(), repr=False)
-    answer_scores: tuple[float, ...] = field(default=(), repr=False)
+    # what the thresholds were read from: the correct held-out answers (how many, how many of them train examples
+    # scored out of fold, their probabilities and in-scope scores) and labelled out-of-scope messages
+    calibration: Calibration = field(default_factory=lambda: Calibration(0), repr=False)
 
     def answers_set_aside(self, threshold: float | None) -> float | None:
         """The share of the correct held-out answers under `threshold` on the signal acted on (the in-scope
         score with the check on, else the probability): the `assistant.in_scope_score_set_aside` (or
         `out_of_scope_set_aside`) that would fit that threshold. None when they are not known."""
-        answers = self.answer_scores if self.checked() else self.answer_confidences
+        answers = self.calibration.scores if self.checked() else self.calibration.confidences
         if threshold is None or not answers:
             return None
         return round(float(np.mean(np.asarray(answers) < threshold)), 4)
@@ -213,14 +221,12 @@ class Scored:
             return dict.fromkeys(("threshold", "answers_set_aside", "in_scope_accuracy", "oos_recall"))
         signal = np.array(self.scores if self.checked() else self.confidence, dtype=np.float64)
         predicted_oos = np.array([p == OOS for p in self.predicted], dtype=bool)
-        needed = int(np.ceil(goal * oos_gold.sum() - 1e-9)) - int(np.sum(predicted_oos & oos_gold))
-        remaining = np.sort(signal[oos_gold & ~predicted_oos])
-        # set aside when under the threshold: just above the needed-th lowest out-of-scope message
-        threshold = -np.inf if needed <= 0 else float(np.nextafter(remaining[needed - 1], np.inf))
+        threshold = recall_threshold(signal[oos_gold], predicted_oos[oos_gold], goal, floor=-np.inf)
         rejected = predicted_oos | (signal < threshold)
         correct = np.array([p == g for p, g in zip(self.predicted, self.gold, strict=True)]) & ~rejected
-        return {"threshold": None if needed <= 0 else round(threshold, 4),
-                "answers_set_aside": self.answers_set_aside(None if needed <= 0 else threshold),
+        needed = bool(np.isfinite(threshold))  # False: the head's own out-of-scope calls reach the goal
+        return {"threshold": round(threshold, 4) if needed else None,
+                "answers_set_aside": self.answers_set_aside(threshold if needed else None),
                 "in_scope_accuracy": round(float(correct[~oos_gold].mean()), 4),
                 "oos_recall": round(float(rejected[oos_gold].mean()), 4)}  # fmt: skip
 
@@ -247,15 +253,16 @@ def score_head(
     similarity_check: bool = True,
     cross_fit: bool = True,
     set_aside: tuple[float, float] | None = None,
+    recall_goal: tuple[float, float] | None = None,
 ) -> Scored:
     """Temperature and thresholds fitted on `validation` as `train intent` fits them (the in-scope score
     too, with the `train` examples' centroids; the train examples' out-of-fold answers join a validation
     part with few, unless `cross_fit` is off: `training.intent.fit_out_of_scope`); then the test
     predictions, acted on with the check on (`similarity_check` and train examples given) or off, as
     `assistant.out_of_scope_by_similarity` decides live. `set_aside`: the shares of the correct validation
-    answers the thresholds set aside (probability, score; None: the settings' defaults)."""
-    from assistant.training.intent import SET_ASIDE_SHARES, Calibration, fit_out_of_scope
-
+    answers the thresholds set aside (probability, score; None: the settings' defaults); `recall_goal`: the
+    out-of-scope recall the score threshold is read for from labelled out-of-scope messages, when there are
+    enough, and the most correct answers it may set aside (None: the settings' defaults)."""
     calibration = Calibration(0)
     index = {label: i for i, label in enumerate(head.labels)}
     y_validation = np.array([index[lab] for _, lab in validation if lab in index])
@@ -264,17 +271,17 @@ def score_head(
         calibration = fit_out_of_scope(
             head, x_train if x_train is not None else np.zeros((0, x_validation.shape[1])),
             [lab for _, lab in train], x_val_known, y_validation, cross_fit=cross_fit and x_train is not None,
-            set_aside=set_aside or SET_ASIDE_SHARES,
+            set_aside=set_aside or SET_ASIDE_SHARES, recall_goal=recall_goal or RECALL_GOAL,
         )  # fmt: skip
     return acted_on(head, x_test, test, similarity_check=similarity_check and x_train is not None,
                     calibration=calibration)  # fmt: skip
 
 
 def acted_on(
-    head: Any, x_test: np.ndarray, test: Pairs, *, similarity_check: bool, calibration: Any
+    head: Any, x_test: np.ndarray, test: Pairs, *, similarity_check: bool, calibration: Calibration
 ) -> Scored:
     """The test predictions of a head already calibrated (`score_head`), acted on with the in-scope score
-    check on or off; `calibration` (`training.intent.Calibration`) says what its thresholds were read from."""
+    check on or off; `calibration` says what its thresholds were read from."""
     threshold, score_threshold = head.thresholds(similarity_check)
     probabilities = head.probabilities(x_test) if len(test) else np.zeros((0, len(head.labels)))
     best = probabilities.argmax(axis=1) if len(test) else np.zeros(0, dtype=int)
@@ -283,8 +290,7 @@ def acted_on(
     )
     return Scored([lab for _, lab in test], [head.labels[i] for i in best],
                   [float(probabilities[n, i]) for n, i in enumerate(best)], tuple(head.labels),
-                  float(threshold), float(head.temperature), scores, score_threshold, calibration.answers,
-                  calibration.cross_fitted, calibration.confidences, calibration.scores)  # fmt: skip
+                  float(threshold), float(head.temperature), scores, score_threshold, calibration)  # fmt: skip
 
 
 def per_label(scored: Scored) -> dict[str, dict[str, float | int]]:
@@ -387,18 +393,31 @@ def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | No
                 "held-out answers. A test message is acted on as out of scope when the best intent is "
                 "`out_of_scope` or its calibrated probability is under the threshold. The curve moves the "
                 "threshold:")  # fmt: skip
-    from assistant.training.intent import FEW_THRESHOLD_ANSWERS, PROBABILITY_CAP
-
-    fitted = f"The thresholds were read from {scored.threshold_answers} correct validation answers."
-    if scored.cross_fitted_answers:
+    fitted = f"The thresholds were read from {scored.calibration.answers} correct validation answers."
+    if scored.calibration.cross_fitted:
         fitted = (f"The validation part had few answers, so the thresholds were read from "
-                  f"{scored.threshold_answers} correct answers: {scored.cross_fitted_answers} of them train "
+                  f"{scored.calibration.answers} correct answers: {scored.calibration.cross_fitted} of them train "
                   f"examples, each scored by a head fitted without it (out of fold), the rest the validation "
                   "part's.")  # fmt: skip
-    if scored.threshold_answers < FEW_THRESHOLD_ANSWERS:
+    if scored.calibration.answers < FEW_THRESHOLD_ANSWERS:
         fitted += (f" Fewer than {FEW_THRESHOLD_ANSWERS}: a threshold that sets aside 1.5-2 % of them rests on "
                    "their few lowest and moves from one sample of the data to the next, so read the curve below "
                    "rather than the single figure, and label more turns for validation.")  # fmt: skip
+    cal = scored.calibration
+    if cal.out_of_scope_messages:
+        folded = f", {cal.out_of_scope_cross_fitted} of them train examples scored out of fold"
+        fitted += (f" The in-scope score threshold was read from {cal.out_of_scope_messages} labelled out-of-scope "
+                   f"messages held out{folded if cal.out_of_scope_cross_fitted else ''}: the loosest that catches "
+                   f"the share `assistant.out_of_scope_recall` asks for; it catches {cal.out_of_scope_caught:.3f} of "
+                   "them.")  # fmt: skip
+        if cal.recall_capped:
+            fitted += (" It was held back from the goal by `assistant.in_scope_score_set_aside_max`, the most of "
+                       "the correct answers it may set aside: these out-of-scope messages lie among the in-scope "
+                       "ones.")  # fmt: skip
+    elif scored.score_threshold is not None:
+        fitted += (f" The in-scope score threshold sets aside a share of them (`assistant.in_scope_score_set_aside`)"
+                   f"; with {MIN_LABELLED_OUT_OF_SCOPE} labelled out-of-scope messages held out (validation's, or "
+                   "train's scored out of fold) it is read from those for `assistant.out_of_scope_recall`.")  # fmt: skip
     swept = "score threshold" if checked else "threshold"
     setting = "in_scope_score_set_aside" if checked else "out_of_scope_set_aside"
     lines = ["## Out of scope as the assistant decides it", "", fitted, "", rule, "", *_curve_table(scored)]

@@ -136,7 +136,6 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     from assistant.evaluation import intents as ev
     from assistant.factory import build_embedder
     from assistant.stages.intent_head import IntentHead, fit_softmax_regression
-    from assistant.training.intent import Calibration
 
     started = time.perf_counter()
     skipped: Counter[str] = Counter()  # rows the data files had that the eval leaves out, by reason
@@ -203,16 +202,18 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     set_aside = settings.assistant.set_aside_shares
     head = IntentHead(weights, bias, labels)
     scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
-                           similarity_check=check, set_aside=set_aside)  # fmt: skip
+                           similarity_check=check, set_aside=set_aside,
+                           recall_goal=settings.assistant.recall_goal)  # fmt: skip
     other = ev.acted_on(head, x_test, test, similarity_check=not check,  # the same fit, acted on the other way
-                        calibration=Calibration(scored.threshold_answers, scored.cross_fitted_answers,
-                                                scores=scored.answer_scores,
-                                                confidences=scored.answer_confidences))  # fmt: skip
+                        calibration=scored.calibration)  # fmt: skip
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(labels), "unseen_test_examples": sum(unseen.values()),
         "rows_left_out": sum(skipped.values()),
         "set_aside_share": set_aside[0], "score_set_aside_share": set_aside[1],  # of the right validation answers
+        # the recall the score threshold is read for from labelled out-of-scope messages when there are enough
+        "out_of_scope_recall_goal": settings.assistant.recall_goal[0],
+        "score_set_aside_max": settings.assistant.recall_goal[1],
         **_intent_figures(scored), "similarity_check": check,
         **{f"{'without' if check else 'with'}_similarity_check_{k}": v for k, v in other.figures().items()},
         "embeddings_from_cache": cache.hits, "embeddings_computed": cache.misses,
@@ -263,8 +264,15 @@ def _intent_figures(scored: Any) -> dict[str, Any]:
         if in_scope else None,
         "threshold": round(scored.threshold, 4), "temperature": round(scored.temperature, 4),
         "score_threshold": None if scored.score_threshold is None else round(scored.score_threshold, 4),
-        "threshold_answers": scored.threshold_answers,  # correct held-out answers the thresholds came from
-        "threshold_answers_cross_fitted": scored.cross_fitted_answers,  # of them, train examples out of fold
+        "threshold_answers": scored.calibration.answers,  # correct held-out answers the thresholds came from
+        "threshold_answers_cross_fitted": scored.calibration.cross_fitted,  # of them, train examples out of fold
+        # labelled out-of-scope messages the score threshold was read from (0: the share decided it), of them
+        # train examples scored out of fold, the share of them it catches, and whether the most it may set aside
+        # held it back from the goal
+        "score_threshold_out_of_scope_messages": scored.calibration.out_of_scope_messages,
+        "score_threshold_out_of_scope_cross_fitted": scored.calibration.out_of_scope_cross_fitted,
+        "held_out_oos_caught": scored.calibration.out_of_scope_caught,
+        "score_threshold_capped": scored.calibration.recall_capped,
         "oos_test_examples": sum(scored.gold_is_oos()), "acted_on_as_oos": sum(f == OOS for f in final),
         **{f"at_oos_recall_80_{k}": v for k, v in scored.at_recall().items()},  # read off the test
     }  # fmt: skip
@@ -314,7 +322,7 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
         x_test = embed_texts(tuned, [t for t, _ in test], progress=progress, label="test (fine-tuned)")
     scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test, x_train=x_train,
                         train=train, similarity_check=settings.assistant.out_of_scope_by_similarity,
-                        set_aside=settings.assistant.set_aside_shares,
+                        set_aside=settings.assistant.set_aside_shares, recall_goal=settings.assistant.recall_goal,
                         cross_fit=False)  # the encoder was tuned on the train examples: out of fold, too sure  # fmt: skip
     return scored, {"fine_tune_epochs": epochs, "fine_tune_steps": result.steps,
                     "fine_tune_seconds": round(seconds, 1), "fine_tune_estimate_seconds": round(estimate, 1),

@@ -153,6 +153,7 @@ def _train_intent(settings: Settings, args: argparse.Namespace, run_id: str, fee
         max_examples=args.max_examples,
         cache_dir=cache_dir(settings.paths.data_dir),
         set_aside=settings.assistant.set_aside_shares,
+        recall_goal=settings.assistant.recall_goal,
     )
 
 

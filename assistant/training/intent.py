@@ -63,6 +63,14 @@ FEW_THRESHOLD_ANSWERS = 300
 # quantile is read (`fit_out_of_scope`); fewer, and their mean is too unsure to move anything by (the shift is
 # 0.3-0.5 of a typical answer's spread on CLINC150; the mean of 50 answers is within 0.26 of it).
 MIN_SHIFT_ANSWERS = 50
+# With at least this many labelled out-of-scope messages held out (dev's, and the training ones scored out of fold),
+# the score threshold is read from them for `assistant.out_of_scope_recall` (`fit_out_of_scope`): a recall read
+# from 50 is within about ±0.06 of a fresh test's. On CLINC150 at full data (15 dev + 85 training out-of-scope
+# messages) a goal of 0.80 gave 0.74-0.79 on its validation file's 100 at 0.7-0.9 points below the best in-scope
+# accuracy, 0.85 gave 0.85-0.88 at 1.8-2.1 below, where the 1.5 % share gave 0.87-0.90 at 1.9-2.6 below (three
+# samples; bench/intents_oos.py).
+MIN_LABELLED_OUT_OF_SCOPE = 50
+RECALL_GOAL = (AssistantSettings.out_of_scope_recall, AssistantSettings.in_scope_score_set_aside_max)
 CROSS_FIT_FOLDS = 5  # folds that score the training examples when dev has few answers (ten did no better)
 QUICK_FINE_TUNE = 1200  # training turns the encoder is fine-tuned on with `quick` (one epoch)
 DEV_WATCHED = 400  # dev examples scored during encoder fine-tuning (picks the checkpoint kept)
@@ -104,6 +112,13 @@ class Calibration:
     scores: tuple[float, ...] = field(default=(), repr=False)
     # the calibrated top probabilities of the correct answers the probability threshold is a quantile of
     confidences: tuple[float, ...] = field(default=(), repr=False)
+    # labelled out-of-scope messages the score threshold was read from for the recall goal (0: the share decided),
+    # of them training examples scored out of fold, the share of them it catches, and whether the most answers
+    # it may set aside (`assistant.in_scope_score_set_aside_max`) held it back from the goal
+    out_of_scope_messages: int = 0
+    out_of_scope_cross_fitted: int = 0
+    out_of_scope_caught: float | None = None
+    recall_capped: bool = False
 
 
 def out_of_fold(
@@ -138,6 +153,7 @@ def out_of_fold(
 def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[str], x_dev: np.ndarray,
                      y_dev: np.ndarray, *, cross_fit: bool = True, epochs: int = 800,
                      set_aside: tuple[float, float] = SET_ASIDE_SHARES,
+                     recall_goal: tuple[float, float] = RECALL_GOAL,
                      progress: Callable[[str], None] = lambda _: None) -> Calibration:  # fmt: skip
     """Temperature and out-of-scope thresholds of `head`, fitted on held-out answers (`x_dev`, `y_dev` label
     indices): the probability threshold (`set_aside[0]` of the correct held-out answers under it), and the
@@ -150,23 +166,30 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
     on the training examples (their out-of-fold answers would be too sure). With fewer than
     `MIN_SCORED_ANSWERS` correct in-scope answers the score is not fitted. With at least `MIN_SHIFT_ANSWERS`
     correct dev answers, the out-of-fold answers' scores are moved to dev's mean before the score threshold is
-    read (the fold heads are less sure than the final head)."""
-    logits = head.logits(x_dev)
+    read (the fold heads are less sure than the final head).
+
+    With at least `MIN_LABELLED_OUT_OF_SCOPE` labelled out-of-scope messages held out (dev's, joined by the
+    training ones scored out of fold when dev has fewer and `cross_fit`), the score threshold is instead the
+    loosest that catches `recall_goal[0]` of them (0: never), set aside by the head or under it, but never
+    above the score under which lie `recall_goal[1]` of the correct answers."""
+    dev_logits = logits = head.logits(x_dev)
     gold = np.asarray(y_dev)
     centroids = label_centroids(x_train, train_labels, head.labels) if len(x_train) else None
-    similarity = (np.sum(unit_rows(x_dev) * centroids[logits.argmax(axis=1)], axis=1) if centroids is not None
-                  else np.zeros(len(gold)))  # fmt: skip
+    dev_similarity = similarity = (
+        np.sum(unit_rows(x_dev) * centroids[logits.argmax(axis=1)], axis=1) if centroids is not None
+        else np.zeros(len(gold)))  # fmt: skip
     cross_fitted = 0
+    folds: tuple[np.ndarray, np.ndarray] | None = None
     if (cross_fit and len(set(train_labels)) > 1 and len(x_train) >= 2 * CROSS_FIT_FOLDS
             and int(np.sum(logits.argmax(axis=1) == gold)) < FEW_THRESHOLD_ANSWERS):  # fmt: skip
         progress(f"dev has fewer than {FEW_THRESHOLD_ANSWERS} correct answers: scoring the {len(x_train)} training "
                  f"examples out of fold ({CROSS_FIT_FOLDS} more heads) to read the thresholds from more")  # fmt: skip
-        fold_logits, fold_similarity = out_of_fold(x_train, train_labels, head.labels, epochs=epochs)
+        folds = out_of_fold(x_train, train_labels, head.labels, epochs=epochs)
         index = {label: i for i, label in enumerate(head.labels)}
         y_train = np.array([index[label] for label in train_labels])
-        cross_fitted = int(np.sum(fold_logits.argmax(axis=1) == y_train))
-        logits = np.concatenate([fold_logits, logits])
-        similarity = np.concatenate([fold_similarity, similarity])
+        cross_fitted = int(np.sum(folds[0].argmax(axis=1) == y_train))
+        logits = np.concatenate([folds[0], logits])
+        similarity = np.concatenate([folds[1], similarity])
         gold = np.concatenate([y_train, gold])
     head.temperature = fit_temperature(logits, gold)
     probabilities = softmax(logits / head.temperature)
@@ -185,13 +208,53 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
     scale = head.score_scale  # the in-scope score (`IntentHead.in_scope_score`) of these answers
     scores = (top - scale[0]) / scale[1] + (near - scale[2]) / scale[3]
     folded = np.arange(len(gold))[right] < len(gold) - len(y_dev)  # the out-of-fold training answers
+    shift = 0.0
     if folded.any() and int(np.sum(~folded)) >= MIN_SHIFT_ANSWERS:
         # fold heads see four fifths of the examples and are less sure than the final head: their answers sit
         # lower, and a quantile of them sets aside fewer of the final head's answers than its share. Moved to
         # the mean of dev's answers (the final head's, held out), they give the quantile its tail's shape.
-        scores = np.where(folded, scores + float(scores[~folded].mean() - scores[folded].mean()), scores)
+        shift = float(scores[~folded].mean() - scores[folded].mean())
+        scores = np.where(folded, scores + shift, scores)
     head.score_threshold = float(np.quantile(scores, set_aside[1]))
-    return replace(calibration, scores=tuple(float(v) for v in scores))
+    calibration = replace(calibration, scores=tuple(float(v) for v in scores))
+    if recall_goal[0] <= 0 or OUT_OF_SCOPE not in head.labels:
+        return calibration
+    outside = head.labels.index(OUT_OF_SCOPE)
+    held = np.asarray(y_dev) == outside
+    labelled = [i for i, label in enumerate(train_labels) if label == OUT_OF_SCOPE]
+    can_fold = cross_fit and len(x_train) >= 2 * CROSS_FIT_FOLDS
+    if int(held.sum()) + (len(labelled) if can_fold else 0) < MIN_LABELLED_OUT_OF_SCOPE:
+        return calibration
+    top, near = dev_logits[held].max(axis=1), dev_similarity[held]
+    caught = dev_logits[held].argmax(axis=1) == outside  # the head itself calls them out of scope
+    moved = np.zeros(int(held.sum()))
+    if int(held.sum()) < MIN_LABELLED_OUT_OF_SCOPE:
+        if folds is None:
+            progress(f"scoring the {len(labelled)} labelled out-of-scope training examples out of fold "
+                     f"({CROSS_FIT_FOLDS} more heads) to read the in-scope score threshold from them")  # fmt: skip
+            folds = out_of_fold(x_train, train_labels, head.labels, epochs=epochs)
+        top = np.concatenate([folds[0][labelled].max(axis=1), top])
+        near = np.concatenate([folds[1][labelled], near])
+        caught = np.concatenate([folds[0][labelled].argmax(axis=1) == outside, caught])
+        moved = np.concatenate([np.full(len(labelled), shift), moved])
+    outside_scores = (top - scale[0]) / scale[1] + (near - scale[2]) / scale[3] + moved
+    threshold = recall_threshold(outside_scores, caught, recall_goal[0], floor=float(scores.min()))
+    most = float(np.quantile(scores, recall_goal[1]))
+    head.score_threshold = min(threshold, most)
+    return replace(calibration, out_of_scope_messages=len(outside_scores),
+                   out_of_scope_cross_fitted=len(outside_scores) - int(held.sum()),
+                   out_of_scope_caught=round(float(np.mean(caught | (outside_scores < head.score_threshold))), 4),
+                   recall_capped=threshold > most)  # fmt: skip
+
+
+def recall_threshold(scores: np.ndarray, caught: np.ndarray, goal: float, *, floor: float) -> float:
+    """The loosest threshold (set aside when under it) with which `goal` of these out-of-scope messages are
+    caught, counting those already `caught` (called out of scope by the head); `floor` when those reach it."""
+    needed = int(np.ceil(goal * len(scores) - 1e-9)) - int(np.sum(caught))
+    remaining = np.sort(scores[~caught])
+    if needed <= 0 or not len(remaining):
+        return floor
+    return float(np.nextafter(remaining[min(needed, len(remaining)) - 1], np.inf))
 
 
 def capped_examples(examples: list[Example], total: int) -> list[Example]:
@@ -231,6 +294,7 @@ def train_intent_model(
     max_examples: int | None = None,
     cache_dir: Path | None = None,
     set_aside: tuple[float, float] = SET_ASIDE_SHARES,
+    recall_goal: tuple[float, float] = RECALL_GOAL,
 ) -> Path:
     """Train, calibrate, evaluate on dev and write `artifacts/intent/<run_id>/`; returns that folder.
 
@@ -240,7 +304,8 @@ def train_intent_model(
     Re-running with the same `run_id` resumes an interrupted fine-tuning from its last checkpoint. The run
     becomes active only if no intent model is active yet; otherwise `promote` decides. `set_aside`: the shares
     of the correct dev answers the out-of-scope thresholds set aside (probability, in-scope score;
-    `fit_out_of_scope`). With `cache_dir`, the turns' embeddings by `embedder` are cached there (`backends.embedding_cache`): a later run embeds
+    `fit_out_of_scope`); `recall_goal`: the out-of-scope recall the score threshold is read for from labelled
+    out-of-scope turns when there are enough, and the most correct answers it may set aside. With `cache_dir`, the turns' embeddings by `embedder` are cached there (`backends.embedding_cache`): a later run embeds
     only new turns.
     """
     train = intent_examples(shop_dir, "train")
@@ -308,10 +373,15 @@ def train_intent_model(
         head = IntentHead(weights, bias, labels)
     calibration = fit_out_of_scope(head, x_train, [e.intent for e in train], x_dev, y_dev,
                                    cross_fit=not fine_tune_encoder, epochs=epochs, set_aside=set_aside,
-                                   progress=progress)  # fmt: skip
+                                   recall_goal=recall_goal, progress=progress)  # fmt: skip
     if calibration.cross_fitted:
         progress(f"the out-of-scope thresholds were read from {calibration.answers} correct answers, "
                  f"{calibration.cross_fitted} of them training turns scored by heads fitted without them")  # fmt: skip
+    if calibration.out_of_scope_messages:
+        progress(f"the in-scope score threshold catches {calibration.out_of_scope_caught:.2f} of "
+                 f"{calibration.out_of_scope_messages} labelled out-of-scope turns held out (goal {recall_goal[0]}"
+                 + (f"; held back by the most it may set aside, {recall_goal[1]} of the correct answers)"
+                    if calibration.recall_capped else ")"))  # fmt: skip
     if calibration.answers < FEW_THRESHOLD_ANSWERS:
         progress(f"the out-of-scope thresholds rest on {calibration.answers} correct answers (fewer than "
                  f"{FEW_THRESHOLD_ANSWERS}): expect them to move with more labelled turns")  # fmt: skip
@@ -329,6 +399,12 @@ def train_intent_model(
         "threshold_answers_cross_fitted": calibration.cross_fitted,
         "set_aside_share": set_aside[0],  # of the correct dev answers, under the threshold
         "score_set_aside_share": set_aside[1],  # ... under the score threshold
+        "out_of_scope_recall_goal": recall_goal[0],  # read for from labelled out-of-scope turns when enough
+        "score_set_aside_max": recall_goal[1],
+        "score_threshold_out_of_scope_messages": calibration.out_of_scope_messages,  # 0: the share decided
+        "score_threshold_out_of_scope_cross_fitted": calibration.out_of_scope_cross_fitted,
+        "held_out_oos_caught": calibration.out_of_scope_caught,
+        "score_threshold_capped": calibration.recall_capped,
         "train_examples": len(train),
         "dev_examples": len(dev),
         "dev_examples_unseen_intent": unseen,

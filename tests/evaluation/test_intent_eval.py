@@ -26,7 +26,7 @@ from assistant.evaluation.intents import (
     write_details,
 )
 from assistant.stages.intent_head import IntentHead
-from assistant.training.intent import SCORE_SET_ASIDE_SHARE
+from assistant.training.intent import SCORE_SET_ASIDE_SHARE, Calibration
 
 
 def test_reading_columns_label_maps_and_bad_files(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_the_trade_read_off_the_test_is_the_loosest_threshold_reaching_the_recal
     assert scored.at_recall(0.2)["threshold"] is None  # the predicted one alone reaches 0.2
     # the held-out answers known: the share under 0.6 is the setting that would fit it, but above the 0.5 cap on
     # the probability threshold no share does, and the report says so instead of naming one
-    known = dataclasses.replace(scored, answer_confidences=(0.55, 0.7, 0.8, 0.9, 0.95))
+    known = dataclasses.replace(scored, calibration=Calibration(5, confidences=(0.55, 0.7, 0.8, 0.9, 0.95)))
     assert known.at_recall(0.8)["answers_set_aside"] == 0.2
     assert "capped at 0.5" in markdown_sections(known, {}) and "would fit it" not in markdown_sections(
         known, {}
@@ -202,15 +202,53 @@ def test_the_in_scope_score_check_is_fitted_on_validation_and_applied_to_test(tm
     assert f"`assistant.in_scope_score_set_aside = {trade['answers_set_aside']:.3f}` would fit it" in report
     # 200 validation answers are few, so the 20 train examples' out-of-fold answers join them; the report
     # says what the thresholds rest on, and that it is still few
-    assert scored.threshold_answers == 220 and scored.cross_fitted_answers == 20
+    assert scored.calibration.answers == 220 and scored.calibration.cross_fitted == 20
     assert "read from 220 correct answers: 20 of them train examples" in report and "Fewer than 300" in report
     alone = score_head(
         head, x_validation, validation, x_test, test, x_train=x_train, train=train, cross_fit=False
     )
-    assert alone.threshold_answers == 200 and alone.cross_fitted_answers == 0
+    assert alone.calibration.answers == 200 and alone.calibration.cross_fitted == 0
     assert "read from 200 correct validation answers" in markdown_sections(alone, {})
-    many = dataclasses.replace(scored, threshold_answers=5000, cross_fitted_answers=0)
+    many = dataclasses.replace(
+        scored, calibration=dataclasses.replace(scored.calibration, answers=5000, cross_fitted=0)
+    )
     assert "Fewer than" not in markdown_sections(many, {}, off)
     write_details(tmp_path, scored, [("t1", "track"), ("t2", "refund"), ("t3", "track")])
     mistakes = list(csv.DictReader((tmp_path / "mistakes.csv").open(encoding="utf-8")))
     assert mistakes[0]["text"] == "t3" and float(mistakes[0]["in_scope_score"]) < scored.score_threshold
+
+
+def test_the_report_says_when_labelled_out_of_scope_messages_set_the_score_threshold() -> None:
+    """Train and validation parts with out-of-scope examples (60 + 5, the 60 scored out of fold): the score
+    threshold is read from them for the recall goal, and the report says so and what it catches; with no goal
+    the share decides, and the report says what would read it from them instead."""
+    from assistant.stages.intent_head import fit_softmax_regression
+
+    rng = np.random.default_rng(3)
+    names = ("out_of_scope", "refund", "track")
+    centres = np.array([[0, 0.6, 0.6], [0, 1.0, 0], [0, 0, 1.0]], dtype=np.float32)
+
+    def part(counts: tuple[int, int, int]) -> tuple[list[tuple[str, str]], np.ndarray]:
+        y = np.repeat(np.arange(3), counts)
+        x = centres[y] + rng.normal(0, 0.15, (len(y), 3)).astype(np.float32)
+        return [(f"m{i}", names[k]) for i, k in enumerate(y)], x
+
+    train, x_train = part((60, 80, 80))
+    validation, x_validation = part((5, 100, 100))
+    test, x_test = part((40, 40, 40))
+    weights, bias = fit_softmax_regression(x_train, np.repeat(np.arange(3), (60, 80, 80)), 3, epochs=200)
+    scored = score_head(IntentHead(weights, bias, names), x_validation, validation, x_test, test,
+                        x_train=x_train, train=train, recall_goal=(0.9, 0.5))  # fmt: skip
+    cal = scored.calibration
+    assert (
+        cal.out_of_scope_messages == 65
+        and cal.out_of_scope_cross_fitted == 60
+        and cal.out_of_scope_caught >= 0.9
+    )
+    report = markdown_sections(scored, {})
+    assert "read from 65 labelled out-of-scope messages held out, 60 of them train examples" in report
+    assert f"it catches {cal.out_of_scope_caught:.3f} of them" in report
+    share = score_head(IntentHead(weights, bias, names), x_validation, validation, x_test, test,
+                       x_train=x_train, train=train, recall_goal=(0.0, 0.5))  # fmt: skip
+    assert share.calibration.out_of_scope_messages == 0
+    assert "with 50 labelled out-of-scope messages held out" in markdown_sections(share, {})

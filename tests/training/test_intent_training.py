@@ -252,6 +252,62 @@ def test_less_sure_fold_heads_do_not_pull_the_score_threshold_down(monkeypatch: 
     assert few < SCORE_SET_ASIDE_SHARE / 3
 
 
+def _with_out_of_scope(
+    rng: np.random.Generator, in_scope: int, outside: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Four intents and out-of-scope messages half-way to them (the head alone calls about half of those so)."""
+    centres = np.eye(4, 16, dtype=np.float32) * 3
+    y = np.concatenate([np.tile(np.arange(4), in_scope // 4), np.full(outside, 4)])
+    x = np.concatenate([centres[y[:in_scope]] + rng.normal(0, 0.8, (in_scope, 16)),
+                        centres[rng.integers(0, 4, outside)] * 0.55 + rng.normal(0, 0.8, (outside, 16))])  # fmt: skip
+    return x.astype(np.float32), y
+
+
+def test_labelled_out_of_scope_messages_set_the_score_threshold_for_a_recall() -> None:
+    """With 50 labelled out-of-scope messages held out (10 dev ones and 80 training ones scored out of fold),
+    the score threshold catches the goal's share of fresh ones, but never sets aside more of the correct answers
+    than the most allowed; with fewer such messages, no goal, or no cross-fitting, the share decides."""
+    from assistant.training.intent import MIN_LABELLED_OUT_OF_SCOPE, SET_ASIDE_SHARES, fit_out_of_scope
+
+    rng = np.random.default_rng(0)
+    names = ("a", "b", "c", "d", "out_of_scope")
+    x_train, y_train = _with_out_of_scope(rng, 400, 80)
+    x_dev, y_dev = _with_out_of_scope(rng, 200, 10)
+    x_fresh, y_fresh = _with_out_of_scope(rng, 800, 1000)
+    weights, bias = fit_softmax_regression(x_train, y_train, 5, epochs=200)
+    outside = y_fresh == 4
+
+    def fitted(goal: tuple[float, float], keep: int = 80, cross_fit: bool = True) -> tuple[Any, float, float]:
+        head = IntentHead(weights, bias, names)
+        kept = np.flatnonzero((y_train != 4) | (np.cumsum(y_train == 4) <= keep))
+        calibration = fit_out_of_scope(head, x_train[kept], [names[i] for i in y_train[kept]], x_dev, y_dev,
+                                       epochs=200, recall_goal=goal, cross_fit=cross_fit)  # fmt: skip
+        predicted = head.logits(x_fresh).argmax(axis=1)
+        under = head.in_scope_score(x_fresh) < head.score_threshold
+        set_aside = float(np.mean(under[(predicted == y_fresh) & ~outside]))
+        return calibration, float(np.mean(((predicted == 4) | under)[outside])), set_aside
+
+    head_alone = float(np.mean(IntentHead(weights, bias, names).logits(x_fresh).argmax(axis=1)[outside] == 4))
+    assert 0.4 < head_alone < 0.65
+    for goal in (0.6, 0.7, 0.8):
+        calibration, caught, _ = fitted((goal, 0.5))
+        assert calibration.out_of_scope_messages == 90 and calibration.out_of_scope_cross_fitted == 80
+        assert (
+            calibration.out_of_scope_caught == pytest.approx(goal, abs=0.012)
+            and not calibration.recall_capped
+        )
+        assert caught == pytest.approx(goal, abs=0.05)  # on fresh out-of-scope messages
+    calibration, caught, set_aside = fitted((0.8, 0.05))  # the goal would set aside a seventh of the answers
+    assert calibration.recall_capped and set_aside < 0.07 and head_alone < caught < 0.75
+    share, _, share_aside = fitted((0.0, 0.5))
+    assert share.out_of_scope_messages == 0 and share_aside == pytest.approx(SET_ASIDE_SHARES[1], abs=0.01)
+    few_kept = MIN_LABELLED_OUT_OF_SCOPE - 11  # 10 dev + 39 training: the share decides
+    few, few_caught, _ = fitted((0.8, 0.5), keep=few_kept)
+    assert few.out_of_scope_messages == 0 and few_caught == fitted((0.0, 0.5), keep=few_kept)[1]
+    alone, alone_caught, _ = fitted((0.8, 0.5), cross_fit=False)  # an encoder tuned on train: dev's 10 alone
+    assert alone.out_of_scope_messages == 0 and alone_caught == fitted((0.0, 0.5), cross_fit=False)[1]
+
+
 def test_capped_examples_take_intents_in_pairs_in_turn() -> None:
     from collections import Counter
 
