@@ -138,7 +138,7 @@ def main() -> None:
         accuracy = float(correct[~is_oos].mean())
         print(f"\nRead for OOS recall {RECALL_GOAL[0]} from {calibration.out_of_scope_messages} labelled out-of-scope "
               f"messages held out ({calibration.out_of_scope_cross_fitted} train examples out of fold; they catch "
-              f"{calibration.out_of_scope_caught}{', capped' if calibration.recall_capped else ''}): score "
+              f"{calibration.out_of_scope_caught}{', bound at ' + calibration.recall_bound if calibration.recall_bound else ''}): score "
               f"threshold {head.score_threshold:.2f}, in-scope {accuracy:.3f}, {100 * (best - accuracy):.1f} points "
               f"below the best, OOS recall {rejected[is_oos].mean():.2f}")  # fmt: skip
 

@@ -11,7 +11,14 @@ the trade the score allows read off the test (in-scope accuracy where OOS recall
 share of held-out answers that threshold sets aside: the `assistant.in_scope_score_set_aside` that would fit
 it). Issue 19's goal: recall >= 0.80 within 2 points of the best. Prints figures; asserts nothing.
 
+With `--labelled-outside 0.5`, half of the left-out intents are a shop's labelled out-of-scope turns
+instead: their messages in the train part are labelled `out_of_scope` (capped per intent like the others),
+so with 50 of them held out the score threshold is read from them for `assistant.out_of_scope_recall`. The
+last column then splits the recall with the check on between the test messages of those intents (topics
+the shop labelled as out of scope) and of the rest (topics nobody labelled).
+
     .venv/bin/python bench/intents_unseen.py [--sets banking77,bitext,clinc150] [--shots 5,10,0] [--seeds 0,1]
+                                             [--labelled-outside 0.5] [--recall 0]
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from assistant.evaluation.intents import OOS, cap_per_label, read_labelled, scor
 from assistant.factory import build_embedder
 from assistant.settings import load_settings
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression
+from assistant.training.intent import RECALL_GOAL
 
 
 def main() -> None:
@@ -38,14 +46,19 @@ def main() -> None:
     parser.add_argument(
         "--unseen-share", type=float, default=0.25, help="share of intents held out of training"
     )
+    parser.add_argument("--labelled-outside", type=float, default=0.0,
+                        help="share of the left-out intents whose train messages are labelled out of scope")  # fmt: skip
+    parser.add_argument("--recall", type=float, default=RECALL_GOAL[0],
+                        help="assistant.out_of_scope_recall for the fit (0: the share decides)")  # fmt: skip
     args = parser.parse_args()
     settings = load_settings()
     cache = EmbeddingCache(cache_dir(settings.paths.data_dir), build_embedder(settings, use_fine_tuned=False))
     quiet = lambda _: None  # noqa: E731
     print("| set | per intent | seed | intents seen / left out | test in scope / out | best | check off: in-scope "
           "/ recall | check on: in-scope / recall (below best) | curve at recall 0.80: in-scope (below best) "
-          "/ share |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+          "/ share |" + (" labelled out-of-scope messages held out / recall on their topics, on the others |"
+                         if args.labelled_outside else ""))  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|" if args.labelled_outside else ""))
     for name in args.sets.split(","):
         path, options = SETS[name]
         splits = read_labelled(path, **options)
@@ -54,12 +67,13 @@ def main() -> None:
         for seed in [int(s) for s in args.seeds.split(",")]:
             unseen = set(random.Random(seed).sample(labels, round(args.unseen_share * len(labels))))
             pool, test = stratified_split(everything, 0.2, seed=seed)
-            pool = [p for p in pool if p[1] not in unseen]
+            labelled = set(sorted(unseen)[: round(args.labelled_outside * len(unseen))])
+            pool = [(t, OOS if lab in labelled else lab) for t, lab in pool if lab not in unseen - labelled]
             x_test = cache.embed([t for t, _ in test], progress=quiet, label="test")
             for shots in [int(s) for s in args.shots.split(",")]:
                 chosen = cap_per_label(pool, shots or None, seed=seed)
                 train, validation = stratified_split(chosen, 0.15, seed=seed + 1)
-                seen = tuple(sorted({lab for _, lab in train}))
+                seen = tuple(sorted({lab for _, lab in train}))  # with `out_of_scope` when some are labelled
                 index = {lab: i for i, lab in enumerate(seen)}
                 x_train = cache.embed([t for t, _ in train], progress=quiet, label="train")
                 x_validation = cache.embed([t for t, _ in validation], progress=quiet, label="validation")
@@ -68,7 +82,8 @@ def main() -> None:
                 row = []
                 for check in (False, True):
                     scored = score_head(IntentHead(weights, bias, seen), x_validation, validation, x_test, test,
-                                        x_train=x_train, train=train, similarity_check=check)  # fmt: skip
+                                        x_train=x_train, train=train, similarity_check=check,
+                                        recall_goal=(args.recall, *RECALL_GOAL[1:]))  # fmt: skip
                     figures = scored.figures()
                     best = figures["in_scope_accuracy_nothing_set_aside"] or 0.0
                     row.append(f"{figures['in_scope_accuracy']:.3f} / {figures['oos_recall']:.2f}"
@@ -77,8 +92,15 @@ def main() -> None:
                 curve = (f"{trade['in_scope_accuracy']:.3f} ({100 * (best - (trade['in_scope_accuracy'] or 0)):.1f}) "
                          f"/ {trade['answers_set_aside'] if trade['answers_set_aside'] is not None else '–'}")  # fmt: skip
                 out = sum(scored.gold_is_oos())
-                print(f"| {name} | {shots or 'all'} | {seed} | {len(seen)} / {len(unseen)} | {len(test) - out} / "
-                      f"{out} | {best:.3f} | {row[0]} | {row[1]} | {curve} |", flush=True)  # fmt: skip
+                split = ""
+                if labelled:
+                    final = scored.final()
+                    caught = [[f == OOS for f, (_, lab) in zip(final, test, strict=True) if lab in group]
+                              for group in (labelled, unseen - labelled)]  # fmt: skip
+                    split = (f" {scored.calibration.out_of_scope_messages} / {np.mean(caught[0]):.2f}, "
+                             f"{np.mean(caught[1]):.2f} |")  # fmt: skip
+                print(f"| {name} | {shots or 'all'} | {seed} | {len(seen) - bool(labelled)} / {len(unseen)} | "
+                      f"{len(test) - out} / {out} | {best:.3f} | {row[0]} | {row[1]} | {curve} |{split}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -59,6 +59,11 @@ def test_config_file_from_environment_variable(tmp_path: Path) -> None:
         ({"overrides": ["assistant.in_scope_score_set_aside=0.9"]}, "from 0.0 to 0.5"),
         ({"overrides": ["assistant.out_of_scope_recall=1.5"]}, "from 0.0 to 1.0"),
         ({"overrides": ["assistant.in_scope_score_set_aside_max=0.7"]}, "from 0.0 to 0.5"),
+        ({"overrides": ["assistant.in_scope_score_set_aside_min=-0.1"]}, "from 0.0 to 0.5"),
+        (
+            {"overrides": ["assistant.in_scope_score_set_aside_min=0.2"]},
+            "assistant.in_scope_score_set_aside_min=0.2 is larger than assistant.in_scope_score_set_aside_max",
+        ),
         ({"overrides": ["assistant.supported_languages=en,fr"]}, "en, zh"),
         (
             {"overrides": ["assistant.supported_languages=zh"]},

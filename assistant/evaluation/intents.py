@@ -253,7 +253,7 @@ def score_head(
     similarity_check: bool = True,
     cross_fit: bool = True,
     set_aside: tuple[float, float] | None = None,
-    recall_goal: tuple[float, float] | None = None,
+    recall_goal: tuple[float, float, float] | None = None,
 ) -> Scored:
     """Temperature and thresholds fitted on `validation` as `train intent` fits them (the in-scope score
     too, with the `train` examples' centroids; the train examples' out-of-fold answers join a validation
@@ -262,7 +262,7 @@ def score_head(
     `assistant.out_of_scope_by_similarity` decides live. `set_aside`: the shares of the correct validation
     answers the thresholds set aside (probability, score; None: the settings' defaults); `recall_goal`: the
     out-of-scope recall the score threshold is read for from labelled out-of-scope messages, when there are
-    enough, and the most correct answers it may set aside (None: the settings' defaults)."""
+    enough, and the least and most correct answers it may set aside (None: the settings' defaults)."""
     calibration = Calibration(0)
     index = {label: i for i, label in enumerate(head.labels)}
     y_validation = np.array([index[lab] for _, lab in validation if lab in index])
@@ -410,10 +410,14 @@ def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | No
                    f"messages held out{folded if cal.out_of_scope_cross_fitted else ''}: the loosest that catches "
                    f"the share `assistant.out_of_scope_recall` asks for; it catches {cal.out_of_scope_caught:.3f} of "
                    "them.")  # fmt: skip
-        if cal.recall_capped:
+        if cal.recall_bound == "max":
             fitted += (" It was held back from the goal by `assistant.in_scope_score_set_aside_max`, the most of "
                        "the correct answers it may set aside: these out-of-scope messages lie among the in-scope "
                        "ones.")  # fmt: skip
+        elif cal.recall_bound == "min":
+            fitted += (" A looser one would reach the goal (the head itself calls most of them out of scope), so "
+                       "it sets aside the least it may, `assistant.in_scope_score_set_aside_min` of the correct "
+                       "answers, for messages unlike any labelled.")  # fmt: skip
     elif scored.score_threshold is not None:
         fitted += (f" The in-scope score threshold sets aside a share of them (`assistant.in_scope_score_set_aside`)"
                    f"; with {MIN_LABELLED_OUT_OF_SCOPE} labelled out-of-scope messages held out (validation's, or "

@@ -213,7 +213,8 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         "set_aside_share": set_aside[0], "score_set_aside_share": set_aside[1],  # of the right validation answers
         # the recall the score threshold is read for from labelled out-of-scope messages when there are enough
         "out_of_scope_recall_goal": settings.assistant.recall_goal[0],
-        "score_set_aside_max": settings.assistant.recall_goal[1],
+        "score_set_aside_min": settings.assistant.recall_goal[1],
+        "score_set_aside_max": settings.assistant.recall_goal[2],
         **_intent_figures(scored), "similarity_check": check,
         **{f"{'without' if check else 'with'}_similarity_check_{k}": v for k, v in other.figures().items()},
         "embeddings_from_cache": cache.hits, "embeddings_computed": cache.misses,
@@ -267,12 +268,12 @@ def _intent_figures(scored: Any) -> dict[str, Any]:
         "threshold_answers": scored.calibration.answers,  # correct held-out answers the thresholds came from
         "threshold_answers_cross_fitted": scored.calibration.cross_fitted,  # of them, train examples out of fold
         # labelled out-of-scope messages the score threshold was read from (0: the share decided it), of them
-        # train examples scored out of fold, the share of them it catches, and whether the most it may set aside
-        # held it back from the goal
+        # train examples scored out of fold, the share of them it catches, and the end of the range of answers
+        # set aside that bound it ("max": held back from the goal, "min": a looser one would reach it)
         "score_threshold_out_of_scope_messages": scored.calibration.out_of_scope_messages,
         "score_threshold_out_of_scope_cross_fitted": scored.calibration.out_of_scope_cross_fitted,
         "held_out_oos_caught": scored.calibration.out_of_scope_caught,
-        "score_threshold_capped": scored.calibration.recall_capped,
+        "score_threshold_bound": scored.calibration.recall_bound or None,
         "oos_test_examples": sum(scored.gold_is_oos()), "acted_on_as_oos": sum(f == OOS for f in final),
         **{f"at_oos_recall_80_{k}": v for k, v in scored.at_recall().items()},  # read off the test
     }  # fmt: skip

@@ -70,7 +70,8 @@ MIN_SHIFT_ANSWERS = 50
 # accuracy, 0.85 gave 0.85-0.88 at 1.8-2.1 below, where the 1.5 % share gave 0.87-0.90 at 1.9-2.6 below (three
 # samples; bench/intents_oos.py).
 MIN_LABELLED_OUT_OF_SCOPE = 50
-RECALL_GOAL = (AssistantSettings.out_of_scope_recall, AssistantSettings.in_scope_score_set_aside_max)
+RECALL_GOAL = (AssistantSettings.out_of_scope_recall, AssistantSettings.in_scope_score_set_aside_min,
+               AssistantSettings.in_scope_score_set_aside_max)  # fmt: skip
 CROSS_FIT_FOLDS = 5  # folds that score the training examples when dev has few answers (ten did no better)
 QUICK_FINE_TUNE = 1200  # training turns the encoder is fine-tuned on with `quick` (one epoch)
 DEV_WATCHED = 400  # dev examples scored during encoder fine-tuning (picks the checkpoint kept)
@@ -113,12 +114,12 @@ class Calibration:
     # the calibrated top probabilities of the correct answers the probability threshold is a quantile of
     confidences: tuple[float, ...] = field(default=(), repr=False)
     # labelled out-of-scope messages the score threshold was read from for the recall goal (0: the share decided),
-    # of them training examples scored out of fold, the share of them it catches, and whether the most answers
-    # it may set aside (`assistant.in_scope_score_set_aside_max`) held it back from the goal
+    # of them training examples scored out of fold, the share of them it catches, and which end of the range of
+    # answers it may set aside bound it ("max": held back from the goal; "min": looser would still reach it)
     out_of_scope_messages: int = 0
     out_of_scope_cross_fitted: int = 0
     out_of_scope_caught: float | None = None
-    recall_capped: bool = False
+    recall_bound: str = ""
 
 
 def out_of_fold(
@@ -153,7 +154,7 @@ def out_of_fold(
 def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[str], x_dev: np.ndarray,
                      y_dev: np.ndarray, *, cross_fit: bool = True, epochs: int = 800,
                      set_aside: tuple[float, float] = SET_ASIDE_SHARES,
-                     recall_goal: tuple[float, float] = RECALL_GOAL,
+                     recall_goal: tuple[float, float, float] = RECALL_GOAL,
                      progress: Callable[[str], None] = lambda _: None) -> Calibration:  # fmt: skip
     """Temperature and out-of-scope thresholds of `head`, fitted on held-out answers (`x_dev`, `y_dev` label
     indices): the probability threshold (`set_aside[0]` of the correct held-out answers under it), and the
@@ -170,8 +171,8 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
 
     With at least `MIN_LABELLED_OUT_OF_SCOPE` labelled out-of-scope messages held out (dev's, joined by the
     training ones scored out of fold when dev has fewer and `cross_fit`), the score threshold is instead the
-    loosest that catches `recall_goal[0]` of them (0: never), set aside by the head or under it, but never
-    above the score under which lie `recall_goal[1]` of the correct answers."""
+    loosest that catches `recall_goal[0]` of them (0: never), set aside by the head or under it, kept between
+    the scores under which lie `recall_goal[1]` and `recall_goal[2]` of the correct answers."""
     dev_logits = logits = head.logits(x_dev)
     gold = np.asarray(y_dev)
     centroids = label_centroids(x_train, train_labels, head.labels) if len(x_train) else None
@@ -239,12 +240,12 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
         moved = np.concatenate([np.full(len(labelled), shift), moved])
     outside_scores = (top - scale[0]) / scale[1] + (near - scale[2]) / scale[3] + moved
     threshold = recall_threshold(outside_scores, caught, recall_goal[0], floor=float(scores.min()))
-    most = float(np.quantile(scores, recall_goal[1]))
-    head.score_threshold = min(threshold, most)
+    least, most = (float(np.quantile(scores, share)) for share in recall_goal[1:])
+    head.score_threshold = min(max(threshold, least), most)
     return replace(calibration, out_of_scope_messages=len(outside_scores),
                    out_of_scope_cross_fitted=len(outside_scores) - int(held.sum()),
                    out_of_scope_caught=round(float(np.mean(caught | (outside_scores < head.score_threshold))), 4),
-                   recall_capped=threshold > most)  # fmt: skip
+                   recall_bound="max" if threshold > most else "min" if threshold < least else "")  # fmt: skip
 
 
 def recall_threshold(scores: np.ndarray, caught: np.ndarray, goal: float, *, floor: float) -> float:
@@ -294,7 +295,7 @@ def train_intent_model(
     max_examples: int | None = None,
     cache_dir: Path | None = None,
     set_aside: tuple[float, float] = SET_ASIDE_SHARES,
-    recall_goal: tuple[float, float] = RECALL_GOAL,
+    recall_goal: tuple[float, float, float] = RECALL_GOAL,
 ) -> Path:
     """Train, calibrate, evaluate on dev and write `artifacts/intent/<run_id>/`; returns that folder.
 
@@ -305,7 +306,7 @@ def train_intent_model(
     becomes active only if no intent model is active yet; otherwise `promote` decides. `set_aside`: the shares
     of the correct dev answers the out-of-scope thresholds set aside (probability, in-scope score;
     `fit_out_of_scope`); `recall_goal`: the out-of-scope recall the score threshold is read for from labelled
-    out-of-scope turns when there are enough, and the most correct answers it may set aside. With `cache_dir`, the turns' embeddings by `embedder` are cached there (`backends.embedding_cache`): a later run embeds
+    out-of-scope turns when there are enough, and the least and most correct answers it may set aside. With `cache_dir`, the turns' embeddings by `embedder` are cached there (`backends.embedding_cache`): a later run embeds
     only new turns.
     """
     train = intent_examples(shop_dir, "train")
@@ -380,8 +381,9 @@ def train_intent_model(
     if calibration.out_of_scope_messages:
         progress(f"the in-scope score threshold catches {calibration.out_of_scope_caught:.2f} of "
                  f"{calibration.out_of_scope_messages} labelled out-of-scope turns held out (goal {recall_goal[0]}"
-                 + (f"; held back by the most it may set aside, {recall_goal[1]} of the correct answers)"
-                    if calibration.recall_capped else ")"))  # fmt: skip
+                 + (f"; held back by the most it may set aside, {recall_goal[2]} of the correct answers)"
+                    if calibration.recall_bound == "max" else f"; kept at the least it sets aside, {recall_goal[1]} "
+                    "of the correct answers)" if calibration.recall_bound == "min" else ")"))  # fmt: skip
     if calibration.answers < FEW_THRESHOLD_ANSWERS:
         progress(f"the out-of-scope thresholds rest on {calibration.answers} correct answers (fewer than "
                  f"{FEW_THRESHOLD_ANSWERS}): expect them to move with more labelled turns")  # fmt: skip
@@ -400,11 +402,12 @@ def train_intent_model(
         "set_aside_share": set_aside[0],  # of the correct dev answers, under the threshold
         "score_set_aside_share": set_aside[1],  # ... under the score threshold
         "out_of_scope_recall_goal": recall_goal[0],  # read for from labelled out-of-scope turns when enough
-        "score_set_aside_max": recall_goal[1],
+        "score_set_aside_min": recall_goal[1],
+        "score_set_aside_max": recall_goal[2],
         "score_threshold_out_of_scope_messages": calibration.out_of_scope_messages,  # 0: the share decided
         "score_threshold_out_of_scope_cross_fitted": calibration.out_of_scope_cross_fitted,
         "held_out_oos_caught": calibration.out_of_scope_caught,
-        "score_threshold_capped": calibration.recall_capped,
+        "score_threshold_bound": calibration.recall_bound or None,
         "train_examples": len(train),
         "dev_examples": len(dev),
         "dev_examples_unseen_intent": unseen,

@@ -238,7 +238,7 @@ def test_the_report_says_when_labelled_out_of_scope_messages_set_the_score_thres
     test, x_test = part((40, 40, 40))
     weights, bias = fit_softmax_regression(x_train, np.repeat(np.arange(3), (60, 80, 80)), 3, epochs=200)
     scored = score_head(IntentHead(weights, bias, names), x_validation, validation, x_test, test,
-                        x_train=x_train, train=train, recall_goal=(0.9, 0.5))  # fmt: skip
+                        x_train=x_train, train=train, recall_goal=(0.9, 0.0, 0.5))  # fmt: skip
     cal = scored.calibration
     assert (
         cal.out_of_scope_messages == 65
@@ -249,6 +249,6 @@ def test_the_report_says_when_labelled_out_of_scope_messages_set_the_score_thres
     assert "read from 65 labelled out-of-scope messages held out, 60 of them train examples" in report
     assert f"it catches {cal.out_of_scope_caught:.3f} of them" in report
     share = score_head(IntentHead(weights, bias, names), x_validation, validation, x_test, test,
-                       x_train=x_train, train=train, recall_goal=(0.0, 0.5))  # fmt: skip
+                       x_train=x_train, train=train, recall_goal=(0.0, 0.0, 0.5))  # fmt: skip
     assert share.calibration.out_of_scope_messages == 0
     assert "with 50 labelled out-of-scope messages held out" in markdown_sections(share, {})
