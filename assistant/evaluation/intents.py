@@ -434,9 +434,12 @@ def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | No
                   f"{100 * (best - trade['in_scope_accuracy']):.1f} points below nothing set aside ({best:.3f})."]  # fmt: skip
         capped = not checked and (trade["threshold"] or 0.0) > PROBABILITY_CAP  # no share fits a higher one
         if trade["answers_set_aside"] is not None and not capped:
+            instead = (
+                "with `assistant.out_of_scope_recall = 0` " if checked and cal.out_of_scope_messages else ""
+            )
             lines[-1] += (f" That threshold sets aside {trade['answers_set_aside']:.3f} of the correct held-out "
-                          f"answers: `assistant.{setting} = {trade['answers_set_aside']:.3f}` would fit it there "
-                          "(chosen on this test, so confirm it on turns it has not seen).")  # fmt: skip
+                          f"answers: {instead}`assistant.{setting} = {trade['answers_set_aside']:.3f}` would fit it "
+                          "there (chosen on this test, so confirm it on turns it has not seen).")  # fmt: skip
         elif capped:
             lines[-1] += (f" The fitted probability threshold is capped at {PROBABILITY_CAP}, so no "
                           f"`assistant.{setting}` reaches that one; the in-scope score check "
