@@ -237,14 +237,29 @@ class AssistantSettings:
         return tuple(code.strip() for code in self.supported_languages.split(",") if code.strip())
 
     @property
-    def set_aside_shares(self) -> tuple[float, float]:
-        """(probability, in-scope score) shares for `training.intent.fit_out_of_scope`."""
-        return self.out_of_scope_set_aside, self.in_scope_score_set_aside
+    def out_of_scope_fit(self) -> OutOfScopeFit:
+        """The out-of-scope settings together, as `training.intent.fit_out_of_scope` takes them."""
+        return OutOfScopeFit(self.out_of_scope_set_aside, self.in_scope_score_set_aside, self.out_of_scope_recall,
+                             self.in_scope_score_set_aside_min, self.in_scope_score_set_aside_max)  # fmt: skip
 
-    @property
-    def recall_goal(self) -> tuple[float, float, float]:
-        """(out-of-scope recall, least and most correct answers set aside) for `training.intent.fit_out_of_scope`."""
-        return self.out_of_scope_recall, self.in_scope_score_set_aside_min, self.in_scope_score_set_aside_max
+
+@dataclass(frozen=True)
+class OutOfScopeFit:
+    """How `train intent` and `eval intents` fit the out-of-scope thresholds (`AssistantSettings` explains each)."""
+
+    probability_share: float  # of the correct held-out answers under the probability threshold
+    score_share: (
+        float  # ... under the in-scope score threshold, without enough labelled out-of-scope messages
+    )
+    recall: float  # with enough: the share of those the score threshold catches (0: the share decides)
+    score_share_min: float  # the least and most of the correct answers that threshold may then set aside
+    score_share_max: float
+
+    def figures(self) -> dict[str, float]:
+        """What a run records of them, by the names `metrics.json` uses."""
+        return {"set_aside_share": self.probability_share, "score_set_aside_share": self.score_share,
+                "out_of_scope_recall_goal": self.recall, "score_set_aside_min": self.score_share_min,
+                "score_set_aside_max": self.score_share_max}  # fmt: skip
 
 
 @dataclass(frozen=True)

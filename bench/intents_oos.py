@@ -36,7 +36,7 @@ from assistant.evaluation.intents import OOS, acted_on, cap_per_label, read_labe
 from assistant.factory import build_embedder
 from assistant.settings import load_settings
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression, unit_rows
-from assistant.training.intent import RECALL_GOAL, SCORE_SET_ASIDE_SHARE, fit_out_of_scope
+from assistant.training.intent import OUT_OF_SCOPE_FIT, SCORE_SET_ASIDE_SHARE, fit_out_of_scope
 
 CLINC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clinc150" / "data_trainval.json"
 
@@ -136,7 +136,7 @@ def main() -> None:
         )
         correct = np.array([p == g for p, g in zip(predicted, gold, strict=True)]) & ~rejected
         accuracy = float(correct[~is_oos].mean())
-        print(f"\nRead for OOS recall {RECALL_GOAL[0]} from {calibration.out_of_scope_messages} labelled out-of-scope "
+        print(f"\nRead for OOS recall {OUT_OF_SCOPE_FIT.recall} from {calibration.out_of_scope_messages} labelled out-of-scope "
               f"messages held out ({calibration.out_of_scope_cross_fitted} train examples out of fold; they catch "
               f"{calibration.out_of_scope_caught}{', bound at ' + calibration.recall_bound if calibration.recall_bound else ''}): score "
               f"threshold {head.score_threshold:.2f}, in-scope {accuracy:.3f}, {100 * (best - accuracy):.1f} points "

@@ -24,6 +24,7 @@ the shop labelled as out of scope) and of the rest (topics nobody labelled).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 
 import numpy as np
@@ -35,7 +36,7 @@ from assistant.evaluation.intents import OOS, cap_per_label, read_labelled, scor
 from assistant.factory import build_embedder
 from assistant.settings import load_settings
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression
-from assistant.training.intent import RECALL_GOAL
+from assistant.training.intent import OUT_OF_SCOPE_FIT
 
 
 def main() -> None:
@@ -48,7 +49,7 @@ def main() -> None:
     )
     parser.add_argument("--labelled-outside", type=float, default=0.0,
                         help="share of the left-out intents whose train messages are labelled out of scope")  # fmt: skip
-    parser.add_argument("--recall", type=float, default=RECALL_GOAL[0],
+    parser.add_argument("--recall", type=float, default=OUT_OF_SCOPE_FIT.recall,
                         help="assistant.out_of_scope_recall for the fit (0: the share decides)")  # fmt: skip
     args = parser.parse_args()
     settings = load_settings()
@@ -83,7 +84,7 @@ def main() -> None:
                 for check in (False, True):
                     scored = score_head(IntentHead(weights, bias, seen), x_validation, validation, x_test, test,
                                         x_train=x_train, train=train, similarity_check=check,
-                                        recall_goal=(args.recall, *RECALL_GOAL[1:]))  # fmt: skip
+                                        fit=dataclasses.replace(OUT_OF_SCOPE_FIT, recall=args.recall))  # fmt: skip
                     figures = scored.figures()
                     best = figures["in_scope_accuracy_nothing_set_aside"] or 0.0
                     row.append(f"{figures['in_scope_accuracy']:.3f} / {figures['oos_recall']:.2f}"

@@ -31,12 +31,12 @@ from assistant.analytics import spreadsheet_safe
 from assistant.data.labels import read_text_file, strict_csv_rows
 from assistant.errors import DataError
 from assistant.evaluation import metrics as m
+from assistant.settings import OutOfScopeFit
 from assistant.training.intent import (
     FEW_THRESHOLD_ANSWERS,
     MIN_LABELLED_OUT_OF_SCOPE,
+    OUT_OF_SCOPE_FIT,
     PROBABILITY_CAP,
-    RECALL_GOAL,
-    SET_ASIDE_SHARES,
     Calibration,
     fit_out_of_scope,
     recall_threshold,
@@ -252,17 +252,14 @@ def score_head(
     train: Sequence[tuple[str, str]] = (),
     similarity_check: bool = True,
     cross_fit: bool = True,
-    set_aside: tuple[float, float] | None = None,
-    recall_goal: tuple[float, float, float] | None = None,
+    fit: OutOfScopeFit = OUT_OF_SCOPE_FIT,
 ) -> Scored:
     """Temperature and thresholds fitted on `validation` as `train intent` fits them (the in-scope score
     too, with the `train` examples' centroids; the train examples' out-of-fold answers join a validation
     part with few, unless `cross_fit` is off: `training.intent.fit_out_of_scope`); then the test
     predictions, acted on with the check on (`similarity_check` and train examples given) or off, as
-    `assistant.out_of_scope_by_similarity` decides live. `set_aside`: the shares of the correct validation
-    answers the thresholds set aside (probability, score; None: the settings' defaults); `recall_goal`: the
-    out-of-scope recall the score threshold is read for from labelled out-of-scope messages, when there are
-    enough, and the least and most correct answers it may set aside (None: the settings' defaults)."""
+    `assistant.out_of_scope_by_similarity` decides live. `fit`: the shares, recall goal and range the
+    thresholds are fitted with (`AssistantSettings.out_of_scope_fit`; the settings' defaults unless given)."""
     calibration = Calibration(0)
     index = {label: i for i, label in enumerate(head.labels)}
     y_validation = np.array([index[lab] for _, lab in validation if lab in index])
@@ -271,7 +268,7 @@ def score_head(
         calibration = fit_out_of_scope(
             head, x_train if x_train is not None else np.zeros((0, x_validation.shape[1])),
             [lab for _, lab in train], x_val_known, y_validation, cross_fit=cross_fit and x_train is not None,
-            set_aside=set_aside or SET_ASIDE_SHARES, recall_goal=recall_goal or RECALL_GOAL,
+            fit=fit,
         )  # fmt: skip
     return acted_on(head, x_test, test, similarity_check=similarity_check and x_train is not None,
                     calibration=calibration)  # fmt: skip

@@ -199,22 +199,17 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
              f"{len(validation)} for temperature and threshold")  # fmt: skip
     weights, bias = fit_softmax_regression(x_train, np.array([index[lab] for _, lab in train]), len(labels))
     check = settings.assistant.out_of_scope_by_similarity  # as the assistant acts live
-    set_aside = settings.assistant.set_aside_shares
+    fit = settings.assistant.out_of_scope_fit
     head = IntentHead(weights, bias, labels)
     scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
-                           similarity_check=check, set_aside=set_aside,
-                           recall_goal=settings.assistant.recall_goal)  # fmt: skip
+                           similarity_check=check, fit=fit)  # fmt: skip
     other = ev.acted_on(head, x_test, test, similarity_check=not check,  # the same fit, acted on the other way
                         calibration=scored.calibration)  # fmt: skip
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(labels), "unseen_test_examples": sum(unseen.values()),
         "rows_left_out": sum(skipped.values()),
-        "set_aside_share": set_aside[0], "score_set_aside_share": set_aside[1],  # of the right validation answers
-        # the recall the score threshold is read for from labelled out-of-scope messages when there are enough
-        "out_of_scope_recall_goal": settings.assistant.recall_goal[0],
-        "score_set_aside_min": settings.assistant.recall_goal[1],
-        "score_set_aside_max": settings.assistant.recall_goal[2],
+        **fit.figures(),  # the shares, recall goal and range the thresholds were fitted with
         **_intent_figures(scored), "similarity_check": check,
         **{f"{'without' if check else 'with'}_similarity_check_{k}": v for k, v in other.figures().items()},
         "embeddings_from_cache": cache.hits, "embeddings_computed": cache.misses,
@@ -323,7 +318,7 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
         x_test = embed_texts(tuned, [t for t, _ in test], progress=progress, label="test (fine-tuned)")
     scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test, x_train=x_train,
                         train=train, similarity_check=settings.assistant.out_of_scope_by_similarity,
-                        set_aside=settings.assistant.set_aside_shares, recall_goal=settings.assistant.recall_goal,
+                        fit=settings.assistant.out_of_scope_fit,
                         cross_fit=False)  # the encoder was tuned on the train examples: out of fold, too sure  # fmt: skip
     return scored, {"fine_tune_epochs": epochs, "fine_tune_steps": result.steps,
                     "fine_tune_seconds": round(seconds, 1), "fine_tune_estimate_seconds": round(estimate, 1),

@@ -152,8 +152,7 @@ def _train_intent(settings: Settings, args: argparse.Namespace, run_id: str, fee
         device=args.device or settings.models.device,
         max_examples=args.max_examples,
         cache_dir=cache_dir(settings.paths.data_dir),
-        set_aside=settings.assistant.set_aside_shares,
-        recall_goal=settings.assistant.recall_goal,
+        out_of_scope_fit=settings.assistant.out_of_scope_fit,
     )
 
 

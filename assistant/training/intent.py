@@ -25,7 +25,7 @@ from assistant.backends.embedding_cache import embed_texts
 from assistant.data.labels import describe_outside, outside_engine
 from assistant.errors import DataError, ModelNotPreparedError
 from assistant.evaluation.metrics import accuracy, macro_f1
-from assistant.settings import AssistantSettings
+from assistant.settings import AssistantSettings, OutOfScopeFit
 from assistant.stages.intent_head import (
     IntentHead,
     fit_softmax_regression,
@@ -46,9 +46,11 @@ OUT_OF_SCOPE = "out_of_scope"
 # The second is lower because the score reaches further: on CLINC150 the correct answers of a test part written
 # apart from the training data fall under the fitted score threshold more often than the held-out part's
 # (bench/intents_oos.py prints the trade at several shares).
-SET_ASIDE_SHARE = AssistantSettings.out_of_scope_set_aside
-SCORE_SET_ASIDE_SHARE = AssistantSettings.in_scope_score_set_aside
-SET_ASIDE_SHARES = (SET_ASIDE_SHARE, SCORE_SET_ASIDE_SHARE)  # both, as `fit_out_of_scope` takes them
+OUT_OF_SCOPE_FIT = (
+    AssistantSettings().out_of_scope_fit
+)  # the settings' defaults, as `fit_out_of_scope` takes them
+SET_ASIDE_SHARE = OUT_OF_SCOPE_FIT.probability_share
+SCORE_SET_ASIDE_SHARE = OUT_OF_SCOPE_FIT.score_share
 PROBABILITY_CAP = 0.5  # the highest probability threshold any share fits (`out_of_scope_threshold`)
 MIN_SCORED_ANSWERS = 10  # correct held-out answers needed to scale the in-scope score (fewer: no check)
 # Under this many correct held-out answers, a threshold read as a 1.5-2 % quantile rests on their two or three
@@ -70,8 +72,6 @@ MIN_SHIFT_ANSWERS = 50
 # accuracy, 0.85 gave 0.85-0.88 at 1.8-2.1 below, where the 1.5 % share gave 0.87-0.90 at 1.9-2.6 below (three
 # samples; bench/intents_oos.py).
 MIN_LABELLED_OUT_OF_SCOPE = 50
-RECALL_GOAL = (AssistantSettings.out_of_scope_recall, AssistantSettings.in_scope_score_set_aside_min,
-               AssistantSettings.in_scope_score_set_aside_max)  # fmt: skip
 CROSS_FIT_FOLDS = 5  # folds that score the training examples when dev has few answers (ten did no better)
 QUICK_FINE_TUNE = 1200  # training turns the encoder is fine-tuned on with `quick` (one epoch)
 DEV_WATCHED = 400  # dev examples scored during encoder fine-tuning (picks the checkpoint kept)
@@ -153,12 +153,11 @@ def out_of_fold(
 
 def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[str], x_dev: np.ndarray,
                      y_dev: np.ndarray, *, cross_fit: bool = True, epochs: int = 800,
-                     set_aside: tuple[float, float] = SET_ASIDE_SHARES,
-                     recall_goal: tuple[float, float, float] = RECALL_GOAL,
+                     fit: OutOfScopeFit = OUT_OF_SCOPE_FIT,
                      progress: Callable[[str], None] = lambda _: None) -> Calibration:  # fmt: skip
     """Temperature and out-of-scope thresholds of `head`, fitted on held-out answers (`x_dev`, `y_dev` label
-    indices): the probability threshold (`set_aside[0]` of the correct held-out answers under it), and the
-    in-scope score's centroids, scale and threshold (`set_aside[1]`) for when the assistant's check is on.
+    indices): the probability threshold (`fit.probability_share` of the correct held-out answers under it), and
+    the in-scope score's centroids, scale and threshold (`fit.score_share`) for when the assistant's check is on.
 
     With fewer than `FEW_THRESHOLD_ANSWERS` correct dev answers (a shop that labelled one sheet has a handful)
     and `cross_fit`, the training examples join them, each scored by a head fitted without its fold
@@ -171,8 +170,8 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
 
     With at least `MIN_LABELLED_OUT_OF_SCOPE` labelled out-of-scope messages held out (dev's, joined by the
     training ones scored out of fold when dev has fewer and `cross_fit`), the score threshold is instead the
-    loosest that catches `recall_goal[0]` of them (0: never), set aside by the head or under it, kept between
-    the scores under which lie `recall_goal[1]` and `recall_goal[2]` of the correct answers."""
+    loosest that catches `fit.recall` of them (0: never), set aside by the head or under it, kept between the
+    scores under which lie `fit.score_share_min` and `fit.score_share_max` of the correct answers."""
     dev_logits = logits = head.logits(x_dev)
     gold = np.asarray(y_dev)
     centroids = label_centroids(x_train, train_labels, head.labels) if len(x_train) else None
@@ -194,7 +193,7 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
         gold = np.concatenate([y_train, gold])
     head.temperature = fit_temperature(logits, gold)
     probabilities = softmax(logits / head.temperature)
-    head.threshold = out_of_scope_threshold(probabilities, gold, set_aside[0])
+    head.threshold = out_of_scope_threshold(probabilities, gold, fit.probability_share)
     head.centroids, head.score_scale, head.score_threshold = None, None, None
     best = logits.argmax(axis=1)
     right = (best == gold) & np.array([head.labels[i] != OUT_OF_SCOPE for i in best], dtype=bool)
@@ -216,9 +215,9 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
         # the mean of dev's answers (the final head's, held out), they give the quantile its tail's shape.
         shift = float(scores[~folded].mean() - scores[folded].mean())
         scores = np.where(folded, scores + shift, scores)
-    head.score_threshold = float(np.quantile(scores, set_aside[1]))
+    head.score_threshold = float(np.quantile(scores, fit.score_share))
     calibration = replace(calibration, scores=tuple(float(v) for v in scores))
-    if recall_goal[0] <= 0 or OUT_OF_SCOPE not in head.labels:
+    if fit.recall <= 0 or OUT_OF_SCOPE not in head.labels:
         return calibration
     outside = head.labels.index(OUT_OF_SCOPE)
     held = np.asarray(y_dev) == outside
@@ -239,8 +238,8 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
         caught = np.concatenate([folds[0][labelled].argmax(axis=1) == outside, caught])
         moved = np.concatenate([np.full(len(labelled), shift), moved])
     outside_scores = (top - scale[0]) / scale[1] + (near - scale[2]) / scale[3] + moved
-    threshold = recall_threshold(outside_scores, caught, recall_goal[0], floor=float(scores.min()))
-    least, most = (float(np.quantile(scores, share)) for share in recall_goal[1:])
+    threshold = recall_threshold(outside_scores, caught, fit.recall, floor=float(scores.min()))
+    least, most = (float(np.quantile(scores, share)) for share in (fit.score_share_min, fit.score_share_max))
     head.score_threshold = min(max(threshold, least), most)
     return replace(calibration, out_of_scope_messages=len(outside_scores),
                    out_of_scope_cross_fitted=len(outside_scores) - int(held.sum()),
@@ -294,8 +293,7 @@ def train_intent_model(
     stop_after_steps: int | None = None,
     max_examples: int | None = None,
     cache_dir: Path | None = None,
-    set_aside: tuple[float, float] = SET_ASIDE_SHARES,
-    recall_goal: tuple[float, float, float] = RECALL_GOAL,
+    out_of_scope_fit: OutOfScopeFit = OUT_OF_SCOPE_FIT,
 ) -> Path:
     """Train, calibrate, evaluate on dev and write `artifacts/intent/<run_id>/`; returns that folder.
 
@@ -303,11 +301,10 @@ def train_intent_model(
     1,200 training turns for one epoch (minutes on a CPU). `max_examples` caps the train and dev turns
     (stratified over intents, in pairs: a smoke run, as `train --max-examples` caps the other components).
     Re-running with the same `run_id` resumes an interrupted fine-tuning from its last checkpoint. The run
-    becomes active only if no intent model is active yet; otherwise `promote` decides. `set_aside`: the shares
-    of the correct dev answers the out-of-scope thresholds set aside (probability, in-scope score;
-    `fit_out_of_scope`); `recall_goal`: the out-of-scope recall the score threshold is read for from labelled
-    out-of-scope turns when there are enough, and the least and most correct answers it may set aside. With `cache_dir`, the turns' embeddings by `embedder` are cached there (`backends.embedding_cache`): a later run embeds
-    only new turns.
+    becomes active only if no intent model is active yet; otherwise `promote` decides. `out_of_scope_fit`: how
+    the out-of-scope thresholds are fitted (`fit_out_of_scope`; the `assistant.*` settings). With `cache_dir`,
+    the turns' embeddings by `embedder` are cached there (`backends.embedding_cache`): a later run embeds only
+    new turns.
     """
     train = intent_examples(shop_dir, "train")
     dev = intent_examples(shop_dir, "dev")
@@ -373,16 +370,16 @@ def train_intent_model(
         weights, bias = fit_softmax_regression(x_train, y_train, len(labels), epochs=epochs)
         head = IntentHead(weights, bias, labels)
     calibration = fit_out_of_scope(head, x_train, [e.intent for e in train], x_dev, y_dev,
-                                   cross_fit=not fine_tune_encoder, epochs=epochs, set_aside=set_aside,
-                                   recall_goal=recall_goal, progress=progress)  # fmt: skip
+                                   cross_fit=not fine_tune_encoder, epochs=epochs, fit=out_of_scope_fit,
+                                   progress=progress)  # fmt: skip
     if calibration.cross_fitted:
         progress(f"the out-of-scope thresholds were read from {calibration.answers} correct answers, "
                  f"{calibration.cross_fitted} of them training turns scored by heads fitted without them")  # fmt: skip
     if calibration.out_of_scope_messages:
         progress(f"the in-scope score threshold catches {calibration.out_of_scope_caught:.2f} of "
-                 f"{calibration.out_of_scope_messages} labelled out-of-scope turns held out (goal {recall_goal[0]}"
-                 + (f"; held back by the most it may set aside, {recall_goal[2]} of the correct answers)"
-                    if calibration.recall_bound == "max" else f"; kept at the least it sets aside, {recall_goal[1]} "
+                 f"{calibration.out_of_scope_messages} labelled out-of-scope turns held out (goal {out_of_scope_fit.recall}"
+                 + (f"; held back by the most it may set aside, {out_of_scope_fit.score_share_max} of the correct answers)"
+                    if calibration.recall_bound == "max" else f"; kept at the least it sets aside, {out_of_scope_fit.score_share_min} "
                     "of the correct answers)" if calibration.recall_bound == "min" else ")"))  # fmt: skip
     if calibration.answers < FEW_THRESHOLD_ANSWERS:
         progress(f"the out-of-scope thresholds rest on {calibration.answers} correct answers (fewer than "
@@ -399,11 +396,7 @@ def train_intent_model(
         "score_threshold": None if head.score_threshold is None else round(head.score_threshold, 4),
         "threshold_answers": calibration.answers,
         "threshold_answers_cross_fitted": calibration.cross_fitted,
-        "set_aside_share": set_aside[0],  # of the correct dev answers, under the threshold
-        "score_set_aside_share": set_aside[1],  # ... under the score threshold
-        "out_of_scope_recall_goal": recall_goal[0],  # read for from labelled out-of-scope turns when enough
-        "score_set_aside_min": recall_goal[1],
-        "score_set_aside_max": recall_goal[2],
+        **out_of_scope_fit.figures(),  # the shares, recall goal and range the thresholds were fitted with
         "score_threshold_out_of_scope_messages": calibration.out_of_scope_messages,  # 0: the share decided
         "score_threshold_out_of_scope_cross_fitted": calibration.out_of_scope_cross_fitted,
         "held_out_oos_caught": calibration.out_of_scope_caught,

@@ -25,6 +25,7 @@ from assistant.evaluation.intents import (
     score_head,
     write_details,
 )
+from assistant.settings import OutOfScopeFit
 from assistant.stages.intent_head import IntentHead
 from assistant.training.intent import SCORE_SET_ASIDE_SHARE, Calibration
 
@@ -239,7 +240,7 @@ def test_the_report_says_when_labelled_out_of_scope_messages_set_the_score_thres
     x_test[:40] += np.array([0.9, 0.3, 0.3], dtype=np.float32) - centres[0]  # unlike the labelled ones
     weights, bias = fit_softmax_regression(x_train, np.repeat(np.arange(3), (60, 80, 80)), 3, epochs=200)
     scored = score_head(IntentHead(weights, bias, names), x_validation, validation, x_test, test,
-                        x_train=x_train, train=train, recall_goal=(0.9, 0.0, 0.5))  # fmt: skip
+                        x_train=x_train, train=train, fit=OutOfScopeFit(0.02, 0.015, 0.9, 0.0, 0.5))  # fmt: skip
     cal = scored.calibration
     assert (
         cal.out_of_scope_messages == 65
@@ -252,6 +253,6 @@ def test_the_report_says_when_labelled_out_of_scope_messages_set_the_score_thres
     # the share that would fit the test's trade is named with the recall goal turned off, which it needs
     assert "with `assistant.out_of_scope_recall = 0` `assistant.in_scope_score_set_aside = " in report
     share = score_head(IntentHead(weights, bias, names), x_validation, validation, x_test, test,
-                       x_train=x_train, train=train, recall_goal=(0.0, 0.0, 0.5))  # fmt: skip
+                       x_train=x_train, train=train, fit=OutOfScopeFit(0.02, 0.015, 0.0, 0.0, 0.5))  # fmt: skip
     assert share.calibration.out_of_scope_messages == 0
     assert "with 50 labelled out-of-scope messages held out" in markdown_sections(share, {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,12 @@ def test_too_few_right_held_out_answers_fit_no_score_check() -> None:
 def test_the_score_threshold_sets_aside_its_share_of_the_right_answers(
     set_aside: tuple[float, float] | None,
 ) -> None:
-    from assistant.training.intent import SCORE_SET_ASIDE_SHARE, SET_ASIDE_SHARE, fit_out_of_scope
+    from assistant.training.intent import (
+        OUT_OF_SCOPE_FIT,
+        SCORE_SET_ASIDE_SHARE,
+        SET_ASIDE_SHARE,
+        fit_out_of_scope,
+    )
 
     rng = np.random.default_rng(0)
     centres = np.eye(4, 16, dtype=np.float32) * 3
@@ -152,7 +158,9 @@ def test_the_score_threshold_sets_aside_its_share_of_the_right_answers(
     head = IntentHead(weights, bias, ("a", "b", "c", "d"))
     shares = set_aside or (SET_ASIDE_SHARE, SCORE_SET_ASIDE_SHARE)  # the settings' defaults when not given
     calibration = fit_out_of_scope(head, x[::2], [head.labels[i] for i in y[::2]], x[1::2], y[1::2],
-                                   **({"set_aside": set_aside} if set_aside else {}))  # fmt: skip
+                                   **({"fit": dataclasses.replace(OUT_OF_SCOPE_FIT, probability_share=set_aside[0],
+                                                                  score_share=set_aside[1])}
+                                      if set_aside else {}))  # fmt: skip
     answers = calibration.answers
     assert calibration.cross_fitted == 0  # 1,000 held-out answers: enough alone
     right = head.logits(x[1::2]).argmax(axis=1) == y[1::2]
@@ -267,7 +275,8 @@ def test_labelled_out_of_scope_messages_set_the_score_threshold_for_a_recall() -
     """With 50 labelled out-of-scope messages held out (10 dev ones and 80 training ones scored out of fold),
     the score threshold catches the goal's share of fresh ones, within the range of correct answers it may set
     aside; with fewer such messages, no goal, or no cross-fitting, the share decides."""
-    from assistant.training.intent import MIN_LABELLED_OUT_OF_SCOPE, SET_ASIDE_SHARES, fit_out_of_scope
+    from assistant.settings import OutOfScopeFit
+    from assistant.training.intent import MIN_LABELLED_OUT_OF_SCOPE, SCORE_SET_ASIDE_SHARE, fit_out_of_scope
 
     rng = np.random.default_rng(0)
     names = ("a", "b", "c", "d", "out_of_scope")
@@ -282,7 +291,8 @@ def test_labelled_out_of_scope_messages_set_the_score_threshold_for_a_recall() -
         head = IntentHead(weights, bias, names)
         kept = np.flatnonzero((y_train != 4) | (np.cumsum(y_train == 4) <= keep))
         calibration = fit_out_of_scope(head, x_train[kept], [names[i] for i in y_train[kept]], x_dev, y_dev,
-                                       epochs=200, recall_goal=(goal, least, most), cross_fit=cross_fit)  # fmt: skip
+                                       epochs=200, fit=OutOfScopeFit(0.02, SCORE_SET_ASIDE_SHARE, goal, least, most),
+                                       cross_fit=cross_fit)  # fmt: skip
         predicted = head.logits(x_fresh).argmax(axis=1)
         under = head.in_scope_score(x_fresh) < head.score_threshold
         set_aside = float(np.mean(under[(predicted == y_fresh) & ~outside]))
@@ -306,7 +316,7 @@ def test_labelled_out_of_scope_messages_set_the_score_threshold_for_a_recall() -
     assert calibration.recall_bound == "min" and 0.015 < set_aside < 0.05 and caught > head_alone
     assert fitted(0.3)[2] < 0.005  # with no least share, nothing more is set aside
     share, _, share_aside = fitted(0.0)
-    assert share.out_of_scope_messages == 0 and share_aside == pytest.approx(SET_ASIDE_SHARES[1], abs=0.01)
+    assert share.out_of_scope_messages == 0 and share_aside == pytest.approx(SCORE_SET_ASIDE_SHARE, abs=0.01)
     few_kept = MIN_LABELLED_OUT_OF_SCOPE - 11  # 10 dev + 39 training: the share decides
     few, few_caught, _ = fitted(0.8, keep=few_kept)
     assert few.out_of_scope_messages == 0 and few_caught == fitted(0.0, keep=few_kept)[1]
