@@ -248,9 +248,8 @@ class OutOfScopeFit:
     """How `train intent` and `eval intents` fit the out-of-scope thresholds (`AssistantSettings` explains each)."""
 
     probability_share: float  # of the correct held-out answers under the probability threshold
-    score_share: (
-        float  # ... under the in-scope score threshold, without enough labelled out-of-scope messages
-    )
+    # ... under the in-scope score threshold, without enough labelled out-of-scope messages
+    score_share: float
     recall: float  # with enough: the share of those the score threshold catches (0: the share decides)
     score_share_min: float  # the least and most of the correct answers that threshold may then set aside
     score_share_max: float

@@ -260,15 +260,7 @@ def _intent_figures(scored: Any) -> dict[str, Any]:
         if in_scope else None,
         "threshold": round(scored.threshold, 4), "temperature": round(scored.temperature, 4),
         "score_threshold": None if scored.score_threshold is None else round(scored.score_threshold, 4),
-        "threshold_answers": scored.calibration.answers,  # correct held-out answers the thresholds came from
-        "threshold_answers_cross_fitted": scored.calibration.cross_fitted,  # of them, train examples out of fold
-        # labelled out-of-scope messages the score threshold was read from (0: the share decided it), of them
-        # train examples scored out of fold, the share of them it catches, and the end of the range of answers
-        # set aside that bound it ("max": held back from the goal, "min": a looser one would reach it)
-        "score_threshold_out_of_scope_messages": scored.calibration.out_of_scope_messages,
-        "score_threshold_out_of_scope_cross_fitted": scored.calibration.out_of_scope_cross_fitted,
-        "held_out_oos_caught": scored.calibration.out_of_scope_caught,
-        "score_threshold_bound": scored.calibration.recall_bound or None,
+        **scored.calibration.figures(),  # what the thresholds were read from
         "oos_test_examples": sum(scored.gold_is_oos()), "acted_on_as_oos": sum(f == OOS for f in final),
         **{f"at_oos_recall_80_{k}": v for k, v in scored.at_recall().items()},  # read off the test
     }  # fmt: skip

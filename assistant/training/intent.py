@@ -46,9 +46,8 @@ OUT_OF_SCOPE = "out_of_scope"
 # The second is lower because the score reaches further: on CLINC150 the correct answers of a test part written
 # apart from the training data fall under the fitted score threshold more often than the held-out part's
 # (bench/intents_oos.py prints the trade at several shares).
-OUT_OF_SCOPE_FIT = (
-    AssistantSettings().out_of_scope_fit
-)  # the settings' defaults, as `fit_out_of_scope` takes them
+# the settings' defaults, as `fit_out_of_scope` takes them
+OUT_OF_SCOPE_FIT = AssistantSettings().out_of_scope_fit
 SET_ASIDE_SHARE = OUT_OF_SCOPE_FIT.probability_share
 SCORE_SET_ASIDE_SHARE = OUT_OF_SCOPE_FIT.score_share
 PROBABILITY_CAP = 0.5  # the highest probability threshold any share fits (`out_of_scope_threshold`)
@@ -121,6 +120,18 @@ class Calibration:
     out_of_scope_caught: float | None = None
     recall_bound: str = ""
 
+    def figures(self) -> dict[str, object]:
+        """What `train intent` and `eval intents` record of it, by the names `metrics.json` uses."""
+        return {
+            "threshold_answers": self.answers,  # correct held-out answers the thresholds came from
+            "threshold_answers_cross_fitted": self.cross_fitted,  # of them, train examples out of fold
+            "score_threshold_out_of_scope_messages": self.out_of_scope_messages,  # 0: the share decided
+            "score_threshold_out_of_scope_cross_fitted": self.out_of_scope_cross_fitted,
+            "held_out_oos_caught": self.out_of_scope_caught,
+            # "max": held back from the goal; "min": a looser threshold would reach it
+            "score_threshold_bound": self.recall_bound or None,
+        }
+
 
 def out_of_fold(
     x_train: np.ndarray, train_labels: list[str], labels: tuple[str, ...], *, epochs: int = 800,
@@ -180,8 +191,8 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
         else np.zeros(len(gold)))  # fmt: skip
     cross_fitted = 0
     folds: tuple[np.ndarray, np.ndarray] | None = None
-    if (cross_fit and len(set(train_labels)) > 1 and len(x_train) >= 2 * CROSS_FIT_FOLDS
-            and int(np.sum(logits.argmax(axis=1) == gold)) < FEW_THRESHOLD_ANSWERS):  # fmt: skip
+    foldable = cross_fit and len(set(train_labels)) > 1 and len(x_train) >= 2 * CROSS_FIT_FOLDS
+    if foldable and int(np.sum(logits.argmax(axis=1) == gold)) < FEW_THRESHOLD_ANSWERS:
         progress(f"dev has fewer than {FEW_THRESHOLD_ANSWERS} correct answers: scoring the {len(x_train)} training "
                  f"examples out of fold ({CROSS_FIT_FOLDS} more heads) to read the thresholds from more")  # fmt: skip
         folds = out_of_fold(x_train, train_labels, head.labels, epochs=epochs)
@@ -222,8 +233,7 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
     outside = head.labels.index(OUT_OF_SCOPE)
     held = np.asarray(y_dev) == outside
     labelled = [i for i, label in enumerate(train_labels) if label == OUT_OF_SCOPE]
-    can_fold = cross_fit and len(x_train) >= 2 * CROSS_FIT_FOLDS
-    if int(held.sum()) + (len(labelled) if can_fold else 0) < MIN_LABELLED_OUT_OF_SCOPE:
+    if int(held.sum()) + (len(labelled) if foldable else 0) < MIN_LABELLED_OUT_OF_SCOPE:
         return calibration
     top, near = dev_logits[held].max(axis=1), dev_similarity[held]
     caught = dev_logits[held].argmax(axis=1) == outside  # the head itself calls them out of scope
@@ -376,11 +386,12 @@ def train_intent_model(
         progress(f"the out-of-scope thresholds were read from {calibration.answers} correct answers, "
                  f"{calibration.cross_fitted} of them training turns scored by heads fitted without them")  # fmt: skip
     if calibration.out_of_scope_messages:
+        bound = {"max": f"; held back by the most it may set aside, {out_of_scope_fit.score_share_max}",
+                 "min": f"; kept at the least it sets aside, {out_of_scope_fit.score_share_min}"}  # fmt: skip
         progress(f"the in-scope score threshold catches {calibration.out_of_scope_caught:.2f} of "
-                 f"{calibration.out_of_scope_messages} labelled out-of-scope turns held out (goal {out_of_scope_fit.recall}"
-                 + (f"; held back by the most it may set aside, {out_of_scope_fit.score_share_max} of the correct answers)"
-                    if calibration.recall_bound == "max" else f"; kept at the least it sets aside, {out_of_scope_fit.score_share_min} "
-                    "of the correct answers)" if calibration.recall_bound == "min" else ")"))  # fmt: skip
+                 f"{calibration.out_of_scope_messages} labelled out-of-scope turns held out (goal "
+                 f"{out_of_scope_fit.recall}{bound.get(calibration.recall_bound, '')}"
+                 f"{' of the correct answers' if calibration.recall_bound else ''})")  # fmt: skip
     if calibration.answers < FEW_THRESHOLD_ANSWERS:
         progress(f"the out-of-scope thresholds rest on {calibration.answers} correct answers (fewer than "
                  f"{FEW_THRESHOLD_ANSWERS}): expect them to move with more labelled turns")  # fmt: skip
@@ -394,13 +405,8 @@ def train_intent_model(
         "temperature": round(head.temperature, 4),
         "threshold": round(head.threshold, 4),
         "score_threshold": None if head.score_threshold is None else round(head.score_threshold, 4),
-        "threshold_answers": calibration.answers,
-        "threshold_answers_cross_fitted": calibration.cross_fitted,
+        **calibration.figures(),  # what the thresholds were read from
         **out_of_scope_fit.figures(),  # the shares, recall goal and range the thresholds were fitted with
-        "score_threshold_out_of_scope_messages": calibration.out_of_scope_messages,  # 0: the share decided
-        "score_threshold_out_of_scope_cross_fitted": calibration.out_of_scope_cross_fitted,
-        "held_out_oos_caught": calibration.out_of_scope_caught,
-        "score_threshold_bound": calibration.recall_bound or None,
         "train_examples": len(train),
         "dev_examples": len(dev),
         "dev_examples_unseen_intent": unseen,
