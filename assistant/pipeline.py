@@ -228,7 +228,9 @@ class Assistant:
 
         def intent_model() -> dict[str, Any]:
             head = self.understander.head
-            probe = vector[0] if vector else np.asarray(self.understander.embedder.embed_queries(["hello"]))
+            reads = self.understander.embedder  # its own encoder, or the English embedder beside this one
+            shared = vector and reads is self.embedder
+            probe = vector[0] if shared else np.asarray(reads.embed_queries(["hello"]))
             probabilities = head.probabilities(probe)
             if not np.isfinite(probabilities).all():
                 raise RuntimeError("the intent model returned no probabilities")
@@ -476,7 +478,10 @@ class Assistant:
                     vector: np.ndarray) -> Understanding:  # fmt: skip
         if guard.problem in ("empty", "binary", "no_words"):
             return Understanding("unreadable", 0.0, False, {}, 0.0)
-        shared = self.understander.embedder is self.embedder  # else intent has its own fine-tuned encoder
+        # The intent embedder is this one, or has it first (the English embedder beside it: only that runs);
+        # else intent has its own fine-tuned encoder.
+        first = getattr(self.understander.embedder, "parts", (self.understander.embedder,))[0]
+        shared = first is self.embedder
         return self.understander.parse(guard.text, language=language.language, state=state,
                                        vector=vector if shared else None)  # fmt: skip
 

@@ -164,6 +164,10 @@ class ModelsSettings:
     embedder: Text = PACKAGED
     generator: Text = PACKAGED
     english_embedder: Text = PACKAGED
+    # A newly trained intent head reads each message with the English embedder beside the multilingual one:
+    # "auto" when the shop speaks English only (beside it, Chinese messages lose the multilingual embedder's
+    # help from English examples), "on" always, "off" never. A trained model keeps what it was fit on.
+    intent_english_features: Literal["auto", "on", "off"] = "auto"
     embedding_batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
     # An OpenAI-compatible inference server (vLLM, SGLang, TGI, llama.cpp server, Ollama, `transformers
     # serve`) writes the replies instead of the in-process generator: "none", or its base URL ending in /v1.

@@ -11,12 +11,15 @@ For each set, a stratified 20 % of its train part is held out as this script's o
   fitted on a validation part of the train examples): accuracy by argmax, in-scope accuracy as the
   assistant acts (a message set aside as out of scope counts as wrong), and out-of-scope recall where
   the set has out-of-scope examples (CLINC150);
+- `e5 + MiniLM head`: the same head over the prepared English embedder (all-MiniLM-L6-v2) beside e5
+  (`JoinedEmbedder`: what `train intent` fits for a shop that speaks English only,
+  `models.intent_english_features`), scored the same way;
 - `contrastive`: `train intent --fine-tune-encoder`'s few-shot method: the encoder fine-tuned with
   sentence-transformers' trainer and `BatchAllTripletLoss` over label-grouped batches (4 epochs; the
   validation part picks the checkpoint), then the same head fitted on its embeddings and scored the
   same way. Only at the `--fine-tune` sizes (a CPU takes minutes per run; "all" much longer).
 
-Embeddings of the frozen model come from `eval intents`' cache. Prints a table; asserts nothing.
+Embeddings of the frozen models come from `eval intents`' cache. Prints a table; asserts nothing.
 
     .venv/bin/python bench/intents_few_shot.py [--sets banking77,clinc150,bitext] [--shots 5,10,25,0]
                                                [--fine-tune 5,10,25]
@@ -37,7 +40,7 @@ from assistant.evaluation.intents import (
     read_labelled,
     score_head,
 )
-from assistant.factory import build_embedder
+from assistant.factory import build_embedder, with_english_features
 from assistant.settings import load_settings
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression
 
@@ -80,12 +83,12 @@ def main() -> None:
     settings = load_settings()
     embedder = build_embedder(settings, use_fine_tuned=False)
     cache = EmbeddingCache(cache_dir(settings.paths.data_dir), embedder)
-    quiet = lambda _: None  # noqa: E731
+    joined = EmbeddingCache(cache_dir(settings.paths.data_dir), with_english_features(settings, embedder))
     tuned_sizes = {int(s) for s in args.fine_tune.split(",") if s}
     print("| set | per intent | train examples | tfidf+lr accuracy | e5 head accuracy | in-scope accuracy as acted "
-          "on | OOS recall | contrastive accuracy | contrastive in-scope as acted on | contrastive OOS recall | "
-          "seconds (head / contrastive) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "on | OOS recall | e5 + MiniLM head accuracy | as acted on | OOS recall | contrastive accuracy | "
+          "contrastive in-scope as acted on | contrastive OOS recall | seconds (heads / contrastive) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.sets.split(","):
         path, options = SETS[name]
         if not path.is_file():
@@ -94,7 +97,6 @@ def main() -> None:
         splits = read_labelled(path, **options)
         pool = splits.get("all") or splits["train"]
         pool, test = stratified_split(pool, 0.2, seed=args.seed)  # our own test: never trained on
-        x_all_test = cache.embed([t for t, _ in test], progress=quiet, label="test")
         for shots in [int(s) for s in args.shots.split(",")]:
             started = time.perf_counter()
             chosen = cap_per_label(pool, shots or None, seed=args.seed)
@@ -103,16 +105,8 @@ def main() -> None:
             )
             labels = tuple(sorted({lab for _, lab in train}))
             index = {lab: i for i, lab in enumerate(labels)}
-            x_train = cache.embed([t for t, _ in train], progress=quiet, label="train")
-            x_validation = cache.embed([t for t, _ in validation], progress=quiet, label="validation")
-            weights, bias = fit_softmax_regression(
-                x_train, np.array([index[lab] for _, lab in train]), len(labels)
-            )
             y_train = np.array([index[lab] for _, lab in train])
-            scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_all_test, test,
-                                x_train=x_train, train=train)  # fmt: skip
-            argmax = float(np.mean([p == g for p, g in zip(scored.predicted, scored.gold, strict=True)]))
-            figures = scored.figures()
+            heads = [frozen_head(part, train, validation, test, y_train, labels) for part in (cache, joined)]
             baseline = tfidf_accuracy(train + validation, test)  # the baseline sees the same examples
             seconds = time.perf_counter() - started
             tuned = "| – | – | – |"
@@ -121,14 +115,31 @@ def main() -> None:
                 started = time.perf_counter()
                 t_argmax, t_figures = contrastive(embedder.model_reference, train, validation, test, y_train, labels,
                                                   args.device, args.seed)  # fmt: skip
-                recall = t_figures["oos_recall"]
-                tuned = (f"| {t_argmax:.3f} | {t_figures['in_scope_accuracy']:.3f} | "
-                         f"{'–' if recall is None else f'{recall:.2f}'} |")  # fmt: skip
+                tuned = f"| {cells(t_argmax, t_figures)} |"
                 tuned_seconds = f" / {time.perf_counter() - started:.0f}"
-            recall = figures["oos_recall"]
-            print(f"| {name} | {shots or 'all'} | {len(train) + len(validation)} | {baseline:.3f} | {argmax:.3f} | "
-                  f"{figures['in_scope_accuracy']:.3f} | {'–' if recall is None else f'{recall:.2f}'} {tuned} "
-                  f"{seconds:.0f}{tuned_seconds} |", flush=True)  # fmt: skip
+            columns = " | ".join(cells(argmax, figures) for argmax, figures in heads)
+            print(f"| {name} | {shots or 'all'} | {len(train) + len(validation)} | {baseline:.3f} | {columns} "
+                  f"{tuned} {seconds:.0f}{tuned_seconds} |", flush=True)  # fmt: skip
+
+
+def cells(argmax: float, figures: dict) -> str:
+    """Accuracy by argmax, in-scope accuracy as acted on, and OOS recall ("–" where the set has none)."""
+    recall = figures["oos_recall"]
+    return f"{argmax:.3f} | {figures['in_scope_accuracy']:.3f} | {'–' if recall is None else f'{recall:.2f}'}"
+
+
+def frozen_head(cache: EmbeddingCache, train: list, validation: list, test: list, y_train: np.ndarray,
+                labels: tuple[str, ...]) -> tuple[float, dict]:  # fmt: skip
+    """The softmax head on a frozen model's embeddings (from `cache`), scored as `eval intents` scores it:
+    (argmax accuracy, figures)."""
+    quiet = lambda _: None  # noqa: E731
+    x_train, x_validation, x_test = (cache.embed([t for t, _ in part], progress=quiet, label=name)
+                                     for part, name in ((train, "train"), (validation, "validation"), (test, "test")))  # fmt: skip
+    weights, bias = fit_softmax_regression(x_train, y_train, len(labels))
+    scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test, x_train=x_train,
+                        train=train)  # fmt: skip
+    argmax = float(np.mean([p == g for p, g in zip(scored.predicted, scored.gold, strict=True)]))
+    return argmax, scored.figures()
 
 
 def contrastive(reference: str, train: list, validation: list, test: list, y_train: np.ndarray,

@@ -19,7 +19,7 @@ out-of-scope messages; test and validation then come from one distribution, as a
 its later traffic would). Prints figures; asserts nothing.
 
     .venv/bin/python bench/intents_oos.py [--per-label 25] [--test-on-val | --pooled] [--seed 0]
-                                          [--validation-alone]
+                                          [--validation-alone] [--english-features]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
 from assistant.data.splits import stratified_split
 from assistant.evaluation.intents import OOS, acted_on, cap_per_label, read_labelled
-from assistant.factory import build_embedder
+from assistant.factory import build_embedder, with_english_features
 from assistant.settings import load_settings
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression, unit_rows
 from assistant.training.intent import OUT_OF_SCOPE_FIT, SCORE_SET_ASIDE_SHARE, fit_out_of_scope
@@ -64,11 +64,16 @@ def main() -> None:
     parser.add_argument("--pooled", action="store_true",
                         help="pool CLINC150's train and validation parts, then hold out 20 %% as the test")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--english-features", action="store_true",
+                        help="the head over the English embedder beside e5 (models.intent_english_features)")  # fmt: skip
     parser.add_argument("--validation-alone", action="store_true",
                         help="fit on the validation part alone, never joined by out-of-fold train answers")  # fmt: skip
     args = parser.parse_args()
     settings = load_settings()
-    cache = EmbeddingCache(cache_dir(settings.paths.data_dir), build_embedder(settings, use_fine_tuned=False))
+    embedder = build_embedder(settings, use_fine_tuned=False)
+    if args.english_features:
+        embedder = with_english_features(settings, embedder)
+    cache = EmbeddingCache(cache_dir(settings.paths.data_dir), embedder)
     quiet = lambda _: None  # noqa: E731
     parts = read_labelled(CLINC)
     if args.test_on_val:

@@ -18,7 +18,7 @@ last column then splits the recall with the check on between the test messages o
 the shop labelled as out of scope) and of the rest (topics nobody labelled).
 
     .venv/bin/python bench/intents_unseen.py [--sets banking77,bitext,clinc150] [--shots 5,10,0] [--seeds 0,1]
-                                             [--labelled-outside 0.5] [--recall 0]
+                                             [--labelled-outside 0.5] [--recall 0] [--english-features]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from intents_few_shot import SETS
 from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
 from assistant.data.splits import stratified_split
 from assistant.evaluation.intents import OOS, cap_per_label, read_labelled, score_head
-from assistant.factory import build_embedder
+from assistant.factory import build_embedder, with_english_features
 from assistant.settings import load_settings
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression
 from assistant.training.intent import OUT_OF_SCOPE_FIT
@@ -42,6 +42,8 @@ from assistant.training.intent import OUT_OF_SCOPE_FIT
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="banking77,bitext,clinc150")
+    parser.add_argument("--english-features", action="store_true",
+                        help="the head over the English embedder beside e5 (models.intent_english_features)")  # fmt: skip
     parser.add_argument("--shots", default="5,10,0", help="examples per seen intent; 0 = all")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument(
@@ -53,7 +55,10 @@ def main() -> None:
                         help="assistant.out_of_scope_recall for the fit (0: the share decides)")  # fmt: skip
     args = parser.parse_args()
     settings = load_settings()
-    cache = EmbeddingCache(cache_dir(settings.paths.data_dir), build_embedder(settings, use_fine_tuned=False))
+    embedder = build_embedder(settings, use_fine_tuned=False)
+    if args.english_features:
+        embedder = with_english_features(settings, embedder)
+    cache = EmbeddingCache(cache_dir(settings.paths.data_dir), embedder)
     quiet = lambda _: None  # noqa: E731
     print("| set | per intent | seed | intents seen / left out | test in scope / out | best | check off: in-scope "
           "/ recall | check on: in-scope / recall (below best) | curve at recall 0.80: in-scope (below best) "

@@ -461,3 +461,32 @@ def test_a_follow_up_keeps_the_question(assistant: Assistant) -> None:
     second = assistant.respond("c-follow", "and to Japan?")
     assert first.trace.decision.action == second.trace.decision.action == "answer_policy"
     assert "Japan" in second.text and second.trace.understanding.intent == "shipping_policy"
+
+
+def test_an_intent_head_beside_the_english_embedder_reuses_the_turns_vector(assistant: Assistant) -> None:
+    """With the English embedder beside the shared one, a turn embeds the message once with each: the shared
+    vector (search uses it too) is joined with the English one, not computed again; the health check probes
+    the head with the vectors it reads."""
+    from assistant.backends.embedding import JoinedEmbedder
+    from assistant.stages.understanding import Understander
+
+    class Counting(HashingEmbedder):
+        def __init__(self, dimension: int) -> None:
+            super().__init__(dimension)
+            self.texts: list[str] = []
+
+        def embed_queries(self, texts):
+            self.texts += list(texts)
+            return super().embed_queries(texts)
+
+    shared, english = Counting(512), Counting(64)
+    joined = JoinedEmbedder((shared, english))
+    head = train_head(joined, limit=2000, epochs=120)
+    old = assistant.understander
+    parts = dict(embedder=shared, understander=Understander(joined, head, old.slot_extractor, old.sentiment))
+    joined_assistant = assistant.with_parts(**parts)
+    shared.texts.clear(), english.texts.clear()
+    reply = joined_assistant.respond("c-joined", "Where is my order?")
+    assert reply.trace.understanding.intent == "order_status"
+    assert shared.texts.count("Where is my order?") == 1 and english.texts == ["Where is my order?"]
+    assert joined_assistant.check()["checks"]["intent_model"]["ok"]

@@ -86,6 +86,7 @@ def test_config_file_from_environment_variable(tmp_path: Path) -> None:
         ({"overrides": ["models.generator_timeout_s=0"]}, "models.generator_timeout_s"),
         ({"overrides": ["models.generator_max_concurrency=0"]}, "models.generator_max_concurrency"),
         ({"overrides": ["generation.mode=gpu"]}, "one of: auto, model, templates"),
+        ({"overrides": ["models.intent_english_features=yes"]}, "one of: auto, on, off"),
         ({"overrides": ["no-equals-sign"]}, "section.field=value"),
     ],
 )

@@ -1,4 +1,4 @@
-"""Text embedders: the `Embedder` protocol, the sentence-transformers backend and a fake.
+"""Text embedders: the `Embedder` protocol, the sentence-transformers backend, several joined, and a fake.
 
 Queries and passages are embedded differently (E5 models want "query: " / "passage: "
 prefixes); the backend applies the folder's own prompts when it defines them.
@@ -104,6 +104,56 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+class JoinedEmbedder:
+    """Several embedders read each text; their vectors side by side, scaled to unit length.
+
+    For the intent head: the multilingual embedder and the English one see different things in a message,
+    and a linear head over both tells intents apart better than over either (banking77 at 5 examples per
+    intent: 0.694 with e5-small alone, 0.765 with all-MiniLM-L6-v2 beside it; `bench/intents_few_shot.py`).
+    The first part is the one the assistant already embeds every message with, so a caller holding its
+    vector passes it to `join_first` and only the other parts run."""
+
+    def __init__(self, parts: Sequence[Any]) -> None:
+        if len(parts) < 2:
+            raise ValueError("a joined embedder needs at least two embedders")
+        self.parts = tuple(parts)
+        self.model_reference = " + ".join(
+            str(getattr(p, "model_reference", "") or type(p).__name__) for p in self.parts
+        )
+        self.index_tag = ""
+
+    def warm_up(self) -> None:
+        for part in self.parts:
+            warm = getattr(part, "warm_up", None)
+            if warm is not None:
+                warm()
+
+    @property
+    def dimension(self) -> int:
+        return sum(int(part.dimension) for part in self.parts)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return join_vectors([part.embed_queries(texts) for part in self.parts])
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return join_vectors([part.embed_passages(texts) for part in self.parts])
+
+    def join_first(self, first: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """The query vectors of `texts`, given the first part's (`first`, one row per text)."""
+        first = np.asarray(first, dtype=np.float32).reshape(len(texts), -1)
+        return join_vectors([first, *(part.embed_queries(texts) for part in self.parts[1:])])
+
+
+def join_vectors(blocks: Sequence[np.ndarray]) -> np.ndarray:
+    """Unit rows of each block side by side, divided by the square root of their number (unit rows again)."""
+    rows = []
+    for block in blocks:
+        block = np.asarray(block, dtype=np.float32)
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        rows.append(block / np.where(norms > 0, norms, 1.0))
+    return (np.hstack(rows) / np.sqrt(len(rows))).astype(np.float32)
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

@@ -25,6 +25,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from assistant.backends.embedding import join_vectors
+
 Kind = Literal["query", "passage"]
 # A catalog of 50,000 products is ~77 MB of e5-small vectors per model; this keeps a few models' worth.
 MAX_CACHE_BYTES = 2 * 1024**3
@@ -83,6 +85,9 @@ class EmbeddingCache:
         self.hits = 0
         self.misses = 0
         self._stored: dict[str, np.ndarray] | None = None  # read from disk once, on first use
+        # A joined embedder (`JoinedEmbedder`) is cached part by part: each model's vectors serve every
+        # combination it is part of, and a joined run after a single one embeds only the new part.
+        self.parts = [EmbeddingCache(folder, part, kind=kind) for part in getattr(embedder, "parts", ())]
 
     @staticmethod
     def _key(text: str) -> str:
@@ -91,6 +96,10 @@ class EmbeddingCache:
     def embed(
         self, texts: Sequence[str], *, progress: Callable[[str], None] = lambda _: None, label: str = "texts"
     ) -> np.ndarray:
+        if self.parts:
+            blocks = [part.embed(texts, progress=progress, label=label) for part in self.parts]
+            self.hits, self.misses = sum(p.hits for p in self.parts), sum(p.misses for p in self.parts)
+            return join_vectors(blocks) if texts else np.zeros((0, 1), dtype=np.float32)
         if self._stored is None:
             self._stored = {}
             if self.path.is_file():

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.backends.embedding import JoinedEmbedder
 from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
 from assistant.data.labels import read_text_file, strict_csv_rows
 from assistant.data.splits import stratified_split
@@ -134,8 +135,9 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     assistant acts on it (`assistant.evaluation.intents`). With `fine_tune_encoder` the encoder is then
     fine-tuned with the head and both are reported (`frozen_*` is the head alone)."""
     from assistant.evaluation import intents as ev
-    from assistant.factory import build_embedder
+    from assistant.factory import build_intent_training_embedder
     from assistant.stages.intent_head import IntentHead, fit_softmax_regression
+    from assistant.training.intent import head_features
 
     started = time.perf_counter()
     skipped: Counter[str] = Counter()  # rows the data files had that the eval leaves out, by reason
@@ -190,7 +192,11 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         progress(f"{sum(unseen.values())} test examples have labels the train part lacks "
                  f"({', '.join(sorted(unseen)[:8])}{'…' if len(unseen) > 8 else ''}): counted as out of scope")  # fmt: skip
     index = {label: i for i, label in enumerate(labels)}
-    embedder = build_embedder(settings, use_fine_tuned=False)
+    embedder = build_intent_training_embedder(settings)  # as `train intent` fits it
+    features = head_features(embedder)
+    if len(features) > 1:
+        progress("the head reads each message with the English embedder beside the multilingual one "
+                 "(models.intent_english_features)")  # fmt: skip
     cache = EmbeddingCache(cache_dir(settings.paths.data_dir), embedder)
     x_train = cache.embed([t for t, _ in train], progress=progress, label="train")
     x_validation = cache.embed([t for t, _ in validation], progress=progress, label="validation")
@@ -200,7 +206,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     weights, bias = fit_softmax_regression(x_train, np.array([index[lab] for _, lab in train]), len(labels))
     check = settings.assistant.out_of_scope_by_similarity  # as the assistant acts live
     fit = settings.assistant.out_of_scope_fit
-    head = IntentHead(weights, bias, labels)
+    head = IntentHead(weights, bias, labels, features=features)
     scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
                            similarity_check=check, fit=fit)  # fmt: skip
     other = ev.acted_on(head, x_test, test, similarity_check=not check,  # the same fit, acted on the other way
@@ -208,7 +214,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(labels), "unseen_test_examples": sum(unseen.values()),
-        "rows_left_out": sum(skipped.values()),
+        "rows_left_out": sum(skipped.values()), "features": " + ".join(head.features),
         **fit.figures(),  # the shares, recall goal and range the thresholds were fitted with
         **_intent_figures(scored), "similarity_check": check,
         **{f"{'without' if check else 'with'}_similarity_check_{k}": v for k, v in other.figures().items()},
@@ -286,6 +292,8 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
     labels = tuple(sorted(index, key=index.__getitem__))
     probe = [t for t, _ in train[:32]]
     timer = time.perf_counter()
+    rest = tuple(getattr(embedder, "parts", ())[1:])  # the English embedder, where it sits beside the encoder
+    embedder = getattr(embedder, "parts", (embedder,))[0]  # the encoder fine-tuned
     embedder.embed_queries([f"{t} ·" for t in probe])  # uncached texts: the encoder's forward speed here
     per_second = len(probe) / max(time.perf_counter() - timer, 1e-6)
     estimate = len(train) * epochs * 3 / per_second  # a training step costs about three forward passes
@@ -300,7 +308,9 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
                                             work_dir=Path(work), epochs=epochs, device=device,
                                             progress=step_reporter(progress, "fine-tuning the encoder"))  # fmt: skip
         seconds = time.perf_counter() - started
-        tuned = SentenceTransformerEmbedder(str(result.model_dir), device=device)
+        tuned: Any = SentenceTransformerEmbedder(str(result.model_dir), device=device)
+        if rest:  # the fine-tuned encoder takes the multilingual one's place beside the English one
+            tuned = JoinedEmbedder((tuned, *rest))
         x_train = embed_texts(tuned, [t for t, _ in train], progress=progress, label="train (fine-tuned)")
         weights, bias = fit_softmax_regression(
             x_train, np.array([index[lab] for _, lab in train]), len(labels)

@@ -36,6 +36,9 @@ class IntentHead:
     centroids: np.ndarray | None = None
     score_scale: tuple[float, float, float, float] | None = None
     score_threshold: float | None = None
+    # What reads a message for it: "embedder" (the multilingual one, or the run's fine-tuned encoder), then
+    # "english_embedder" when it sits beside it (`JoinedEmbedder`).
+    features: tuple[str, ...] = ("embedder",)
 
     def thresholds(self, check: bool) -> tuple[float, float | None]:
         """(probability threshold, in-scope score threshold or None) the assistant applies with the check on
@@ -82,7 +85,7 @@ class IntentHead:
             np.savez(folder / "head.npz", weights=self.weights, bias=self.bias)
         meta = {"labels": list(self.labels), "temperature": self.temperature, "threshold": self.threshold,
                 "score_scale": list(self.score_scale) if self.score_scale else None,
-                "score_threshold": self.score_threshold}  # fmt: skip
+                "score_threshold": self.score_threshold, "features": list(self.features)}  # fmt: skip
         (folder / "labels.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
     @classmethod
@@ -100,7 +103,8 @@ class IntentHead:
         fitted = centroids is not None and scale is not None and meta.get("score_threshold") is not None
         return cls(arrays["weights"], arrays["bias"], tuple(meta["labels"]), meta["temperature"], meta["threshold"],
                    centroids if fitted else None, tuple(float(v) for v in scale) if fitted else None,  # type: ignore[arg-type]
-                   float(meta["score_threshold"]) if fitted else None)  # fmt: skip
+                   float(meta["score_threshold"]) if fitted else None,
+                   tuple(meta.get("features") or ("embedder",)))  # fmt: skip
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:

@@ -62,6 +62,8 @@ class Understander:
         slots = self.slot_extractor.extract(text, expecting_details=expecting)
         if vector is None:
             vector = self.embedder.embed_queries([text])
+        elif hasattr(self.embedder, "join_first"):  # `vector` is its first part's: the others read the text
+            vector = self.embedder.join_first(vector, [text])
         vector = np.asarray(vector).reshape(1, -1)
         probabilities = self.head.probabilities(vector)[0]
         order = probabilities.argsort()[::-1]

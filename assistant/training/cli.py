@@ -135,13 +135,13 @@ def _run_options(settings: Settings, args: argparse.Namespace, run_id: str, feed
 
 def _train_intent(settings: Settings, args: argparse.Namespace, run_id: str, feedback: list) -> Path:
     from assistant.backends.embedding_cache import cache_dir
-    from assistant.factory import build_embedder
+    from assistant.factory import build_intent_training_embedder
     from assistant.model_preparation import resolve_model
     from assistant.training.intent import train_intent_model
 
     return train_intent_model(
         settings.paths.shop_dir,
-        build_embedder(settings, use_fine_tuned=False),  # intent heads are fit on the prepared embedder
+        build_intent_training_embedder(settings),  # the prepared embedder (+ the English one, by the setting)
         settings.paths.artifacts_dir,
         embedder_reference=resolve_model(ModelRole.EMBEDDER, settings.paths, settings.models).reference,
         settings_toml=settings_to_toml(settings),

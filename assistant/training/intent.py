@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.backends.embedding import Embedder
+from assistant.backends.embedding import Embedder, JoinedEmbedder
 from assistant.backends.embedding_cache import embed_texts
 from assistant.data.labels import describe_outside, outside_engine
 from assistant.errors import DataError, ModelNotPreparedError
@@ -287,6 +287,11 @@ def intent_examples(shop_dir: Path, split: str) -> list[Example]:
     return out
 
 
+def head_features(embedder: Embedder) -> tuple[str, ...]:
+    """What a head fit on `embedder`'s vectors records as reading messages for it (`IntentHead.features`)."""
+    return ("embedder", "english_embedder") if isinstance(embedder, JoinedEmbedder) else ("embedder",)
+
+
 def train_intent_model(
     shop_dir: Path,
     embedder: Embedder,
@@ -341,9 +346,11 @@ def train_intent_model(
     x_dev = embed_texts(embedder, [e.text for e in dev], progress=progress, label="dev", cache_dir=cache_dir)
     y_train = np.array([index[e.intent] for e in train])
     y_dev = np.array([index[e.intent] for e in dev])
-    progress(f"fitting the head on {len(train)} examples, {len(labels)} intents")
+    features = head_features(embedder)
+    progress(f"fitting the head on {len(train)} examples, {len(labels)} intents"
+             f"{' (the English embedder beside the multilingual one)' if len(features) > 1 else ''}")  # fmt: skip
     weights, bias = fit_softmax_regression(x_train, y_train, len(labels), epochs=epochs)
-    head = IntentHead(weights, bias, labels)
+    head = IntentHead(weights, bias, labels, features=features)
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
     folder = artifacts_dir / COMPONENT / run_id
     base_metrics: dict[str, object] = {}
@@ -371,14 +378,16 @@ def train_intent_model(
                             "fine_tune_samples_per_s": round(result.samples_per_s, 2),
                             "fine_tune_seconds": round(time.perf_counter() - started, 1),
                             "fine_tune_device": result.device, **run_figures(result)}  # fmt: skip
-        tuned = SentenceTransformerEmbedder(str(result.model_dir), device=device)
+        tuned: Embedder = SentenceTransformerEmbedder(str(result.model_dir), device=device)
+        if isinstance(embedder, JoinedEmbedder):  # the fine-tuned encoder takes the multilingual one's place
+            tuned = JoinedEmbedder((tuned, *embedder.parts[1:]))
         x_train = embed_texts(
             tuned, [e.text for e in train], progress=progress, label="train (fine-tuned encoder)"
         )
         x_dev = embed_texts(tuned, [e.text for e in dev], progress=progress, label="dev (fine-tuned encoder)")
         progress(f"fitting the head on the fine-tuned encoder's embeddings of {len(train)} examples")
         weights, bias = fit_softmax_regression(x_train, y_train, len(labels), epochs=epochs)
-        head = IntentHead(weights, bias, labels)
+        head = IntentHead(weights, bias, labels, features=features)
     calibration = fit_out_of_scope(head, x_train, [e.intent for e in train], x_dev, y_dev,
                                    cross_fit=not fine_tune_encoder, epochs=epochs, fit=out_of_scope_fit,
                                    progress=progress)  # fmt: skip
@@ -412,6 +421,7 @@ def train_intent_model(
         "dev_examples_unseen_intent": unseen,
         "labels_outside_engine": outside,
         "encoder": "fine-tuned" if fine_tune_encoder else "frozen",
+        "features": " + ".join(features),
         **base_metrics,
         **training_figures,
     }

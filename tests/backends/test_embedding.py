@@ -69,3 +69,23 @@ def test_adapter_reports_a_missing_folder(tmp_path: Path) -> None:
     embedder = SentenceTransformerEmbedder(str(tmp_path / "nothing-here"), device="cpu")
     with pytest.raises(AssistantError, match="models prepare"):
         embedder.warm_up()
+
+
+def test_joined_embedder_sets_unit_rows_side_by_side() -> None:
+    """The intent head's features: each part's unit rows side by side, scaled to a unit row again; a caller
+    holding the first part's vector (the assistant embeds every message with it) gets the same vector."""
+    from assistant.backends.embedding import JoinedEmbedder
+
+    first, second = HashingEmbedder(32), HashingEmbedder(16)
+    joined = JoinedEmbedder((first, second))
+    texts = ["where is my order", "我要退货", "hello"]
+    vectors = joined.embed_queries(texts)
+    assert joined.dimension == 48 and vectors.shape == (3, 48) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(vectors[:, :32] * np.sqrt(2), first.embed_queries(texts), rtol=1e-5)
+    np.testing.assert_allclose(vectors[:, 32:] * np.sqrt(2), second.embed_queries(texts), rtol=1e-5)
+    np.testing.assert_allclose(joined.join_first(first.embed_queries(texts), texts), vectors, rtol=1e-6)
+    np.testing.assert_allclose(joined.embed_passages(texts), vectors, rtol=1e-6)  # hashing: no prompts
+    assert isinstance(joined, Embedder) and joined.model_reference == "HashingEmbedder + HashingEmbedder"
+    with pytest.raises(ValueError, match="at least two"):
+        JoinedEmbedder((first,))

@@ -128,3 +128,24 @@ def test_a_hub_model_is_keyed_by_its_cached_revision(tmp_path: Path) -> None:
     assert len({uncached, first, model_fingerprint("org/encoder", hub_cache=hub)}) == 3
     assert hub_revision("not a repo id!", hub_cache=hub) is None
     assert hub_revision(str(tmp_path / "absent" / "folder"), hub_cache=hub) is None
+
+
+def test_a_joined_embedder_is_cached_part_by_part(tmp_path: Path) -> None:
+    """Each model's vectors serve every combination it is part of: a head fit beside the English embedder
+    after one without it embeds the texts only with the new part."""
+    from assistant.backends.embedding import JoinedEmbedder
+
+    first, second = Counting(64), Counting(32)
+    texts = ["a", "b", "c"]
+    more = [*texts, "d"]
+    EmbeddingCache(tmp_path, first).embed(texts)
+    joined = JoinedEmbedder((first, second))
+    cache = EmbeddingCache(tmp_path, joined)
+    vectors = cache.embed(more)
+    assert (first.queries, second.queries) == (3 + 1, 4)  # only "d" for the first part
+    assert (cache.hits, cache.misses) == (3, 5)
+    fresh = JoinedEmbedder((HashingEmbedder(64), HashingEmbedder(32)))
+    np.testing.assert_allclose(vectors, fresh.embed_queries(more), rtol=1e-6)
+    again = EmbeddingCache(tmp_path, joined).embed(["d", "a"])
+    assert (first.queries, second.queries) == (4, 4)
+    np.testing.assert_allclose(again, vectors[[3, 0]], rtol=1e-6)

@@ -56,6 +56,15 @@ def test_intent_and_retrieval_suites(tmp_path: Path) -> None:
     assert (folder / "mistakes.csv").is_file() and (folder / "confusion.csv").is_file()
     report = (folder / "report.md").read_text()
     assert "Out of scope as the assistant decides it" in report and "- no label: 1" in report
+    # the English embedder beside e5 (an English-only shop's head): e5's vectors from the cache, as before
+    english = load_settings(overrides=["models.intent_english_features=on"])
+    _, payload = run_intent_suite(english, train_file=tmp_path / "intents.csv", test_file=tmp_path / "test.csv",
+                                  seed=1, out_root=tmp_path, progress=lambda _: None, run_id="files-english")  # fmt: skip
+    joined = payload["aggregate"]
+    assert aggregate["features"] == "embedder" and joined["features"] == "embedder + english_embedder"
+    texts = aggregate["embeddings_from_cache"] + aggregate["embeddings_computed"]
+    assert joined["embeddings_from_cache"] + joined["embeddings_computed"] == 2 * texts
+    assert joined["embeddings_from_cache"] >= texts and joined["oos_test_examples"] == 3
     # a stricter share of the validation answers set aside, as `train intent` would fit it live
     assert aggregate["set_aside_share"] == 0.02
     stricter = load_settings(overrides=["assistant.out_of_scope_set_aside=0.3"])

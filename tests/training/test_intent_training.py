@@ -393,3 +393,45 @@ def test_a_shops_own_labels_and_dev_labels_unseen_in_training_are_reported(tmp_p
         line.startswith("warning: 1 intent label is not") and "track_order (4)" in line for line in lines
     )
     assert any("1 dev turns have intents no training turn has" in line for line in lines)
+
+
+def test_a_head_fit_beside_the_english_embedder_is_served_beside_it(tmp_path: Path) -> None:
+    """A run records what read its turns; the assistant reads messages the same way, whatever the setting
+    says now (a head over 96 features cannot take 64), and a head fit on the multilingual embedder alone
+    keeps it alone."""
+    import json
+
+    from assistant.backends.embedding import JoinedEmbedder
+    from assistant.factory import build_intent_model
+    from assistant.settings import load_settings
+
+    shop = Path(__file__).resolve().parents[2] / "dialogue_data"
+    base = HashingEmbedder(64)
+    options: dict[str, Any] = dict(embedder_reference="hashing-64", epochs=30, max_examples=80)
+    joined = JoinedEmbedder((base, HashingEmbedder(32)))
+    folder = train_intent_model(shop, joined, tmp_path, run_id="r1", **options)
+    head = IntentHead.load(folder)
+    assert head.features == ("embedder", "english_embedder") and head.weights.shape[0] == 96
+    assert json.loads((folder / "metrics.json").read_text())["features"] == "embedder + english_embedder"
+    settings = load_settings(environ={}, overrides=[f"paths.artifacts_dir={tmp_path}",
+                                                    "models.intent_english_features=off"])  # fmt: skip
+    embedder, served = build_intent_model(settings, base, languages=("en",))
+    assert isinstance(embedder, JoinedEmbedder) and embedder.parts[0] is base
+    assert "minilm" in str(embedder.parts[1].model_reference).lower()  # the prepared English embedder
+    assert served.features == head.features
+    train_intent_model(shop, base, tmp_path, run_id="r2", **options)
+    set_active(tmp_path, "intent", "r2")
+    embedder, served = build_intent_model(settings, base, languages=("en",))
+    assert embedder is base and served.features == ("embedder",) and served.weights.shape[0] == 64
+
+
+def test_the_english_embedder_joins_for_a_shop_that_speaks_english_only() -> None:
+    from assistant.factory import intent_english_features
+    from assistant.settings import load_settings
+
+    auto = load_settings(environ={})
+    assert intent_english_features(auto, ("en",))
+    assert not intent_english_features(auto, ("en", "zh")) and not intent_english_features(auto, ("zh",))
+    on = load_settings(environ={}, overrides=["models.intent_english_features=on"])
+    off = load_settings(environ={}, overrides=["models.intent_english_features=off"])
+    assert intent_english_features(on, ("en", "zh")) and not intent_english_features(off, ("en",))
