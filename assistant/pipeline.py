@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import text as sql_text
 
 from assistant import metrics
-from assistant.backends.embedding import Embedder
+from assistant.backends.embedding import Embedder, JoinedEmbedder, first_part
 from assistant.catalog import ShopKnowledge
 from assistant.errors import AssistantError, IndexNotBuiltError
 from assistant.privacy import redact
@@ -51,6 +51,7 @@ from assistant.stages.understanding import Understander
 from assistant.store.conversations import HUMAN_BUTTON_RULE, ConversationStore, latest_issue
 
 logger = logging.getLogger(__name__)
+PROBE = "health check: is the shop open?"  # what the readiness check embeds and classifies
 PRODUCT_SLOTS = ("category", "product_type", "colour", "material", "brand", "price_max", "price_min", "size",
                  "product_id")  # fmt: skip
 KNOWLEDGE_ACTIONS = frozenset({"answer_policy"})
@@ -220,7 +221,7 @@ class Assistant:
         vector: list[np.ndarray] = []
 
         def embedder() -> dict[str, Any]:
-            out = np.asarray(self.embedder.embed_queries(["health check: is the shop open?"]))
+            out = np.asarray(self.embedder.embed_queries([PROBE]))
             if out.shape[0] != 1 or not np.isfinite(out).all():
                 raise RuntimeError("the embedder returned no usable vector")
             vector.append(out)
@@ -228,9 +229,15 @@ class Assistant:
 
         def intent_model() -> dict[str, Any]:
             head = self.understander.head
-            reads = self.understander.embedder  # its own encoder, or the English embedder beside this one
-            shared = vector and reads is self.embedder
-            probe = vector[0] if shared else np.asarray(reads.embed_queries(["hello"]))
+            # This embedder, the run's own encoder, or the English embedder beside this one: the embedder
+            # check's vector is reused (joined with the English one's) unless intent has its own encoder.
+            reads = self.understander.embedder
+            if not vector or first_part(reads) is not self.embedder:
+                probe = np.asarray(reads.embed_queries([PROBE]))
+            elif isinstance(reads, JoinedEmbedder):
+                probe = reads.join_first(vector[0], [PROBE])
+            else:
+                probe = vector[0]
             probabilities = head.probabilities(probe)
             if not np.isfinite(probabilities).all():
                 raise RuntimeError("the intent model returned no probabilities")
@@ -480,8 +487,7 @@ class Assistant:
             return Understanding("unreadable", 0.0, False, {}, 0.0)
         # The intent embedder is this one, or has it first (the English embedder beside it: only that runs);
         # else intent has its own fine-tuned encoder.
-        first = getattr(self.understander.embedder, "parts", (self.understander.embedder,))[0]
-        shared = first is self.embedder
+        shared = first_part(self.understander.embedder) is self.embedder
         return self.understander.parse(guard.text, language=language.language, state=state,
                                        vector=vector if shared else None)  # fmt: skip
 

@@ -465,8 +465,8 @@ def test_a_follow_up_keeps_the_question(assistant: Assistant) -> None:
 
 def test_an_intent_head_beside_the_english_embedder_reuses_the_turns_vector(assistant: Assistant) -> None:
     """With the English embedder beside the shared one, a turn embeds the message once with each: the shared
-    vector (search uses it too) is joined with the English one, not computed again; the health check probes
-    the head with the vectors it reads."""
+    vector (search uses it too) is joined with the English one, not computed again; so is the readiness
+    check's probe."""
     from assistant.backends.embedding import JoinedEmbedder
     from assistant.stages.understanding import Understander
 
@@ -489,4 +489,6 @@ def test_an_intent_head_beside_the_english_embedder_reuses_the_turns_vector(assi
     reply = joined_assistant.respond("c-joined", "Where is my order?")
     assert reply.trace.understanding.intent == "order_status"
     assert shared.texts.count("Where is my order?") == 1 and english.texts == ["Where is my order?"]
+    shared.texts.clear(), english.texts.clear()
     assert joined_assistant.check()["checks"]["intent_model"]["ok"]
+    assert len(shared.texts) == 1 and english.texts == shared.texts  # the embedder check's probe, joined

@@ -146,6 +146,12 @@ class JoinedEmbedder:
         return join_vectors([first, *(part.embed_queries(texts) for part in self.parts[1:])])
 
 
+def first_part(embedder: Any) -> Any:
+    """The embedder a joined one reads with first (the one the assistant embeds every message with); any
+    other embedder is its own."""
+    return embedder.parts[0] if isinstance(embedder, JoinedEmbedder) else embedder
+
+
 def join_vectors(blocks: Sequence[np.ndarray]) -> np.ndarray:
     """Unit rows of each block side by side, divided by the square root of their number (unit rows again)."""
     rows = []

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.backends.embedding import JoinedEmbedder
+from assistant.backends.embedding import JoinedEmbedder, first_part
 from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
 from assistant.data.labels import read_text_file, strict_csv_rows
 from assistant.data.splits import stratified_split
@@ -292,8 +292,9 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
     labels = tuple(sorted(index, key=index.__getitem__))
     probe = [t for t, _ in train[:32]]
     timer = time.perf_counter()
-    rest = tuple(getattr(embedder, "parts", ())[1:])  # the English embedder, where it sits beside the encoder
-    embedder = getattr(embedder, "parts", (embedder,))[0]  # the encoder fine-tuned
+    # the English embedder, where it sits beside the encoder fine-tuned
+    rest = embedder.parts[1:] if isinstance(embedder, JoinedEmbedder) else ()
+    embedder = first_part(embedder)  # the encoder fine-tuned
     embedder.embed_queries([f"{t} ·" for t in probe])  # uncached texts: the encoder's forward speed here
     per_second = len(probe) / max(time.perf_counter() - timer, 1e-6)
     estimate = len(train) * epochs * 3 / per_second  # a training step costs about three forward passes
