@@ -152,6 +152,12 @@ def first_part(embedder: Any) -> Any:
     return embedder.parts[0] if isinstance(embedder, JoinedEmbedder) else embedder
 
 
+def with_first(embedder: Any, part: Any) -> Any:
+    """`part` in the place of `embedder`'s first part (a fine-tuned encoder for the one it was tuned from);
+    `part` itself where `embedder` is not joined."""
+    return JoinedEmbedder((part, *embedder.parts[1:])) if isinstance(embedder, JoinedEmbedder) else part
+
+
 def join_vectors(blocks: Sequence[np.ndarray]) -> np.ndarray:
     """Unit rows of each block side by side, divided by the square root of their number (unit rows again)."""
     rows = []

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.backends.embedding import JoinedEmbedder, first_part
+from assistant.backends.embedding import first_part, with_first
 from assistant.backends.embedding_cache import EmbeddingCache, cache_dir
 from assistant.data.labels import read_text_file, strict_csv_rows
 from assistant.data.splits import stratified_split
@@ -292,10 +292,8 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
     labels = tuple(sorted(index, key=index.__getitem__))
     probe = [t for t, _ in train[:32]]
     timer = time.perf_counter()
-    # the English embedder, where it sits beside the encoder fine-tuned
-    rest = embedder.parts[1:] if isinstance(embedder, JoinedEmbedder) else ()
-    embedder = first_part(embedder)  # the encoder fine-tuned
-    embedder.embed_queries([f"{t} ·" for t in probe])  # uncached texts: the encoder's forward speed here
+    encoder = first_part(embedder)  # the one fine-tuned (beside the English embedder, where it sits)
+    encoder.embed_queries([f"{t} ·" for t in probe])  # uncached texts: the encoder's forward speed here
     per_second = len(probe) / max(time.perf_counter() - timer, 1e-6)
     estimate = len(train) * epochs * 3 / per_second  # a training step costs about three forward passes
     progress(f"fine-tuning the encoder on {len(train)} examples for {epochs:g} epoch(s): about "
@@ -303,15 +301,13 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
              "--max-examples or --per-label makes it shorter")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="intent-suite-") as work:
         started = time.perf_counter()
-        result = fine_tune_encoder_few_shot(embedder.model_reference, [t for t, _ in train],
+        result = fine_tune_encoder_few_shot(encoder.model_reference, [t for t, _ in train],
                                             [index[lab] for _, lab in train], dev_texts=[t for t, _ in validation],
                                             dev_labels=[index.get(lab, -1) for _, lab in validation],
                                             work_dir=Path(work), epochs=epochs, device=device,
                                             progress=step_reporter(progress, "fine-tuning the encoder"))  # fmt: skip
         seconds = time.perf_counter() - started
-        tuned: Any = SentenceTransformerEmbedder(str(result.model_dir), device=device)
-        if rest:  # the fine-tuned encoder takes the multilingual one's place beside the English one
-            tuned = JoinedEmbedder((tuned, *rest))
+        tuned = with_first(embedder, SentenceTransformerEmbedder(str(result.model_dir), device=device))
         x_train = embed_texts(tuned, [t for t, _ in train], progress=progress, label="train (fine-tuned)")
         weights, bias = fit_softmax_regression(
             x_train, np.array([index[lab] for _, lab in train]), len(labels)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.backends.embedding import Embedder, JoinedEmbedder
+from assistant.backends.embedding import Embedder, JoinedEmbedder, with_first
 from assistant.backends.embedding_cache import embed_texts
 from assistant.data.labels import describe_outside, outside_engine
 from assistant.errors import DataError, ModelNotPreparedError
@@ -378,9 +378,8 @@ def train_intent_model(
                             "fine_tune_samples_per_s": round(result.samples_per_s, 2),
                             "fine_tune_seconds": round(time.perf_counter() - started, 1),
                             "fine_tune_device": result.device, **run_figures(result)}  # fmt: skip
-        tuned: Embedder = SentenceTransformerEmbedder(str(result.model_dir), device=device)
-        if isinstance(embedder, JoinedEmbedder):  # the fine-tuned encoder takes the multilingual one's place
-            tuned = JoinedEmbedder((tuned, *embedder.parts[1:]))
+        # the fine-tuned encoder takes the multilingual one's place (beside the English one, where it sits)
+        tuned = with_first(embedder, SentenceTransformerEmbedder(str(result.model_dir), device=device))
         x_train = embed_texts(
             tuned, [e.text for e in train], progress=progress, label="train (fine-tuned encoder)"
         )

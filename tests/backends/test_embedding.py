@@ -89,3 +89,13 @@ def test_joined_embedder_sets_unit_rows_side_by_side() -> None:
     assert isinstance(joined, Embedder) and joined.model_reference == "HashingEmbedder + HashingEmbedder"
     with pytest.raises(ValueError, match="at least two"):
         JoinedEmbedder((first,))
+
+
+def test_a_fine_tuned_encoder_takes_the_first_parts_place() -> None:
+    from assistant.backends.embedding import JoinedEmbedder, first_part, with_first
+
+    first, second, tuned = HashingEmbedder(32), HashingEmbedder(16), HashingEmbedder(24)
+    joined = with_first(JoinedEmbedder((first, second)), tuned)
+    assert isinstance(joined, JoinedEmbedder) and joined.parts == (tuned, second)
+    assert first_part(joined) is tuned
+    assert with_first(first, tuned) is tuned and first_part(first) is first
