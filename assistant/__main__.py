@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-examples", type=int, help="intents: at most this many train examples (stratified)"
     )
     evaluate.add_argument("--per-label", type=int, help="intents: at most this many train examples per label")
+    evaluate.add_argument("--repeats", type=int, default=1,
+                          help="intents: fit and score on this many samples (seeds --seed, --seed + 1, ...) and "
+                               "report the spread")  # fmt: skip
     evaluate.add_argument("--fine-tune-encoder", action="store_true",
                           help="intents: also fine-tune the encoder with the head and report both")  # fmt: skip
     evaluate.add_argument("--epochs", type=float, default=1.0, help="intents: fine-tuning epochs")

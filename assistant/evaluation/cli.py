@@ -11,6 +11,8 @@ from assistant.errors import DataError
 from assistant.evaluation.report import HEADLINE, check_baseline, compare
 from assistant.settings import Settings
 
+MAX_REPEATS = 20  # `eval intents --repeats`: each sample fits the head and its thresholds again
+
 
 def _load(folder: Path) -> dict:
     path = folder / "metrics.json" if folder.is_dir() else folder
@@ -58,13 +60,15 @@ def run_eval(settings: Settings, args: argparse.Namespace) -> int:
         for name in ("max_examples", "per_label"):
             if getattr(args, name) is not None and getattr(args, name) < 2:
                 raise DataError(f"--{name.replace('_', '-')} must be at least 2")
+        if not 1 <= args.repeats <= MAX_REPEATS:
+            raise DataError(f"--repeats must be between 1 and {MAX_REPEATS}")
         folder, payload = suites.run_intent_suite(
             settings, data=args.data, test_share=args.test_share, seed=args.seed, out_root=args.out,
             progress=lambda line: print(line, flush=True), fine_tune_encoder=args.fine_tune_encoder,
             epochs=args.epochs, device=args.device, run_id=args.run_id, train_file=args.train_file,
             test_file=args.test_file, text_column=args.text_column, label_column=args.label_column,
             label_map=read_label_map(args.label_map), validation_share=args.validation_share,
-            max_examples=args.max_examples, per_label=args.per_label,
+            max_examples=args.max_examples, per_label=args.per_label, repeats=args.repeats,
         )  # fmt: skip
     else:
         if not (args.corpus and args.queries and args.qrels):

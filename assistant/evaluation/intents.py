@@ -47,6 +47,12 @@ Pairs = list[tuple[str, str]]
 SKIP_REASONS = ("no text", "no label", "label mapped to nothing")  # rows `read_labelled` leaves out
 
 
+# What `eval intents` holds a run to (issue 19's goal): out-of-scope recall at least RECALL_GOAL with in-scope
+# accuracy at most POINTS_GOAL points below the head's best (nothing set aside).
+RECALL_GOAL = 0.80
+POINTS_GOAL = 2.0
+
+
 # ----------------------------------------------------------------------------------------- reading
 def read_labelled(path: Path, *, text_column: str | None = None, label_column: str | None = None,
                   label_map: dict[str, str] | None = None, skipped: Counter[str] | None = None,
@@ -212,7 +218,7 @@ class Scored:
     def checked(self) -> bool:
         return bool(self.scores) and self.score_threshold is not None
 
-    def at_recall(self, goal: float = 0.8) -> dict[str, float | None]:
+    def at_recall(self, goal: float = RECALL_GOAL) -> dict[str, float | None]:
         """The trade the signal acted on (the in-scope score with the check on, else the probability) allows,
         read off this test, not a fitted rule: the in-scope accuracy at the loosest threshold whose
         out-of-scope recall reaches `goal`. Nones without out-of-scope test messages."""
@@ -453,4 +459,73 @@ def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | No
         lines += [f"- {reason}: {n}" for reason, n in sorted(left_out.items(), key=lambda kv: -kv[1])]
     lines += ["", "Every mistake is in `mistakes.csv`; the full confusion matrix in `confusion.csv`; per-label "
               "precision, recall and F1 in `per_label.csv`."]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------- repeats
+def sample_row(seed: int, train: int, scored: Scored) -> dict[str, Any]:
+    """One sample's figures for the repeats table (`eval intents --repeats`): as acted on, nothing set aside,
+    the points between, the out-of-scope figures, the trade read off the test at `RECALL_GOAL`, and whether
+    the fitted thresholds meet the goal (None without out-of-scope test messages)."""
+    figures = scored.figures()
+    best, acted = figures["in_scope_accuracy_nothing_set_aside"], figures["in_scope_accuracy"]
+    below = None if best is None or acted is None else round(100 * (best - acted), 2)
+    trade = scored.at_recall()
+    allowed = trade["in_scope_accuracy"]
+    recall = figures["oos_recall"]
+    return {"seed": seed, "train_examples": train, "in_scope_accuracy": acted, "best": best, "points_below": below,
+            "oos_precision": figures["oos_precision"], "oos_recall": recall,
+            "points_below_at_recall_goal": None if allowed is None or best is None else round(100 * (best - allowed), 2),
+            "goal_met": None if recall is None or below is None else bool(recall >= RECALL_GOAL and below <= POINTS_GOAL)}  # fmt: skip
+
+
+def repeat_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, least and most of each figure over the samples, and in how many the fitted thresholds met the
+    goal (`repeats_goal_met`; None when no sample's test had out-of-scope messages)."""
+    out: dict[str, Any] = {"repeats": len(rows)}
+    for key in ("in_scope_accuracy", "best", "points_below", "oos_precision", "oos_recall",
+                "points_below_at_recall_goal"):  # fmt: skip
+        values = [r[key] for r in rows if r[key] is not None]
+        if values:
+            out |= {f"repeats_{key}_mean": round(float(np.mean(values)), 4),
+                    f"repeats_{key}_min": min(values), f"repeats_{key}_max": max(values)}  # fmt: skip
+    met = [r["goal_met"] for r in rows if r["goal_met"] is not None]
+    out["repeats_goal_met"] = sum(met) if met else None
+    return out
+
+
+def repeats_section(rows: list[dict[str, Any]]) -> str:
+    """The report's section on the samples: one row each, then the spread, read as how far one run's
+    figures may be from another's on the same data."""
+
+    def cell(value: Any, points: bool = False) -> str:
+        if value is None:
+            return "–"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return f"{value:.1f}" if points else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    lines = [f"## Over {len(rows)} samples of the data (`--repeats`)", "",
+             "Each sample draws the train examples (and the split, for one file) with its own seed, fits the head "
+             "and its thresholds again and scores the test as above. How far the figures move from one sample to "
+             f"the next is how far to trust a single run's. Goal: out-of-scope recall at least {RECALL_GOAL:.2f} with "
+             f"in-scope accuracy at most {POINTS_GOAL:g} points below nothing set aside, as fitted; "
+             f"\"allowed\" is the points below where this test's recall first reaches {RECALL_GOAL:.2f} (read off "
+             "the test, not fitted).", "",
+             "| seed | train | in-scope accuracy | nothing set aside | points below | OOS precision | OOS recall "
+             "| allowed | goal met |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        lines.append(f"| {r['seed']} | {r['train_examples']} | {cell(r['in_scope_accuracy'])} | {cell(r['best'])} | "
+                     f"{cell(r['points_below'], True)} | {cell(r['oos_precision'])} | {cell(r['oos_recall'])} | "
+                     f"{cell(r['points_below_at_recall_goal'], True)} | {cell(r['goal_met'])} |")  # fmt: skip
+    summary = repeat_summary(rows)
+    spread = [f"{name} {summary[f'repeats_{key}_mean']:.3f} ({summary[f'repeats_{key}_min']:.3f}-"
+              f"{summary[f'repeats_{key}_max']:.3f})" for key, name in
+              (("in_scope_accuracy", "in-scope accuracy"), ("oos_recall", "OOS recall"))
+              if f"repeats_{key}_mean" in summary]  # fmt: skip
+    if summary["repeats_goal_met"] is not None:
+        judged = sum(r["goal_met"] is not None for r in rows)  # samples whose test had out-of-scope messages
+        spread.append(f"the fitted thresholds met the goal in {summary['repeats_goal_met']} of {judged}")
+    if spread:
+        lines += ["", "Mean (least-most): " + "; ".join(spread) + "."]
     return "\n".join(lines) + "\n"

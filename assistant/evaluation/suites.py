@@ -129,11 +129,13 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
                      train_file: Path | None = None, test_file: Path | None = None, text_column: str | None = None,
                      label_column: str | None = None, label_map: dict[str, str] | None = None,
                      validation_share: float = 0.15, max_examples: int | None = None,
-                     per_label: int | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+                     per_label: int | None = None, repeats: int = 1) -> tuple[Path, dict[str, Any]]:  # fmt: skip
     """Train the intent head on the train part (on the prepared embedder, as `train intent` does), fit its
     temperature and out-of-scope threshold on a validation part of train, and score the test part as the
     assistant acts on it (`assistant.evaluation.intents`). With `fine_tune_encoder` the encoder is then
-    fine-tuned with the head and both are reported (`frozen_*` is the head alone)."""
+    fine-tuned with the head and both are reported (`frozen_*` is the head alone). With `repeats` above one,
+    the frozen head is fitted and scored again on samples drawn with seeds `seed + 1`, ... and the report gives
+    each sample's figures and their spread (`repeats_*`); the rest of the report is the first sample's."""
     from assistant.evaluation import intents as ev
     from assistant.factory import build_intent_training_embedder
     from assistant.stages.intent_head import IntentHead, fit_softmax_regression
@@ -141,6 +143,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
 
     started = time.perf_counter()
     skipped: Counter[str] = Counter()  # rows the data files had that the eval leaves out, by reason
+    one_file: list[tuple[str, str]] | None = None  # one file's rows, split into train and test by the seed
 
     def read(path: Path) -> dict[str, list[tuple[str, str]]]:
         return ev.read_labelled(path, text_column=text_column, label_column=label_column, label_map=label_map,
@@ -155,7 +158,8 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         sources = [train_file, test_file]
     elif data is not None:
         splits = read(data)
-        train, test = stratified_split(splits["all"], test_share, seed=seed) if "all" in splits else (
+        one_file = splits.get("all")
+        train, test = stratified_split(one_file, test_share, seed=seed) if one_file else (
             splits["train"], splits["test"])  # fmt: skip
         sources = [data]
     else:  # the shop's own labelled turns: its train split, tested on its test split
@@ -182,42 +186,59 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     if skipped:
         progress(f"train has {len(train)} examples, test {len(test)}{left_out}")
     available = len(train)
-    train = ev.cap_per_label(train, per_label, max_examples, seed=seed)
-    train, validation = stratified_split(train, validation_share, seed=seed + 1)
-    labels = tuple(sorted({label for _, label in train}))
-    if len(labels) < 2:
-        raise DataError(f"the train part has {len(labels)} label(s); an intent model needs at least two")
-    unseen = dict(Counter(lab for _, lab in test if lab not in labels and lab != ev.OOS))
-    if unseen:
-        progress(f"{sum(unseen.values())} test examples have labels the train part lacks "
-                 f"({', '.join(sorted(unseen)[:8])}{'…' if len(unseen) > 8 else ''}): counted as out of scope")  # fmt: skip
-    index = {label: i for i, label in enumerate(labels)}
     embedder = build_intent_training_embedder(settings)  # as `train intent` fits it
     features = head_features(embedder)
     if len(features) > 1:
         progress("the head reads each message with the English embedder beside the multilingual one "
                  "(models.intent_english_features)")  # fmt: skip
     cache = EmbeddingCache(cache_dir(settings.paths.data_dir), embedder)
-    x_train = cache.embed([t for t, _ in train], progress=progress, label="train")
-    x_validation = cache.embed([t for t, _ in validation], progress=progress, label="validation")
-    x_test = cache.embed([t for t, _ in test], progress=progress, label="test")
-    progress(f"fitting the head: {len(train)} examples, {len(labels)} labels; "
-             f"{len(validation)} for temperature and threshold")  # fmt: skip
-    weights, bias = fit_softmax_regression(x_train, np.array([index[lab] for _, lab in train]), len(labels))
     check = settings.assistant.out_of_scope_by_similarity  # as the assistant acts live
     fit = settings.assistant.out_of_scope_fit
-    head = IntentHead(weights, bias, labels, features=features)
-    scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
-                           similarity_check=check, fit=fit)  # fmt: skip
+
+    def sample(seed: int, train: list[tuple[str, str]], test: list[tuple[str, str]], *, say: bool) -> Any:
+        """The train examples drawn with `seed` (capped, a validation part carved off), the head fitted on
+        them and its thresholds on the validation part, and the test scored as the assistant acts."""
+        train = ev.cap_per_label(train, per_label, max_examples, seed=seed)
+        train, validation = stratified_split(train, validation_share, seed=seed + 1)
+        labels = tuple(sorted({label for _, label in train}))
+        if len(labels) < 2:
+            raise DataError(f"the train part has {len(labels)} label(s); an intent model needs at least two")
+        unseen = dict(Counter(lab for _, lab in test if lab not in labels and lab != ev.OOS))
+        if unseen and say:
+            progress(f"{sum(unseen.values())} test examples have labels the train part lacks "
+                     f"({', '.join(sorted(unseen)[:8])}{'…' if len(unseen) > 8 else ''}): counted as out of scope")  # fmt: skip
+        index = {label: i for i, label in enumerate(labels)}
+        x_train = cache.embed([t for t, _ in train], progress=progress, label="train")
+        x_validation = cache.embed([t for t, _ in validation], progress=progress, label="validation")
+        x_test = cache.embed([t for t, _ in test], progress=progress, label="test")
+        progress(f"fitting the head{'' if say else f' (seed {seed})'}: {len(train)} examples, {len(labels)} "
+                 f"labels; {len(validation)} for temperature and threshold")  # fmt: skip
+        weights, bias = fit_softmax_regression(
+            x_train, np.array([index[lab] for _, lab in train]), len(labels)
+        )
+        head = IntentHead(weights, bias, labels, features=features)
+        scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
+                               similarity_check=check, fit=fit)  # fmt: skip
+        return train, validation, unseen, index, scored, head, x_test
+
+    train_all = train
+    train, validation, unseen, index, scored, head, x_test = sample(seed, train_all, test, say=True)
     other = ev.acted_on(head, x_test, test, similarity_check=not check,  # the same fit, acted on the other way
                         calibration=scored.calibration)  # fmt: skip
+    rows = [ev.sample_row(seed, len(train), scored)]
+    for again in range(seed + 1, seed + max(repeats, 1)):
+        drawn_train, drawn_test = stratified_split(one_file, test_share, seed=again) if one_file else (
+            train_all, test)  # fmt: skip
+        drawn = sample(again, drawn_train, drawn_test, say=False)
+        rows.append(ev.sample_row(again, len(drawn[0]), drawn[4]))
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
-        "train_available": available, "labels": len(labels), "unseen_test_examples": sum(unseen.values()),
+        "train_available": available, "labels": len(head.labels), "unseen_test_examples": sum(unseen.values()),
         "rows_left_out": sum(skipped.values()), "features": " + ".join(head.features),
         **fit.figures(),  # the shares, recall goal and range the thresholds were fitted with
         **_intent_figures(scored), "similarity_check": check,
         **{f"{'without' if check else 'with'}_similarity_check_{k}": v for k, v in other.figures().items()},
+        **(ev.repeat_summary(rows) if len(rows) > 1 else {}),
         "embeddings_from_cache": cache.hits, "embeddings_computed": cache.misses,
     }  # fmt: skip
     if fine_tune_encoder:
@@ -244,7 +265,9 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         "confusions": ev.confusions(scored),
         "unseen_test_labels": unseen,
         "rows_left_out": dict(skipped),
-        "sections_md": ev.markdown_sections(scored, unseen, other, dict(skipped)),
+        "repeats": rows if len(rows) > 1 else [],
+        "sections_md": ev.markdown_sections(scored, unseen, other, dict(skipped))
+        + (f"\n{ev.repeats_section(rows)}" if len(rows) > 1 else ""),
         "settings": settings_to_dict(settings),
         "data": _hashes(sources),
     }

@@ -22,6 +22,9 @@ from assistant.evaluation.intents import (
     cap_per_label,
     markdown_sections,
     read_labelled,
+    repeat_summary,
+    repeats_section,
+    sample_row,
     score_head,
     write_details,
 )
@@ -256,3 +259,44 @@ def test_the_report_says_when_labelled_out_of_scope_messages_set_the_score_thres
                        x_train=x_train, train=train, fit=OutOfScopeFit(0.02, 0.015, 0.0, 0.0, 0.5))  # fmt: skip
     assert share.calibration.out_of_scope_messages == 0
     assert "with 50 labelled out-of-scope messages held out" in markdown_sections(share, {})
+
+
+def test_repeats_give_each_samples_figures_the_spread_and_how_often_the_goal_was_met() -> None:
+    gold = ["a", "a", "a", "b", OOS, OOS, OOS, OOS, OOS]
+    predicted = ["a", "a", "b", "b", "a", "a", "b", OOS, "a"]
+    confidence = [0.9, 0.8, 0.7, 0.95, 0.6, 0.4, 0.85, 0.9, 0.3]
+    loose = Scored(gold, predicted, confidence, ("a", "b"), 0.5, 1.0)  # 0.6 passes: recall 3 of 5
+    tight = dataclasses.replace(loose, threshold=0.65)  # 0.6 is set aside too, nothing in scope is
+    no_oos = Scored(["a", "b"], ["a", "b"], [0.9, 0.4], ("a", "b"), 0.5, 1.0)
+    rows = [sample_row(0, 9, loose), sample_row(1, 9, tight), sample_row(2, 2, no_oos)]
+    assert rows[0]["oos_recall"] == 0.6 and rows[0]["points_below"] == 0 and rows[0]["goal_met"] is False
+    assert rows[0]["points_below_at_recall_goal"] == 0  # the test allows recall 0.8 at no cost in scope
+    assert (
+        rows[1]["oos_recall"] == 0.8 and rows[1]["in_scope_accuracy"] == 0.75 and rows[1]["goal_met"] is True
+    )
+    assert rows[2]["goal_met"] is None and rows[2]["points_below"] == 50.0  # "b" set aside, "a" right
+    summary = repeat_summary(rows)
+    assert summary["repeats"] == 3 and summary["repeats_goal_met"] == 1
+    assert (
+        summary["repeats_oos_recall_mean"] == pytest.approx(0.7) and summary["repeats_oos_recall_min"] == 0.6
+    )
+    assert summary["repeats_points_below_max"] == 50.0
+    assert repeat_summary([rows[2]])["repeats_goal_met"] is None
+    section = repeats_section(rows)
+    assert section.startswith("## Over 3 samples of the data (`--repeats`)")
+    assert "| 1 | 9 | 0.750 | 0.750 | 0.0 | 1.000 | 0.800 | 0.0 | yes |" in section
+    assert "| 2 | 2 | 0.500 | 1.000 | 50.0 | – | – | – | – |" in section
+    assert "OOS recall 0.700 (0.600-0.800)" in section and "met the goal in 1 of 2." in section
+
+
+def test_eval_intents_refuses_repeats_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from assistant.__main__ import main
+
+    (tmp_path / "intents.csv").write_text("text,label\nwhere is it,track\nmoney back,refund\n")
+    for repeats in ("0", "21"):
+        code = main(["--set", f"paths.data_dir={tmp_path}", "eval", "intents", "--data", str(tmp_path / "intents.csv"),
+                     "--repeats", repeats])  # fmt: skip
+        captured = capsys.readouterr()
+        assert code != 0 and "--repeats must be between 1 and 20" in captured.out + captured.err

@@ -34,6 +34,13 @@ def test_intent_and_retrieval_suites(tmp_path: Path) -> None:
     assert (
         aggregate["oos_recall"] is None and 0 < aggregate["threshold"] <= 0.5
     )  # no OOS rows: the threshold still acts
+    # three samples: the one file split again with seeds 1, 2 and 3, each fitted and scored, and the spread reported
+    folder, again = run_intent_suite(settings, data=tmp_path / "intents.csv", test_share=0.25, seed=1,
+                                     out_root=tmp_path, progress=lambda _: None, repeats=3, run_id="repeats")  # fmt: skip
+    assert [r["seed"] for r in again["repeats"]] == [1, 2, 3] and again["aggregate"]["repeats"] == 3
+    assert again["aggregate"]["accuracy"] == aggregate["accuracy"]  # the first sample is the run above
+    assert again["aggregate"]["repeats_goal_met"] is None and again["aggregate"]["embeddings_computed"] == 0
+    assert "## Over 3 samples of the data" in (folder / "report.md").read_text()
 
     # separate train and test files; the test has out-of-scope rows and a label train never had
     (tmp_path / "test.csv").write_text("text,label\ntrack my parcel please,track\nmoney back now,refund\n"
