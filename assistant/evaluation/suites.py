@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -123,6 +123,19 @@ def run_replay_suite(settings: Settings, *, split: str, limit: int | None, out_r
 
 
 # ------------------------------------------------------------------------------------------- intents
+class _Sample(NamedTuple):
+    """One draw of `run_intent_suite`: its train and validation parts, test labels train lacks, the label
+    index, the fitted head, the test's vectors and the test scored as the assistant acts."""
+
+    train: list[tuple[str, str]]
+    validation: list[tuple[str, str]]
+    unseen: dict[str, int]
+    label_index: dict[str, int]
+    scored: Any
+    head: Any
+    x_test: np.ndarray
+
+
 def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share: float = 0.1, seed: int = 0,
                      out_root: Path, progress: Callable[[str], None], fine_tune_encoder: bool = False,
                      epochs: float = 1.0, device: str | None = None, run_id: str | None = None,
@@ -195,7 +208,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     check = settings.assistant.out_of_scope_by_similarity  # as the assistant acts live
     fit = settings.assistant.out_of_scope_fit
 
-    def sample(seed: int, train: list[tuple[str, str]], test: list[tuple[str, str]], *, say: bool) -> Any:
+    def sample(seed: int, train: list[tuple[str, str]], test: list[tuple[str, str]], *, say: bool) -> _Sample:
         """The train examples drawn with `seed` (capped, a validation part carved off), the head fitted on
         them and its thresholds on the validation part, and the test scored as the assistant acts."""
         train = ev.cap_per_label(train, per_label, max_examples, seed=seed)
@@ -219,7 +232,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         head = IntentHead(weights, bias, labels, features=features)
         scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
                                similarity_check=check, fit=fit)  # fmt: skip
-        return train, validation, unseen, index, scored, head, x_test
+        return _Sample(train, validation, unseen, index, scored, head, x_test)
 
     train_all = train
     train, validation, unseen, index, scored, head, x_test = sample(seed, train_all, test, say=True)
@@ -230,7 +243,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         drawn_train, drawn_test = stratified_split(one_file, test_share, seed=again) if one_file else (
             train_all, test)  # fmt: skip
         drawn = sample(again, drawn_train, drawn_test, say=False)
-        rows.append(ev.sample_row(again, len(drawn[0]), drawn[4]))
+        rows.append(ev.sample_row(again, len(drawn.train), drawn.scored))
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(head.labels), "unseen_test_examples": sum(unseen.values()),
