@@ -266,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--repeats", type=int, default=1,
                           help="intents: fit and score on this many samples (seeds --seed, --seed + 1, ...) and "
                                "report the spread")  # fmt: skip
+    evaluate.add_argument("--hold-out-intents", type=float, default=0.0, metavar="SHARE",
+                          help="intents: leave this share of the intents out of training (drawn with the seed) and "
+                               "test on their messages as out of scope")  # fmt: skip
     evaluate.add_argument("--fine-tune-encoder", action="store_true",
                           help="intents: also fine-tune the encoder with the head and report both")  # fmt: skip
     evaluate.add_argument("--epochs", type=float, default=1.0, help="intents: fine-tuning epochs")

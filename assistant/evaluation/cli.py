@@ -60,6 +60,10 @@ def run_eval(settings: Settings, args: argparse.Namespace) -> int:
         for name in ("max_examples", "per_label"):
             if getattr(args, name) is not None and getattr(args, name) < 2:
                 raise DataError(f"--{name.replace('_', '-')} must be at least 2")
+        if not 0 <= args.hold_out_intents < 1:
+            raise DataError(
+                "--hold-out-intents must be a share of the intents, at least 0 and under 1 (e.g. 0.2)"
+            )
         if not 1 <= args.repeats <= MAX_REPEATS:
             raise DataError(f"--repeats must be between 1 and {MAX_REPEATS}")
         folder, payload = suites.run_intent_suite(
@@ -69,6 +73,7 @@ def run_eval(settings: Settings, args: argparse.Namespace) -> int:
             test_file=args.test_file, text_column=args.text_column, label_column=args.label_column,
             label_map=read_label_map(args.label_map), validation_share=args.validation_share,
             max_examples=args.max_examples, per_label=args.per_label, repeats=args.repeats,
+            hold_out_intents=args.hold_out_intents,
         )  # fmt: skip
     else:
         if not (args.corpus and args.queries and args.qrels):

@@ -151,6 +151,19 @@ def cap_per_label(
     return [p for label in sorted(by_label) for p in by_label[label]]
 
 
+def hold_out_labels(pairs: Pairs, share: float, *, seed: int) -> tuple[str, ...]:
+    """A seeded `share` of the labels of `pairs` (at least one; never `out_of_scope`), for the eval to leave out
+    of training so their messages test out-of-scope detection on the shop's own kind of message (the unlabelled
+    intents a shop will meet live), where the data has no out-of-scope examples or only unlike ones. At least
+    two labels stay; a `DataError` says so when they cannot."""
+    labels = sorted({label for _, label in pairs if label != OOS})
+    count = max(1, round(share * len(labels)))
+    if len(labels) - count < 2:
+        raise DataError(f"--hold-out-intents {share:g} would leave {len(labels) - count} of the {len(labels)} "
+                        "intents to train on; an intent model needs at least two")  # fmt: skip
+    return tuple(sorted(random.Random(seed).sample(labels, count)))
+
+
 # ----------------------------------------------------------------------------------------- scoring
 @dataclass(frozen=True)
 class Scored:
@@ -379,10 +392,10 @@ def _curve_table(scored: Scored) -> list[str]:
 
 
 def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | None = None,
-                      left_out: dict[str, int] | None = None) -> str:  # fmt: skip
+                      left_out: dict[str, int] | None = None, held_out: dict[str, int] | None = None) -> str:  # fmt: skip
     """The report's intent sections: the threshold curve (and that of `other`, the same model acted on
-    with the in-scope score check the other way), the confusions, unseen labels, and the data's rows left
-    out (`left_out`: reason -> rows)."""
+    with the in-scope score check the other way), the confusions, unseen labels, the intents held out of
+    training (`held_out`: label -> test messages) and the data's rows left out (`left_out`: reason -> rows)."""
     checked = scored.checked()
     if checked:
         rule = (f"Temperature {scored.temperature:.3f} and the in-scope score's scale and threshold "
@@ -454,6 +467,13 @@ def markdown_sections(scored: Scored, unseen: dict[str, int], other: Scored | No
     if unseen:
         lines += ["", "## Test labels the model never saw (counted as out of scope)", ""]
         lines += [f"- {label}: {n}" for label, n in sorted(unseen.items(), key=lambda kv: -kv[1])]
+    if held_out:
+        lines += ["", "## Intents held out of training (`--hold-out-intents`: their messages test out of scope)", "",
+                  f"{len(held_out)} intent{'' if len(held_out) == 1 else 's'}, {sum(held_out.values())} test messages (their train examples joined "
+                  "the test): the out-of-scope figures above say how many messages of intents nobody labelled are "
+                  "caught. They lie closer to the labelled intents than off-topic questions, so expect a lower "
+                  "recall than with out-of-scope examples written apart.", ""]  # fmt: skip
+        lines += [f"- {label}: {n}" for label, n in sorted(held_out.items(), key=lambda kv: (-kv[1], kv[0]))]
     if left_out:
         lines += ["", "## Rows of the data left out (neither trained on nor tested)", ""]
         lines += [f"- {reason}: {n}" for reason, n in sorted(left_out.items(), key=lambda kv: -kv[1])]

@@ -130,10 +130,12 @@ class _Sample(NamedTuple):
     train: list[tuple[str, str]]
     validation: list[tuple[str, str]]
     unseen: dict[str, int]
+    held_out: dict[str, int]  # intents held out of training (`hold_out_intents`) -> their test messages
     label_index: dict[str, int]
     scored: Any
     head: Any
     x_test: np.ndarray
+    test: list[tuple[str, str]]  # as tested: with the held-out intents' train examples
 
 
 def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share: float = 0.1, seed: int = 0,
@@ -142,13 +144,17 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
                      train_file: Path | None = None, test_file: Path | None = None, text_column: str | None = None,
                      label_column: str | None = None, label_map: dict[str, str] | None = None,
                      validation_share: float = 0.15, max_examples: int | None = None,
-                     per_label: int | None = None, repeats: int = 1) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+                     per_label: int | None = None, repeats: int = 1,
+                     hold_out_intents: float = 0.0) -> tuple[Path, dict[str, Any]]:  # fmt: skip
     """Train the intent head on the train part (on the prepared embedder, as `train intent` does), fit its
     temperature and out-of-scope threshold on a validation part of train, and score the test part as the
     assistant acts on it (`assistant.evaluation.intents`). With `fine_tune_encoder` the encoder is then
     fine-tuned with the head and both are reported (`frozen_*` is the head alone). With `repeats` above one,
     the frozen head is fitted and scored again on samples drawn with seeds `seed + 1`, ... and the report gives
-    each sample's figures and their spread (`repeats_*`); the rest of the report is the first sample's."""
+    each sample's figures and their spread (`repeats_*`); the rest of the report is the first sample's. With
+    `hold_out_intents` (a share, 0 < share < 1), each sample leaves that share of the intents out of training
+    (`hold_out_labels`, drawn with its seed) and tests on their messages too (their train examples join the test)
+    as out of scope: out-of-scope figures from the shop's own labels, where it has no out-of-scope examples."""
     from assistant.evaluation import intents as ev
     from assistant.factory import build_intent_training_embedder
     from assistant.stages.intent_head import IntentHead, fit_softmax_regression
@@ -209,14 +215,27 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     fit = settings.assistant.out_of_scope_fit
 
     def sample(seed: int, train: list[tuple[str, str]], test: list[tuple[str, str]], *, say: bool) -> _Sample:
-        """The train examples drawn with `seed` (capped, a validation part carved off), the head fitted on
-        them and its thresholds on the validation part, and the test scored as the assistant acts."""
+        """The train examples drawn with `seed` (the held-out intents' moved to the test, the rest capped, a
+        validation part carved off), the head fitted on them and its thresholds on the validation part, and the
+        test scored as the assistant acts."""
+        held_out: dict[str, int] = {}
+        if hold_out_intents:
+            held = set(ev.hold_out_labels(train, hold_out_intents, seed=seed))
+            test = test + [p for p in train if p[1] in held]
+            train = [p for p in train if p[1] not in held]
+            held_out = dict(Counter(label for _, label in test if label in held))
+            if say:
+                progress(f"holding {len(held)} intents out of training ({', '.join(sorted(held)[:8])}"
+                         f"{'…' if len(held) > 8 else ''}): their {sum(held_out.values())} test messages count as "
+                         "out of scope")  # fmt: skip
         train = ev.cap_per_label(train, per_label, max_examples, seed=seed)
         train, validation = stratified_split(train, validation_share, seed=seed + 1)
         labels = tuple(sorted({label for _, label in train}))
         if len(labels) < 2:
             raise DataError(f"the train part has {len(labels)} label(s); an intent model needs at least two")
-        unseen = dict(Counter(lab for _, lab in test if lab not in labels and lab != ev.OOS))
+        unseen = dict(
+            Counter(lab for _, lab in test if lab not in labels and lab != ev.OOS and lab not in held_out)
+        )
         if unseen and say:
             progress(f"{sum(unseen.values())} test examples have labels the train part lacks "
                      f"({', '.join(sorted(unseen)[:8])}{'…' if len(unseen) > 8 else ''}): counted as out of scope")  # fmt: skip
@@ -232,10 +251,13 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         head = IntentHead(weights, bias, labels, features=features)
         scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
                                similarity_check=check, fit=fit)  # fmt: skip
-        return _Sample(train, validation, unseen, index, scored, head, x_test)
+        return _Sample(train, validation, unseen, held_out, index, scored, head, x_test, test)
 
     train_all = train
-    train, validation, unseen, index, scored, head, x_test = sample(seed, train_all, test, say=True)
+    first = sample(seed, train_all, test, say=True)
+    train, validation, unseen, held_out, scored, head, test = (first.train, first.validation, first.unseen,
+                                                               first.held_out, first.scored, first.head, first.test)  # fmt: skip
+    index, x_test = first.label_index, first.x_test
     other = ev.acted_on(head, x_test, test, similarity_check=not check,  # the same fit, acted on the other way
                         calibration=scored.calibration)  # fmt: skip
     rows = [ev.sample_row(seed, len(train), scored)]
@@ -247,6 +269,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(head.labels), "unseen_test_examples": sum(unseen.values()),
+        "held_out_intents": len(held_out), "held_out_test_examples": sum(held_out.values()),
         "rows_left_out": sum(skipped.values()), "features": " + ".join(head.features),
         **fit.figures(),  # the shares, recall goal and range the thresholds were fitted with
         **_intent_figures(scored), "similarity_check": check,
@@ -277,9 +300,10 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         "threshold_curve": scored.curve(),
         "confusions": ev.confusions(scored),
         "unseen_test_labels": unseen,
+        "held_out_intents": held_out,
         "rows_left_out": dict(skipped),
         "repeats": rows if len(rows) > 1 else [],
-        "sections_md": ev.markdown_sections(scored, unseen, other, dict(skipped))
+        "sections_md": ev.markdown_sections(scored, unseen, other, dict(skipped), held_out)
         + (f"\n{ev.repeats_section(rows)}" if len(rows) > 1 else ""),
         "settings": settings_to_dict(settings),
         "data": _hashes(sources),

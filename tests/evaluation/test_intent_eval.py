@@ -20,6 +20,7 @@ from assistant.evaluation.intents import (
     OOS,
     Scored,
     cap_per_label,
+    hold_out_labels,
     markdown_sections,
     read_labelled,
     repeat_summary,
@@ -300,3 +301,38 @@ def test_eval_intents_refuses_repeats_out_of_range(
                      "--repeats", repeats])  # fmt: skip
         captured = capsys.readouterr()
         assert code != 0 and "--repeats must be between 1 and 20" in captured.out + captured.err
+
+
+def test_held_out_intents_are_a_seeded_share_never_out_of_scope_and_leave_two() -> None:
+    pairs = [(f"m{i}-{k}", f"intent{k}") for k in range(10) for i in range(3)] + [("weather?", OOS)]
+    held = hold_out_labels(pairs, 0.2, seed=4)
+    assert len(held) == 2 and OOS not in held and set(held) <= {f"intent{k}" for k in range(10)}
+    assert hold_out_labels(pairs, 0.2, seed=4) == held  # the seed decides
+    assert {hold_out_labels(pairs, 0.2, seed=s) for s in range(6)} != {held}  # another seed, other intents
+    assert len(hold_out_labels(pairs, 0.01, seed=0)) == 1  # at least one
+    with pytest.raises(DataError, match="leave 1 of the 10 intents"):
+        hold_out_labels(pairs, 0.9, seed=0)
+
+
+def test_the_report_names_the_intents_held_out_of_training() -> None:
+    scored = Scored(["track", "gift", "gift"], ["track", "track", OOS], [0.9, 0.6, 0.5], ("track", "refund"),
+                    0.3, 1.0)  # fmt: skip
+    text = markdown_sections(scored, {}, held_out={"gift": 2})
+    assert "## Intents held out of training (`--hold-out-intents`" in text
+    assert "1 intent, 2 test messages" in text and "- gift: 2" in text
+    assert "Intents held out" not in markdown_sections(scored, {})
+
+
+def test_eval_intents_refuses_a_hold_out_share_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from assistant.__main__ import main
+
+    (tmp_path / "intents.csv").write_text("text,label\nwhere is it,track\nmoney back,refund\n")
+    for share in ("-0.1", "1", "1.5"):
+        code = main(["--set", f"paths.data_dir={tmp_path}", "eval", "intents", "--data", str(tmp_path / "intents.csv"),
+                     "--hold-out-intents", share])  # fmt: skip
+        captured = capsys.readouterr()
+        assert (
+            code != 0 and "--hold-out-intents must be a share of the intents" in captured.out + captured.err
+        )

@@ -41,6 +41,18 @@ def test_intent_and_retrieval_suites(tmp_path: Path) -> None:
     assert again["aggregate"]["accuracy"] == aggregate["accuracy"]  # the first sample is the run above
     assert again["aggregate"]["repeats_goal_met"] is None and again["aggregate"]["embeddings_computed"] == 0
     assert "## Over 3 samples of the data" in (folder / "report.md").read_text()
+    # a fifth of the intents held out of training: their messages (train part's too) test out of scope
+    rows += [f"can I pay with a voucher {i},payment" for i in range(12)]
+    rows += [f"my account password does not work {i},login" for i in range(12)]
+    (tmp_path / "five.csv").write_text("\n".join(rows) + "\n")
+    folder, held = run_intent_suite(settings, data=tmp_path / "five.csv", test_share=0.25, seed=1, out_root=tmp_path,
+                                    progress=lambda _: None, hold_out_intents=0.2, run_id="held")  # fmt: skip
+    ((label, count),) = held["held_out_intents"].items()
+    assert label in {"track", "refund", "greet", "payment", "login"} and count == 12  # all its rows tested
+    aggregate = held["aggregate"]
+    assert aggregate["labels"] == 4 and aggregate["held_out_test_examples"] == 12
+    assert aggregate["oos_test_examples"] == 12 and aggregate["unseen_test_examples"] == 0
+    assert aggregate["oos_recall"] is not None and f"- {label}: 12" in (folder / "report.md").read_text()
 
     # separate train and test files; the test has out-of-scope rows and a label train never had
     (tmp_path / "test.csv").write_text("text,label\ntrack my parcel please,track\nmoney back now,refund\n"
