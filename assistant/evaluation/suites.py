@@ -138,6 +138,12 @@ class _Sample(NamedTuple):
     test: list[tuple[str, str]]  # as tested: with the held-out intents' train examples
 
 
+def _first_few(labels: Any, most: int = 8) -> str:
+    """The first `most` of `labels` (sorted) for a progress line, '…' after them when there are more."""
+    names = sorted(labels)
+    return ", ".join(names[:most]) + ("…" if len(names) > most else "")
+
+
 def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share: float = 0.1, seed: int = 0,
                      out_root: Path, progress: Callable[[str], None], fine_tune_encoder: bool = False,
                      epochs: float = 1.0, device: str | None = None, run_id: str | None = None,
@@ -225,9 +231,8 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
             train = [p for p in train if p[1] not in held]
             held_out = dict(Counter(label for _, label in test if label in held))
             if say:
-                progress(f"holding {len(held)} intents out of training ({', '.join(sorted(held)[:8])}"
-                         f"{'…' if len(held) > 8 else ''}): their {sum(held_out.values())} test messages count as "
-                         "out of scope")  # fmt: skip
+                progress(f"holding {len(held)} intents out of training ({_first_few(held)}): their "
+                         f"{sum(held_out.values())} test messages count as out of scope")  # fmt: skip
         train = ev.cap_per_label(train, per_label, max_examples, seed=seed)
         train, validation = stratified_split(train, validation_share, seed=seed + 1)
         labels = tuple(sorted({label for _, label in train}))
@@ -238,7 +243,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         )
         if unseen and say:
             progress(f"{sum(unseen.values())} test examples have labels the train part lacks "
-                     f"({', '.join(sorted(unseen)[:8])}{'…' if len(unseen) > 8 else ''}): counted as out of scope")  # fmt: skip
+                     f"({_first_few(unseen)}): counted as out of scope")  # fmt: skip
         index = {label: i for i, label in enumerate(labels)}
         x_train = cache.embed([t for t, _ in train], progress=progress, label="train")
         x_validation = cache.embed([t for t, _ in validation], progress=progress, label="validation")
