@@ -8,6 +8,8 @@ Variants (comma-separated, each against the first, normally `current`):
 - `mixup=K`: K virtual out-of-scope examples per in-scope training example, each a unit mix (weight 0.2-0.8)
   of two training examples of different intents, trained as `out_of_scope` ("between two intents is
   neither"); the labelled-recall fit is off for all variants so these never set the threshold;
+- `centre`: every vector moved by minus the training examples' mean before the head, centroids and
+  similarities (the embedders' spaces are anisotropic: any two messages have a high cosine);
 - `top-weight=W`: the current head, scored W·z(top logit) + z(centroid similarity) (read off the test only:
   no threshold is fitted for it).
 
@@ -136,6 +138,10 @@ def main() -> None:
         for variant in variants:
             kind, _, value = variant.partition("=")
             examples, vectors, l2 = list(train), x_train, float(value) if kind == "l2" else 1e-5
+            seen_validation, seen_test = x_validation, x_test
+            if kind == "centre":  # the embedder's space is anisotropic: every pair of messages is alike
+                mean = x_train.mean(axis=0)
+                vectors, seen_validation, seen_test = x_train - mean, x_validation - mean, x_test - mean
             if kind == "mixup":
                 seen = sorted({lab for _, lab in train})
                 inside = np.array([lab != OOS for _, lab in train])
@@ -147,8 +153,8 @@ def main() -> None:
             labels = tuple(sorted({lab for _, lab in examples}))
             targets = np.array([labels.index(lab) for _, lab in examples])
             head = IntentHead(*fit_softmax_regression(vectors, targets, len(labels), l2=l2), labels)
-            scored = score_head(head, x_validation, validation, x_test, test, x_train=vectors, train=examples,
-                                fit=fit)  # fmt: skip
+            scored = score_head(head, seen_validation, validation, seen_test, test, x_train=vectors,
+                                train=examples, fit=fit)  # fmt: skip
             signal = np.array(scored.scores)
             if kind == "top-weight" and head.score_scale is not None and head.centroids is not None:
                 logits = head.logits(x_test)
