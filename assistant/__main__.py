@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--per-label", type=int, help="intents: at most this many train examples per label")
     evaluate.add_argument("--repeats", type=int, default=1,
                           help="intents: fit and score on this many samples (seeds --seed, --seed + 1, ...) and "
-                               "report the spread")  # fmt: skip
+                               "report the spread (with --fine-tune-encoder, fine-tuning on each)")  # fmt: skip
     evaluate.add_argument("--hold-out-intents", type=float, default=0.0, metavar="SHARE",
                           help="intents: leave this share of the intents out of training (drawn with the seed) and "
                                "test on their messages as out of scope")  # fmt: skip

@@ -499,24 +499,45 @@ def sample_row(seed: int, train: int, scored: Scored) -> dict[str, Any]:
             "goal_met": None if recall is None or below is None else bool(recall >= RECALL_GOAL and below <= POINTS_GOAL)}  # fmt: skip
 
 
-def repeat_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def repeat_summary(rows: list[dict[str, Any]], prefix: str = "repeats_") -> dict[str, Any]:
     """Mean, least and most of each figure over the samples, and in how many the fitted thresholds met the
-    goal (`repeats_goal_met`; None when no sample's test had out-of-scope messages)."""
-    out: dict[str, Any] = {"repeats": len(rows)}
+    goal (`repeats_goal_met`; None when no sample's test had out-of-scope messages). `prefix` names them
+    (`repeats_fine_tuned_` for the fine-tuned encoder's); the count goes by the prefix without its last `_`."""
+    out: dict[str, Any] = {prefix.rstrip("_"): len(rows)}
     for key in ("in_scope_accuracy", "best", "points_below", "oos_precision", "oos_recall",
                 "points_below_at_recall_goal"):  # fmt: skip
         values = [r[key] for r in rows if r[key] is not None]
         if values:
-            out |= {f"repeats_{key}_mean": round(float(np.mean(values)), 4),
-                    f"repeats_{key}_min": min(values), f"repeats_{key}_max": max(values)}  # fmt: skip
+            out |= {f"{prefix}{key}_mean": round(float(np.mean(values)), 4),
+                    f"{prefix}{key}_min": min(values), f"{prefix}{key}_max": max(values)}  # fmt: skip
     met = [r["goal_met"] for r in rows if r["goal_met"] is not None]
-    out["repeats_goal_met"] = sum(met) if met else None
+    out[f"{prefix}goal_met"] = sum(met) if met else None
     return out
 
 
-def repeats_section(rows: list[dict[str, Any]]) -> str:
+def fine_tuning_gain(frozen: list[dict[str, Any]], tuned: list[dict[str, Any]]) -> dict[str, Any]:
+    """What fine-tuning the encoder changed, sample by sample (each pair drawn with one seed): points of
+    in-scope accuracy with nothing set aside and as acted on (mean, least, most), and in how many samples it
+    raised the first (`fine_tune_helped`). Paired, so the draw's own luck cancels out."""
+    out: dict[str, Any] = {}
+    for key, name in (
+        ("best", "fine_tune_gain_points"),
+        ("in_scope_accuracy", "fine_tune_gain_points_acted_on"),
+    ):
+        gains = [round(100 * (t[key] - f[key]), 2) for f, t in zip(frozen, tuned, strict=True)
+                 if f[key] is not None and t[key] is not None]  # fmt: skip
+        if gains:
+            out |= {f"{name}_mean": round(float(np.mean(gains)), 2), f"{name}_min": min(gains),
+                    f"{name}_max": max(gains)}  # fmt: skip
+            if key == "best":
+                out["fine_tune_helped"] = sum(g > 0 for g in gains)
+    return out
+
+
+def repeats_section(rows: list[dict[str, Any]], *, frozen: list[dict[str, Any]] | None = None) -> str:
     """The report's section on the samples: one row each, then the spread, read as how far one run's
-    figures may be from another's on the same data."""
+    figures may be from another's on the same data. With `frozen` (the frozen head's rows of the same
+    samples), `rows` are the fine-tuned encoder's and the section also says what fine-tuning changed."""
 
     def cell(value: Any, points: bool = False) -> str:
         if value is None:
@@ -525,9 +546,11 @@ def repeats_section(rows: list[dict[str, Any]]) -> str:
             return "yes" if value else "no"
         return f"{value:.1f}" if points else f"{value:.3f}" if isinstance(value, float) else str(value)
 
-    lines = [f"## Over {len(rows)} samples of the data (`--repeats`)", "",
-             "Each sample draws the train examples (and the split, for one file) with its own seed, fits the head "
-             "and its thresholds again and scores the test as above. How far the figures move from one sample to "
+    what = "" if frozen is None else ", fine-tuned encoder"
+    lines = [f"## Over {len(rows)} samples of the data{what} (`--repeats`)", "",
+             "Each sample draws the train examples (and the split, for one file) with its own seed, "
+             + ("fits the head " if frozen is None else "fine-tunes the encoder on them, fits the head over it ")
+             + "and its thresholds again and scores the test as above. How far the figures move from one sample to "
              f"the next is how far to trust a single run's. Goal: out-of-scope recall at least {RECALL_GOAL:.2f} with "
              f"in-scope accuracy at most {POINTS_GOAL:g} points below nothing set aside, as fitted; "
              f"\"allowed\" is the points below where this test's recall first reaches {RECALL_GOAL:.2f} (read off "
@@ -548,4 +571,10 @@ def repeats_section(rows: list[dict[str, Any]]) -> str:
         spread.append(f"the fitted thresholds met the goal in {summary['repeats_goal_met']} of {judged}")
     if spread:
         lines += ["", "Mean (least-most): " + "; ".join(spread) + "."]
+    gain = fine_tuning_gain(frozen, rows) if frozen is not None else {}
+    if "fine_tune_gain_points_mean" in gain:
+        lines += ["", f"Against the frozen head on the same samples, fine-tuning changed in-scope accuracy with "
+                      f"nothing set aside by {gain['fine_tune_gain_points_mean']:+.1f} points "
+                      f"({gain['fine_tune_gain_points_min']:+.1f} to {gain['fine_tune_gain_points_max']:+.1f}); "
+                      f"it was higher in {gain['fine_tune_helped']} of {len(rows)} samples."]  # fmt: skip
     return "\n".join(lines) + "\n"

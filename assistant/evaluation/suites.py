@@ -158,6 +158,8 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     fine-tuned with the head and both are reported (`frozen_*` is the head alone). With `repeats` above one,
     the frozen head is fitted and scored again on samples drawn with seeds `seed + 1`, ... and the report gives
     each sample's figures and their spread (`repeats_*`); the rest of the report is the first sample's. With
+    both, the encoder is fine-tuned on each sample too (`repeats_fine_tuned_*`, and what it changed against
+    the frozen head sample by sample, `fine_tune_gain_*`). With
     `hold_out_intents` (a share, 0 < share < 1), each sample leaves that share of the intents out of training
     (`hold_out_labels`, drawn with its seed) and tests on their messages too (their train examples join the test)
     as out of scope: out-of-scope figures from the shop's own labels, where it has no out-of-scope examples."""
@@ -262,15 +264,17 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     first = sample(seed, train_all, test, say=True)
     train, validation, unseen, held_out, scored, head, test = (first.train, first.validation, first.unseen,
                                                                first.held_out, first.scored, first.head, first.test)  # fmt: skip
-    index, x_test = first.label_index, first.x_test
+    x_test = first.x_test
     other = ev.acted_on(head, x_test, test, similarity_check=not check,  # the same fit, acted on the other way
                         calibration=scored.calibration)  # fmt: skip
     rows = [ev.sample_row(seed, len(train), scored)]
+    drawn_samples = [(seed, first)]  # each sample with its seed, for the fine-tuned encoder's turn
     for again in range(seed + 1, seed + max(repeats, 1)):
         drawn_train, drawn_test = stratified_split(one_file, test_share, seed=again) if one_file else (
             train_all, test)  # fmt: skip
         drawn = sample(again, drawn_train, drawn_test, say=False)
         rows.append(ev.sample_row(again, len(drawn.train), drawn.scored))
+        drawn_samples.append((again, drawn))
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(head.labels), "unseen_test_examples": sum(unseen.values()),
@@ -282,11 +286,24 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         **(ev.repeat_summary(rows) if len(rows) > 1 else {}),
         "embeddings_from_cache": cache.hits, "embeddings_computed": cache.misses,
     }  # fmt: skip
-    if fine_tune_encoder:
+    tuned_rows: list[dict[str, Any]] = []
+    if fine_tune_encoder:  # each sample's encoder fine-tuned on its train examples; the first is the report's
         aggregate_metrics.update({f"frozen_{k}": v for k, v in _intent_figures(scored).items()})
-        scored, tuning = _fine_tuned_scores(settings, embedder, train, validation, test, index, epochs=epochs,
-                                            device=device, progress=progress)  # fmt: skip
-        aggregate_metrics.update(**_intent_figures(scored), **tuning)
+        for number, (drawn_seed, drawn) in enumerate(drawn_samples):
+            if number:
+                progress(
+                    f"sample {number + 1} of {len(drawn_samples)} (seed {drawn_seed}): fine-tuning again"
+                )
+            tuned, tuning = _fine_tuned_scores(settings, embedder, drawn.train, drawn.validation, drawn.test,
+                                               drawn.label_index, epochs=epochs, device=device, progress=progress,
+                                               runs=len(drawn_samples) - number)  # fmt: skip
+            tuned_rows.append(ev.sample_row(drawn_seed, len(drawn.train), tuned))
+            if not number:
+                scored = tuned
+                aggregate_metrics.update(**_intent_figures(scored), **tuning)
+        if len(tuned_rows) > 1:
+            aggregate_metrics.update(**ev.repeat_summary(tuned_rows, "repeats_fine_tuned_"),
+                                     **ev.fine_tuning_gain(rows, tuned_rows))  # fmt: skip
     seconds = time.perf_counter() - started
     run_id = run_id or _run_id("intents")
     folder = out_root / run_id
@@ -308,8 +325,10 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         "held_out_intents": held_out,
         "rows_left_out": dict(skipped),
         "repeats": rows if len(rows) > 1 else [],
+        "repeats_fine_tuned": tuned_rows if len(tuned_rows) > 1 else [],
         "sections_md": ev.markdown_sections(scored, unseen, other, dict(skipped), held_out)
-        + (f"\n{ev.repeats_section(rows)}" if len(rows) > 1 else ""),
+        + (f"\n{ev.repeats_section(rows)}" if len(rows) > 1 else "")
+        + (f"\n{ev.repeats_section(tuned_rows, frozen=rows)}" if len(tuned_rows) > 1 else ""),
         "settings": settings_to_dict(settings),
         "data": _hashes(sources),
     }
@@ -339,11 +358,11 @@ def _intent_figures(scored: Any) -> dict[str, Any]:
 
 def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str, str]],
                        validation: list[tuple[str, str]], test: list[tuple[str, str]], index: dict[str, int],
-                       *, epochs: float, device: str | None,
-                       progress: Callable[[str], None]) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+                       *, epochs: float, device: str | None, progress: Callable[[str], None],
+                       runs: int = 1) -> tuple[Any, dict[str, Any]]:  # fmt: skip
     """Fine-tune the embedder contrastively on the train examples (few-shot, the validation part picks the
     checkpoint), fit the head on its embeddings, then score as the frozen head was. Says how long it
-    should take before it starts (from the encoder's measured speed)."""
+    should take before it starts (from the encoder's measured speed), and for all `runs` left (`--repeats`)."""
     import tempfile
 
     from assistant.backends.embedding import SentenceTransformerEmbedder
@@ -361,9 +380,14 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
     encoder.embed_queries([f"{t} ·" for t in probe])  # uncached texts: the encoder's forward speed here
     per_second = len(probe) / max(time.perf_counter() - timer, 1e-6)
     estimate = len(train) * epochs * 3 / per_second  # a training step costs about three forward passes
+
+    def spoken(seconds: float) -> str:
+        return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+    total = f", about {spoken(runs * estimate)} for the {runs} samples left" if runs > 1 else ""
     progress(f"fine-tuning the encoder on {len(train)} examples for {epochs:g} epoch(s): about "
-             f"{estimate / 60:.0f} min here (forward {per_second:.0f} examples/s; training ~3x that per example). "
-             "--max-examples or --per-label makes it shorter")  # fmt: skip
+             f"{spoken(estimate)} here{total} (forward {per_second:.0f} examples/s; training ~3x that per "
+             "example). --max-examples or --per-label makes it shorter")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="intent-suite-") as work:
         started = time.perf_counter()
         result = fine_tune_encoder_few_shot(encoder.model_reference, [t for t, _ in train],

@@ -20,6 +20,7 @@ from assistant.evaluation.intents import (
     OOS,
     Scored,
     cap_per_label,
+    fine_tuning_gain,
     hold_out_labels,
     markdown_sections,
     read_labelled,
@@ -288,6 +289,33 @@ def test_repeats_give_each_samples_figures_the_spread_and_how_often_the_goal_was
     assert "| 1 | 9 | 0.750 | 0.750 | 0.0 | 1.000 | 0.800 | 0.0 | yes |" in section
     assert "| 2 | 2 | 0.500 | 1.000 | 50.0 | – | – | – | – |" in section
     assert "OOS recall 0.700 (0.600-0.800)" in section and "met the goal in 1 of 2." in section
+
+
+def test_fine_tuned_samples_are_summed_apart_and_compared_with_the_frozen_head_sample_by_sample() -> None:
+    frozen = [{"best": 0.80, "in_scope_accuracy": 0.78}, {"best": 0.70, "in_scope_accuracy": 0.70},
+              {"best": 0.90, "in_scope_accuracy": None}]  # fmt: skip
+    tuned = [{"best": 0.85, "in_scope_accuracy": 0.80}, {"best": 0.69, "in_scope_accuracy": 0.66},
+             {"best": 0.90, "in_scope_accuracy": 0.88}]  # fmt: skip
+    gain = fine_tuning_gain(frozen, tuned)
+    assert gain["fine_tune_gain_points_min"] == -1.0 and gain["fine_tune_gain_points_max"] == 5.0
+    assert gain["fine_tune_gain_points_mean"] == pytest.approx(4 / 3, abs=0.01)
+    assert gain["fine_tune_helped"] == 1  # higher in one sample, lower in one, level in one
+    assert gain["fine_tune_gain_points_acted_on_mean"] == -1.0  # the sample without a figure is left out
+    assert fine_tuning_gain([], []) == {}
+    gold, predicted = ["a", "b", OOS], ["a", "b", "a"]
+    rows = [sample_row(seed, 3, Scored(gold, predicted, [0.9, 0.8, c], ("a", "b"), 0.5, 1.0))
+            for seed, c in ((4, 0.3), (5, 0.7))]  # fmt: skip
+    summary = repeat_summary(rows, "repeats_fine_tuned_")
+    assert summary["repeats_fine_tuned"] == 2 and summary["repeats_fine_tuned_goal_met"] == 1
+    assert "repeats" not in summary and summary["repeats_fine_tuned_oos_recall_mean"] == 0.5
+    frozen_rows = [dict(r, best=r["best"] - 0.1) for r in rows]
+    section = repeats_section(rows, frozen=frozen_rows)
+    assert section.startswith("## Over 2 samples of the data, fine-tuned encoder (`--repeats`)")
+    assert "fine-tunes the encoder on them" in section
+    assert "by +10.0 points (+10.0 to +10.0); it was higher in 2 of 2 samples." in section
+    assert "fine-tuned" not in repeats_section(rows) and "Against the frozen head" not in repeats_section(
+        rows
+    )
 
 
 def test_eval_intents_refuses_repeats_out_of_range(

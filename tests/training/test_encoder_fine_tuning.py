@@ -97,3 +97,44 @@ def test_intent_training_with_a_fine_tuned_encoder(tmp_path: Path) -> None:
     set_active(artifacts, "intent", "tuned")
     assert active_intent_encoder(artifacts) == folder / "encoder"
     assert len(load_active_intent_head(artifacts).labels) > 10
+
+
+def test_eval_intents_fine_tunes_the_encoder_on_each_sample_and_compares_it_with_the_frozen_head(
+    tmp_path: Path,
+) -> None:
+    """`eval intents --fine-tune-encoder --repeats 2` end to end over a tiny encoder: each sample's encoder is
+    fine-tuned on that sample's train examples, its figures summed apart (`repeats_fine_tuned_*`) and set
+    against the frozen head's on the same sample (`fine_tune_gain_*`), and the report says so."""
+    from assistant.evaluation.suites import run_intent_suite
+    from assistant.settings import load_settings
+
+    model = build_tiny_sentence_transformer(tmp_path / "tiny")
+    settings = load_settings(environ={}, overrides=[f"models.embedder={model}", "models.device=cpu",
+                                                    "models.intent_english_features=off",
+                                                    f"paths.data_dir={tmp_path / 'data'}"])  # fmt: skip
+    rows = ["text,label"] + [f"{text},{label}" for text, label in zip(TEXTS * 3, LABELS * 3, strict=True)]
+    (tmp_path / "intents.csv").write_text("\n".join(rows) + "\n")
+    said: list[str] = []
+    folder, payload = run_intent_suite(settings, data=tmp_path / "intents.csv", test_share=0.25, seed=3,
+                                       out_root=tmp_path / "out", progress=said.append, fine_tune_encoder=True,
+                                       epochs=2, repeats=2, run_id="tuned")  # fmt: skip
+    aggregate = payload["aggregate"]
+    assert (
+        [r["seed"] for r in payload["repeats_fine_tuned"]]
+        == [3, 4]
+        == [r["seed"] for r in payload["repeats"]]
+    )
+    assert aggregate["repeats_fine_tuned"] == 2 and aggregate["fine_tune_steps"] > 0
+    first = payload["repeats_fine_tuned"][0]
+    assert aggregate["in_scope_accuracy_nothing_set_aside"] == first["best"]  # the report's run is the first
+    assert aggregate["frozen_in_scope_accuracy_nothing_set_aside"] == payload["repeats"][0]["best"]
+    gains = [round(100 * (t["best"] - f["best"]), 2) for f, t in
+             zip(payload["repeats"], payload["repeats_fine_tuned"], strict=True)]  # fmt: skip
+    assert aggregate["fine_tune_gain_points_min"] == min(gains) and aggregate["fine_tune_helped"] == sum(
+        g > 0 for g in gains
+    )
+    assert any("about" in line and "for the 2 samples left" in line for line in said)
+    assert any(line.startswith("sample 2 of 2 (seed 4): fine-tuning again") for line in said)
+    report = (folder / "report.md").read_text()
+    assert "## Over 2 samples of the data, fine-tuned encoder (`--repeats`)" in report
+    assert "Against the frozen head on the same samples" in report
