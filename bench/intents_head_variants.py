@@ -24,7 +24,7 @@ stays within 2 and 3 points of the *first* variant's best (so a variant that low
 nothing by it). Prints figures; asserts nothing.
 
     .venv/bin/python bench/intents_head_variants.py [--outside far|near] [--set banking77] [--per-label 5]
-                                                    [--samples 4] [--variants current,l2=1e-4,mixup=2,top-weight=0.25]
+                                                    [--samples 4] [--variants current,l2=1e-4,mixup=2,top-weight=0.25,centre]
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--per-label", type=int, default=5, help="train examples per intent (0 = all)")
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--variants", default="current,l2=1e-4,mixup=2,top-weight=0.25")
+    parser.add_argument("--variants", default="current,l2=1e-4,mixup=2,top-weight=0.25,centre")
     parser.add_argument("--e5-only", action="store_true", help="without the English embedder beside e5")
     args = parser.parse_args()
     settings = load_settings()
