@@ -267,14 +267,13 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     x_test = first.x_test
     other = ev.acted_on(head, x_test, test, similarity_check=not check,  # the same fit, acted on the other way
                         calibration=scored.calibration)  # fmt: skip
-    rows = [ev.sample_row(seed, len(train), scored)]
-    drawn_samples = [(seed, first)]  # each sample with its seed, for the fine-tuned encoder's turn
+    # each sample with its seed (the fine-tuned encoder's turn reads them too)
+    drawn_samples = [(seed, first)]
     for again in range(seed + 1, seed + max(repeats, 1)):
         drawn_train, drawn_test = stratified_split(one_file, test_share, seed=again) if one_file else (
             train_all, test)  # fmt: skip
-        drawn = sample(again, drawn_train, drawn_test, say=False)
-        rows.append(ev.sample_row(again, len(drawn.train), drawn.scored))
-        drawn_samples.append((again, drawn))
+        drawn_samples.append((again, sample(again, drawn_train, drawn_test, say=False)))
+    rows = [ev.sample_row(drawn_seed, len(drawn.train), drawn.scored) for drawn_seed, drawn in drawn_samples]
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(head.labels), "unseen_test_examples": sum(unseen.values()),
