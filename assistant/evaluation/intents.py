@@ -493,7 +493,7 @@ def sample_row(seed: int, train: int, scored: Scored) -> dict[str, Any]:
     trade = scored.at_recall()
     allowed = trade["in_scope_accuracy"]
     recall = figures["oos_recall"]
-    return {"seed": seed, "train_examples": train, "in_scope_accuracy": acted, "best": best, "points_below": below,
+    return {"seed": seed, "train_examples": train, "test_examples": len(scored.gold), "in_scope_accuracy": acted, "best": best, "points_below": below,
             "oos_precision": figures["oos_precision"], "oos_recall": recall,
             "points_below_at_recall_goal": None if allowed is None or best is None else round(100 * (best - allowed), 2),
             "goal_met": None if recall is None or below is None else bool(recall >= RECALL_GOAL and below <= POINTS_GOAL)}  # fmt: skip

@@ -260,8 +260,8 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
                                similarity_check=check, fit=fit)  # fmt: skip
         return _Sample(train, validation, unseen, held_out, index, scored, head, x_test, test)
 
-    train_all = train
-    first = sample(seed, train_all, test, say=True)
+    train_all, test_given = train, test  # as read: each sample moves its own held-out intents into the test
+    first = sample(seed, train_all, test_given, say=True)
     train, validation, unseen, held_out, scored, head, test = (first.train, first.validation, first.unseen,
                                                                first.held_out, first.scored, first.head, first.test)  # fmt: skip
     x_test = first.x_test
@@ -271,7 +271,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     drawn_samples = [(seed, first)]
     for again in range(seed + 1, seed + max(repeats, 1)):
         drawn_train, drawn_test = stratified_split(one_file, test_share, seed=again) if one_file else (
-            train_all, test)  # fmt: skip
+            train_all, test_given)  # fmt: skip
         drawn_samples.append((again, sample(again, drawn_train, drawn_test, say=False)))
     rows = [ev.sample_row(drawn_seed, len(drawn.train), drawn.scored) for drawn_seed, drawn in drawn_samples]
     aggregate_metrics: dict[str, Any] = {

@@ -75,6 +75,12 @@ def test_intent_and_retrieval_suites(tmp_path: Path) -> None:
     assert (folder / "mistakes.csv").is_file() and (folder / "confusion.csv").is_file()
     report = (folder / "report.md").read_text()
     assert "Out of scope as the assistant decides it" in report and "- no label: 1" in report
+    # the two files with intents held out, three samples: each draws from the test file as given, so only its own
+    # held-out intent's 12 train rows join the 5 test rows (never an earlier sample's, which it trains on)
+    _, held = run_intent_suite(settings, train_file=tmp_path / "intents.csv", test_file=tmp_path / "test.csv", seed=1,
+                               out_root=tmp_path, progress=lambda _: None, hold_out_intents=0.2, repeats=3,
+                               run_id="files-held")  # fmt: skip
+    assert [r["test_examples"] for r in held["repeats"]] == [5 + 12] * 3
     # the English embedder beside e5 (an English-only shop's head): e5's vectors from the cache, as before
     english = load_settings(overrides=["models.intent_english_features=on"])
     _, payload = run_intent_suite(english, train_file=tmp_path / "intents.csv", test_file=tmp_path / "test.csv",
