@@ -14,6 +14,9 @@ For each set, a stratified 20 % of its train part is held out as this script's o
 - `e5 + MiniLM head`: the same head over the prepared English embedder (all-MiniLM-L6-v2) beside e5
   (`JoinedEmbedder`: what `train intent` fits for a shop that speaks English only,
   `models.intent_english_features`), scored the same way;
+- `+ names`: each of those two heads fitted with every intent's name in words beside its examples
+  (`training.intent.name_examples`, "card_arrival" -> "card arrival"; what `train intent` does with
+  `models.intent_names_as_examples`, the default), scored the same way;
 - `contrastive`: `train intent --fine-tune-encoder`'s few-shot method: the encoder fine-tuned with
   sentence-transformers' trainer and `BatchAllTripletLoss` over label-grouped batches (4 epochs; the
   validation part picks the checkpoint), then the same head fitted on its embeddings and scored the
@@ -43,6 +46,7 @@ from assistant.evaluation.intents import (
 from assistant.factory import build_embedder, with_english_features
 from assistant.settings import load_settings
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression
+from assistant.training.intent import name_examples
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SETS = {
@@ -86,9 +90,10 @@ def main() -> None:
     joined = EmbeddingCache(cache_dir(settings.paths.data_dir), with_english_features(settings, embedder))
     tuned_sizes = {int(s) for s in args.fine_tune.split(",") if s}
     print("| set | per intent | train examples | tfidf+lr accuracy | e5 head accuracy | in-scope accuracy as acted "
-          "on | OOS recall | e5 + MiniLM head accuracy | as acted on | OOS recall | contrastive accuracy | "
-          "contrastive in-scope as acted on | contrastive OOS recall | seconds (heads / contrastive) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "on | OOS recall | e5 + names | as acted on | OOS recall | e5 + MiniLM head accuracy | as acted on | OOS "
+          "recall | e5 + MiniLM + names | as acted on | OOS recall | contrastive accuracy | contrastive in-scope as "
+          "acted on | contrastive OOS recall | seconds (heads / contrastive) |")  # fmt: skip
+    print("|---" * 20 + "|")
     for name in args.sets.split(","):
         path, options = SETS[name]
         if not path.is_file():
@@ -106,7 +111,8 @@ def main() -> None:
             labels = tuple(sorted({lab for _, lab in train}))
             index = {lab: i for i, lab in enumerate(labels)}
             y_train = np.array([index[lab] for _, lab in train])
-            heads = [frozen_head(part, train, validation, test, y_train, labels) for part in (cache, joined)]
+            heads = [frozen_head(part, train, validation, test, y_train, labels, names=names)
+                     for part in (cache, joined) for names in (False, True)]  # fmt: skip
             baseline = tfidf_accuracy(train + validation, test)  # the baseline sees the same examples
             seconds = time.perf_counter() - started
             tuned = "| – | – | – |"
@@ -129,15 +135,20 @@ def cells(argmax: float, figures: dict) -> str:
 
 
 def frozen_head(cache: EmbeddingCache, train: list, validation: list, test: list, y_train: np.ndarray,
-                labels: tuple[str, ...]) -> tuple[float, dict]:  # fmt: skip
-    """The softmax head on a frozen model's embeddings (from `cache`), scored as `eval intents` scores it:
-    (argmax accuracy, figures)."""
+                labels: tuple[str, ...], *, names: bool = False) -> tuple[float, dict]:  # fmt: skip
+    """The softmax head on a frozen model's embeddings (from `cache`; with `names`, the intents' names beside
+    the examples), scored as `eval intents` scores it: (argmax accuracy, figures)."""
     quiet = lambda _: None  # noqa: E731
     x_train, x_validation, x_test = (cache.embed([t for t, _ in part], progress=quiet, label=name)
                                      for part, name in ((train, "train"), (validation, "validation"), (test, "test")))  # fmt: skip
-    weights, bias = fit_softmax_regression(x_train, y_train, len(labels))
+    named = name_examples(labels) if names else []
+    x_named = cache.embed([t for t, _ in named], progress=quiet, label="names") if named else x_train[:0]
+    y_named = np.array([labels.index(lab) for _, lab in named], dtype=int)
+    weights, bias = fit_softmax_regression(
+        np.concatenate([x_train, x_named]), np.concatenate([y_train, y_named]), len(labels)
+    )
     scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test, x_train=x_train,
-                        train=train)  # fmt: skip
+                        train=train, x_named=x_named, named=named)  # fmt: skip
     argmax = float(np.mean([p == g for p, g in zip(scored.predicted, scored.gold, strict=True)]))
     return argmax, scored.figures()
 

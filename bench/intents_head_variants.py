@@ -1,15 +1,19 @@
 """Does another head or score separate out-of-scope messages better than the assistant's at few examples per
 intent? Tries kept here so their figures can be rerun; none of them is what `train intent` does.
 
-Variants (comma-separated, each against the first, normally `current`):
-- `current`: the head and in-scope score `train intent` fits (softmax regression, L2 1e-5; z(top logit) +
-  z(similarity to the best intent's centroid));
+Variants (comma-separated, each against the first, normally `plain`):
+- `plain`: the head and in-scope score `train intent` fits (softmax regression, L2 1e-5; z(top logit) +
+  z(similarity to the best intent's centroid)) without the intents' names (`models.intent_names_as_examples`
+  off); every other variant is this one changed;
 - `l2=X`: the same head fitted with L2 strength X;
 - `mixup=K`: K virtual out-of-scope examples per in-scope training example, each a unit mix (weight 0.2-0.8)
   of two training examples of different intents, trained as `out_of_scope` ("between two intents is
   neither"); the labelled-recall fit is off for all variants so these never set the threshold;
 - `centre`: every vector moved by minus the training examples' mean before the head, centroids and
   similarities (the embedders' spaces are anisotropic: any two messages have a high cosine);
+- `names=K`: each intent's name in words (`training.intent.name_examples`, "card_arrival" -> "card arrival")
+  fitted K times beside its training examples, in the centroids and every fold head and never scored as an
+  answer: with K = 1 what `train intent` does by default;
 - `top-weight=W`: the current head, scored W·z(top logit) + z(centroid similarity) (read off the test only:
   no threshold is fitted for it).
 
@@ -24,7 +28,7 @@ stays within 2 and 3 points of the *first* variant's best (so a variant that low
 nothing by it). Prints figures; asserts nothing.
 
     .venv/bin/python bench/intents_head_variants.py [--outside far|near] [--set banking77] [--per-label 5]
-                                                    [--samples 4] [--variants current,l2=1e-4,mixup=2,top-weight=0.25,centre]
+                                                    [--samples 4] [--variants plain,names=1,l2=1e-4,mixup=2,top-weight=0.25,centre]
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from assistant.evaluation.intents import (
 from assistant.factory import build_embedder, with_english_features
 from assistant.settings import load_settings
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression, unit_rows
-from assistant.training.intent import OUT_OF_SCOPE_FIT
+from assistant.training.intent import OUT_OF_SCOPE_FIT, name_examples
 
 Pairs = list[tuple[str, str]]
 
@@ -106,7 +110,7 @@ def main() -> None:
     parser.add_argument("--per-label", type=int, default=5, help="train examples per intent (0 = all)")
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--variants", default="current,l2=1e-4,mixup=2,top-weight=0.25,centre")
+    parser.add_argument("--variants", default="plain,names=1,l2=1e-4,mixup=2,top-weight=0.25,centre")
     parser.add_argument("--e5-only", action="store_true", help="without the English embedder beside e5")
     args = parser.parse_args()
     settings = load_settings()
@@ -130,6 +134,9 @@ def main() -> None:
             if kind == "centre":  # the embedder's space is anisotropic: every pair of messages is alike
                 mean = x_train.mean(axis=0)
                 vectors, seen_validation, seen_test = x_train - mean, x_validation - mean, x_test - mean
+            named: list[tuple[str, str]] = []
+            if kind == "names":
+                named = name_examples(sorted({lab for _, lab in train})) * int(value)
             if kind == "mixup":
                 seen = sorted({lab for _, lab in train})
                 inside = np.array([lab != OOS for _, lab in train])
@@ -138,11 +145,15 @@ def main() -> None:
                                 np.random.default_rng(args.seed + number))  # fmt: skip
                 vectors = np.concatenate([x_train, virtual])
                 examples += [("", OOS)] * len(virtual)
+            x_named = (
+                cache.embed([t for t, _ in named], progress=quiet, label="names") if named else vectors[:0]
+            )
             labels = tuple(sorted({lab for _, lab in examples}))
-            targets = np.array([labels.index(lab) for _, lab in examples])
-            head = IntentHead(*fit_softmax_regression(vectors, targets, len(labels), l2=l2), labels)
+            targets = np.array([labels.index(lab) for _, lab in [*examples, *named]])
+            head = IntentHead(*fit_softmax_regression(np.concatenate([vectors, x_named]), targets, len(labels), l2=l2),
+                              labels)  # fmt: skip
             scored = score_head(head, seen_validation, validation, seen_test, test, x_train=vectors,
-                                train=examples, fit=fit)  # fmt: skip
+                                train=examples, fit=fit, x_named=x_named, named=named)  # fmt: skip
             signal = np.array(scored.scores)
             if kind == "top-weight" and head.score_scale is not None and head.centroids is not None:
                 logits = head.logits(x_test)

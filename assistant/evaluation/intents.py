@@ -272,13 +272,17 @@ def score_head(
     similarity_check: bool = True,
     cross_fit: bool = True,
     fit: OutOfScopeFit = OUT_OF_SCOPE_FIT,
+    x_named: np.ndarray | None = None,
+    named: Sequence[tuple[str, str]] = (),
 ) -> Scored:
     """Temperature and thresholds fitted on `validation` as `train intent` fits them (the in-scope score
     too, with the `train` examples' centroids; the train examples' out-of-fold answers join a validation
     part with few, unless `cross_fit` is off: `training.intent.fit_out_of_scope`); then the test
     predictions, acted on with the check on (`similarity_check` and train examples given) or off, as
     `assistant.out_of_scope_by_similarity` decides live. `fit`: the shares, recall goal and range the
-    thresholds are fitted with (`AssistantSettings.out_of_scope_fit`; the settings' defaults unless given)."""
+    thresholds are fitted with (`AssistantSettings.out_of_scope_fit`; the settings' defaults unless given).
+    `x_named` (`named`): the intents' names the head was fitted on beside `train` (`training.intent.name_examples`):
+    in the centroids and the fold heads, never scored."""
     calibration = Calibration(0)
     index = {label: i for i, label in enumerate(head.labels)}
     y_validation = np.array([index[lab] for _, lab in validation if lab in index])
@@ -287,7 +291,7 @@ def score_head(
         calibration = fit_out_of_scope(
             head, x_train if x_train is not None else np.zeros((0, x_validation.shape[1])),
             [lab for _, lab in train], x_val_known, y_validation, cross_fit=cross_fit and x_train is not None,
-            fit=fit,
+            fit=fit, x_named=x_named, named_labels=[lab for _, lab in named],
         )  # fmt: skip
     return acted_on(head, x_test, test, similarity_check=similarity_check and x_train is not None,
                     calibration=calibration)  # fmt: skip

@@ -166,7 +166,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     from assistant.evaluation import intents as ev
     from assistant.factory import build_intent_training_embedder
     from assistant.stages.intent_head import IntentHead, fit_softmax_regression
-    from assistant.training.intent import head_features
+    from assistant.training.intent import head_features, name_examples
 
     started = time.perf_counter()
     skipped: Counter[str] = Counter()  # rows the data files had that the eval leaves out, by reason
@@ -250,14 +250,20 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         x_train = cache.embed([t for t, _ in train], progress=progress, label="train")
         x_validation = cache.embed([t for t, _ in validation], progress=progress, label="validation")
         x_test = cache.embed([t for t, _ in test], progress=progress, label="test")
-        progress(f"fitting the head{'' if say else f' (seed {seed})'}: {len(train)} examples, {len(labels)} "
-                 f"labels; {len(validation)} for temperature and threshold")  # fmt: skip
+        named = name_examples(labels) if settings.models.intent_names_as_examples else []
+        x_named = (cache.embed([t for t, _ in named], progress=progress, label="intent names") if named
+                   else np.zeros((0, x_train.shape[1])))  # fmt: skip
+        progress(f"fitting the head{'' if say else f' (seed {seed})'}: {len(train)} examples"
+                 f"{f' and {len(named)} intent names' if named else ''}, {len(labels)} labels; {len(validation)} "
+                 "for temperature and threshold")  # fmt: skip
         weights, bias = fit_softmax_regression(
-            x_train, np.array([index[lab] for _, lab in train]), len(labels)
+            np.concatenate([x_train, x_named]),
+            np.array([index[lab] for _, lab in [*train, *named]]),
+            len(labels),
         )
         head = IntentHead(weights, bias, labels, features=features)
         scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
-                               similarity_check=check, fit=fit)  # fmt: skip
+                               similarity_check=check, fit=fit, x_named=x_named, named=named)  # fmt: skip
         return _Sample(train, validation, unseen, held_out, index, scored, head, x_test, test)
 
     train_all, test_given = train, test  # as read: each sample moves its own held-out intents into the test
@@ -277,6 +283,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(head.labels), "unseen_test_examples": sum(unseen.values()),
+        "intent_name_examples": len(name_examples(head.labels)) if settings.models.intent_names_as_examples else 0,
         "held_out_intents": len(held_out), "held_out_test_examples": sum(held_out.values()),
         "rows_left_out": sum(skipped.values()), "features": " + ".join(head.features),
         **fit.figures(),  # the shares, recall goal and range the thresholds were fitted with
@@ -370,6 +377,7 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
     from assistant.backends.encoder_training import fine_tune_encoder_few_shot
     from assistant.evaluation.intents import score_head
     from assistant.stages.intent_head import IntentHead, fit_softmax_regression
+    from assistant.training.intent import name_examples
     from assistant.training.registry import step_reporter
 
     device = device or settings.models.device
@@ -398,15 +406,20 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
         seconds = time.perf_counter() - started
         tuned = with_first(embedder, SentenceTransformerEmbedder(str(result.model_dir), device=device))
         x_train = embed_texts(tuned, [t for t, _ in train], progress=progress, label="train (fine-tuned)")
+        named = name_examples(labels) if settings.models.intent_names_as_examples else []
+        x_named = (embed_texts(tuned, [t for t, _ in named], progress=progress, label="intent names (fine-tuned)")
+                   if named else np.zeros((0, x_train.shape[1])))  # fmt: skip
         weights, bias = fit_softmax_regression(
-            x_train, np.array([index[lab] for _, lab in train]), len(labels)
+            np.concatenate([x_train, x_named]),
+            np.array([index[lab] for _, lab in [*train, *named]]),
+            len(labels),
         )
         x_validation = embed_texts(tuned, [t for t, _ in validation], progress=progress,
                                    label="validation (fine-tuned)")  # fmt: skip
         x_test = embed_texts(tuned, [t for t, _ in test], progress=progress, label="test (fine-tuned)")
     scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test, x_train=x_train,
                         train=train, similarity_check=settings.assistant.out_of_scope_by_similarity,
-                        fit=settings.assistant.out_of_scope_fit,
+                        fit=settings.assistant.out_of_scope_fit, x_named=x_named, named=named,
                         cross_fit=False)  # the encoder was tuned on the train examples: out of fold, too sure  # fmt: skip
     return scored, {"fine_tune_epochs": epochs, "fine_tune_steps": result.steps,
                     "fine_tune_seconds": round(seconds, 1), "fine_tune_estimate_seconds": round(estimate, 1),

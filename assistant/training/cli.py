@@ -153,6 +153,7 @@ def _train_intent(settings: Settings, args: argparse.Namespace, run_id: str, fee
         max_examples=args.max_examples,
         cache_dir=cache_dir(settings.paths.data_dir),
         out_of_scope_fit=settings.assistant.out_of_scope_fit,
+        names_as_examples=settings.models.intent_names_as_examples,
     )
 
 

@@ -12,9 +12,10 @@ has few: `fit_out_of_scope`) and gives the metrics written beside the model
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -133,14 +134,32 @@ class Calibration:
         }
 
 
+def name_examples(labels: Sequence[str]) -> list[tuple[str, str]]:
+    """(the intent's name in words, the intent) for each intent whose name has a word: `card_arrival` -> "card
+    arrival", `OrderStatus` -> "order status", `退货-申请` -> "退货 申请". Fitted beside the labelled turns
+    (`models.intent_names_as_examples`), the name tells the head and the intent's centroid what the intent is
+    about where five customers' ways of saying it leave that open. Out of scope names no request and has none;
+    nor has a code without two letters together (`17`, `A17`)."""
+    out = []
+    for label in labels:
+        words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", label)  # OrderStatus -> Order Status
+        words = " ".join(re.sub(r"[\W_]+", " ", words).split()).lower()
+        if label != OUT_OF_SCOPE and re.search(r"[^\W\d_]{2}", words):
+            out.append((words, label))
+    return out
+
+
 def out_of_fold(
     x_train: np.ndarray, train_labels: list[str], labels: tuple[str, ...], *, epochs: int = 800,
-    folds: int = CROSS_FIT_FOLDS,
+    folds: int = CROSS_FIT_FOLDS, x_always: np.ndarray | None = None, always_labels: Sequence[str] = (),
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(logits, similarity to the best intent's centroid) of every training example, each from a head and
-    centroids fitted on the other folds (folds stratified by label: one intent's examples spread over them)."""
+    centroids fitted on the other folds (folds stratified by label: one intent's examples spread over them).
+    `x_always` (`always_labels`: the intents' names, `name_examples`) join every fold's fit and are not scored."""
     index = {label: i for i, label in enumerate(labels)}
     y = np.array([index[label] for label in train_labels])
+    x_always = x_always if x_always is not None and len(always_labels) else np.zeros((0, x_train.shape[1]))
+    y_always = np.array([index[label] for label in always_labels], dtype=int)
     fold = np.zeros(len(y), dtype=int)
     rng, offset = np.random.default_rng(0), 0
     for label in np.unique(y):
@@ -153,18 +172,19 @@ def out_of_fold(
         fitted, held = fold != k, fold == k
         if not held.any() or not fitted.any():
             continue
-        weights, bias = fit_softmax_regression(x_train[fitted], y[fitted], len(labels), epochs=epochs)
+        x_fitted = np.concatenate([x_train[fitted], x_always])
+        y_fitted = np.concatenate([y[fitted], y_always])
+        weights, bias = fit_softmax_regression(x_fitted, y_fitted, len(labels), epochs=epochs)
         logits[held] = IntentHead(weights, bias, labels).logits(x_train[held])
-        centroids = label_centroids(
-            x_train[fitted], [train_labels[i] for i in np.flatnonzero(fitted)], labels
-        )
+        centroids = label_centroids(x_fitted, [labels[i] for i in y_fitted], labels)
         similarity[held] = np.sum(unit_rows(x_train[held]) * centroids[logits[held].argmax(axis=1)], axis=1)
     return logits, similarity
 
 
 def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[str], x_dev: np.ndarray,
                      y_dev: np.ndarray, *, cross_fit: bool = True, epochs: int = 800,
-                     fit: OutOfScopeFit = OUT_OF_SCOPE_FIT,
+                     fit: OutOfScopeFit = OUT_OF_SCOPE_FIT, x_named: np.ndarray | None = None,
+                     named_labels: Sequence[str] = (),
                      progress: Callable[[str], None] = lambda _: None) -> Calibration:  # fmt: skip
     """Temperature and out-of-scope thresholds of `head`, fitted on held-out answers (`x_dev`, `y_dev` label
     indices): the probability threshold (`fit.probability_share` of the correct held-out answers under it), and
@@ -182,10 +202,17 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
     With at least `MIN_LABELLED_OUT_OF_SCOPE` labelled out-of-scope messages held out (dev's, joined by the
     training ones scored out of fold when dev has fewer and `cross_fit`), the score threshold is instead the
     loosest that catches `fit.recall` of them (0: never), set aside by the head or under it, kept between the
-    scores under which lie `fit.score_share_min` and `fit.score_share_max` of the correct answers."""
+    scores under which lie `fit.score_share_min` and `fit.score_share_max` of the correct answers.
+
+    `x_named` (`named_labels`): the intents' names the head was fitted on beside the training examples
+    (`name_examples`); they join the centroids and every fold head, and are never scored as answers."""
     dev_logits = logits = head.logits(x_dev)
     gold = np.asarray(y_dev)
-    centroids = label_centroids(x_train, train_labels, head.labels) if len(x_train) else None
+    if x_named is not None and len(named_labels):
+        x_all, labels_all = np.concatenate([x_train, x_named]), [*train_labels, *named_labels]
+    else:
+        x_all, labels_all = x_train, list(train_labels)
+    centroids = label_centroids(x_all, labels_all, head.labels) if len(x_all) else None
     dev_similarity = similarity = (
         np.sum(unit_rows(x_dev) * centroids[logits.argmax(axis=1)], axis=1) if centroids is not None
         else np.zeros(len(gold)))  # fmt: skip
@@ -195,7 +222,9 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
     if foldable and int(np.sum(logits.argmax(axis=1) == gold)) < FEW_THRESHOLD_ANSWERS:
         progress(f"dev has fewer than {FEW_THRESHOLD_ANSWERS} correct answers: scoring the {len(x_train)} training "
                  f"examples out of fold ({CROSS_FIT_FOLDS} more heads) to read the thresholds from more")  # fmt: skip
-        folds = out_of_fold(x_train, train_labels, head.labels, epochs=epochs)
+        folds = out_of_fold(
+            x_train, train_labels, head.labels, epochs=epochs, x_always=x_named, always_labels=named_labels
+        )
         index = {label: i for i, label in enumerate(head.labels)}
         y_train = np.array([index[label] for label in train_labels])
         cross_fitted = int(np.sum(folds[0].argmax(axis=1) == y_train))
@@ -242,7 +271,14 @@ def fit_out_of_scope(head: IntentHead, x_train: np.ndarray, train_labels: list[s
         if folds is None:
             progress(f"scoring the {len(labelled)} labelled out-of-scope training examples out of fold "
                      f"({CROSS_FIT_FOLDS} more heads) to read the in-scope score threshold from them")  # fmt: skip
-            folds = out_of_fold(x_train, train_labels, head.labels, epochs=epochs)
+            folds = out_of_fold(
+                x_train,
+                train_labels,
+                head.labels,
+                epochs=epochs,
+                x_always=x_named,
+                always_labels=named_labels,
+            )
         top = np.concatenate([folds[0][labelled].max(axis=1), top])
         near = np.concatenate([folds[1][labelled], near])
         caught = np.concatenate([folds[0][labelled].argmax(axis=1) == outside, caught])
@@ -309,6 +345,7 @@ def train_intent_model(
     max_examples: int | None = None,
     cache_dir: Path | None = None,
     out_of_scope_fit: OutOfScopeFit = OUT_OF_SCOPE_FIT,
+    names_as_examples: bool = True,
 ) -> Path:
     """Train, calibrate, evaluate on dev and write `artifacts/intent/<run_id>/`; returns that folder.
 
@@ -319,7 +356,8 @@ def train_intent_model(
     becomes active only if no intent model is active yet; otherwise `promote` decides. `out_of_scope_fit`: how
     the out-of-scope thresholds are fitted (`fit_out_of_scope`; the `assistant.*` settings). With `cache_dir`,
     the turns' embeddings by `embedder` are cached there (`backends.embedding_cache`): a later run embeds only
-    new turns.
+    new turns. With `names_as_examples` (`models.intent_names_as_examples`), each intent's name in words joins its
+    examples (`name_examples`).
     """
     train = intent_examples(shop_dir, "train")
     dev = intent_examples(shop_dir, "dev")
@@ -346,10 +384,17 @@ def train_intent_model(
     x_dev = embed_texts(embedder, [e.text for e in dev], progress=progress, label="dev", cache_dir=cache_dir)
     y_train = np.array([index[e.intent] for e in train])
     y_dev = np.array([index[e.intent] for e in dev])
+    named = name_examples(labels) if names_as_examples else []
+    x_named = (embed_texts(embedder, [t for t, _ in named], progress=progress, label="intent names",
+                           cache_dir=cache_dir) if named else np.zeros((0, x_train.shape[1])))  # fmt: skip
+    y_named = np.array([index[label] for _, label in named], dtype=int)
     features = head_features(embedder)
-    progress(f"fitting the head on {len(train)} examples, {len(labels)} intents"
+    progress(f"fitting the head on {len(train)} examples{f' and {len(named)} intent names' if named else ''}, "
+             f"{len(labels)} intents"
              f"{' (the English embedder beside the multilingual one)' if len(features) > 1 else ''}")  # fmt: skip
-    weights, bias = fit_softmax_regression(x_train, y_train, len(labels), epochs=epochs)
+    weights, bias = fit_softmax_regression(
+        np.concatenate([x_train, x_named]), np.concatenate([y_train, y_named]), len(labels), epochs=epochs
+    )
     head = IntentHead(weights, bias, labels, features=features)
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
     folder = artifacts_dir / COMPONENT / run_id
@@ -384,11 +429,16 @@ def train_intent_model(
             tuned, [e.text for e in train], progress=progress, label="train (fine-tuned encoder)"
         )
         x_dev = embed_texts(tuned, [e.text for e in dev], progress=progress, label="dev (fine-tuned encoder)")
+        x_named = (embed_texts(tuned, [t for t, _ in named], progress=progress, label="intent names (fine-tuned)")
+                   if named else np.zeros((0, x_train.shape[1])))  # fmt: skip
         progress(f"fitting the head on the fine-tuned encoder's embeddings of {len(train)} examples")
-        weights, bias = fit_softmax_regression(x_train, y_train, len(labels), epochs=epochs)
+        weights, bias = fit_softmax_regression(
+            np.concatenate([x_train, x_named]), np.concatenate([y_train, y_named]), len(labels), epochs=epochs
+        )
         head = IntentHead(weights, bias, labels, features=features)
     calibration = fit_out_of_scope(head, x_train, [e.intent for e in train], x_dev, y_dev,
                                    cross_fit=not fine_tune_encoder, epochs=epochs, fit=out_of_scope_fit,
+                                   x_named=x_named, named_labels=[label for _, label in named],
                                    progress=progress)  # fmt: skip
     if calibration.cross_fitted:
         progress(f"the out-of-scope thresholds were read from {calibration.answers} correct answers, "
@@ -416,6 +466,7 @@ def train_intent_model(
         **calibration.figures(),  # what the thresholds were read from
         **out_of_scope_fit.figures(),  # the shares, recall goal and range the thresholds were fitted with
         "train_examples": len(train),
+        "intent_name_examples": len(named),  # the intents' names fitted beside them (`name_examples`)
         "dev_examples": len(dev),
         "dev_examples_unseen_intent": unseen,
         "labels_outside_engine": outside,

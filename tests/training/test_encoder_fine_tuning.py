@@ -112,7 +112,8 @@ def test_eval_intents_fine_tunes_the_encoder_on_each_sample_and_compares_it_with
     settings = load_settings(environ={}, overrides=[f"models.embedder={model}", "models.device=cpu",
                                                     "models.intent_english_features=off",
                                                     f"paths.data_dir={tmp_path / 'data'}"])  # fmt: skip
-    rows = ["text,label"] + [f"{text},{label}" for text, label in zip(TEXTS * 3, LABELS * 3, strict=True)]
+    named = ("order_status", "product_search")  # their names in words join the head's examples
+    rows = ["text,label"] + [f"{t},{named[label]}" for t, label in zip(TEXTS * 3, LABELS * 3, strict=True)]
     (tmp_path / "intents.csv").write_text("\n".join(rows) + "\n")
     said: list[str] = []
     folder, payload = run_intent_suite(settings, data=tmp_path / "intents.csv", test_share=0.25, seed=3,
@@ -125,6 +126,9 @@ def test_eval_intents_fine_tunes_the_encoder_on_each_sample_and_compares_it_with
         == [r["seed"] for r in payload["repeats"]]
     )
     assert aggregate["repeats_fine_tuned"] == 2 and aggregate["fine_tune_steps"] > 0
+    assert aggregate["intent_name_examples"] == 2
+    # the names are embedded by each sample's fine-tuned encoder too, and fitted with the tuned turns
+    assert sum(line.startswith("intent names (fine-tuned): embedded 2/2") for line in said) == 2
     first = payload["repeats_fine_tuned"][0]
     assert aggregate["in_scope_accuracy_nothing_set_aside"] == first["best"]  # the report's run is the first
     assert aggregate["frozen_in_scope_accuracy_nothing_set_aside"] == payload["repeats"][0]["best"]

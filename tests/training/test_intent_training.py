@@ -435,3 +435,50 @@ def test_the_english_embedder_joins_for_a_shop_that_speaks_english_only() -> Non
     on = load_settings(environ={}, overrides=["models.intent_english_features=on"])
     off = load_settings(environ={}, overrides=["models.intent_english_features=off"])
     assert intent_english_features(on, ("en", "zh")) and not intent_english_features(off, ("en",))
+
+
+def test_intent_names_are_written_as_words_and_codes_are_left_out() -> None:
+    from assistant.training.intent import name_examples
+
+    labels = ["card_arrival", "OrderStatus", "退货-申请", "what-is.your_name", "17", "A17", "out_of_scope"]
+    assert name_examples(labels) == [("card arrival", "card_arrival"), ("order status", "OrderStatus"),
+                                     ("退货 申请", "退货-申请"), ("what is your name", "what-is.your_name")]  # fmt: skip
+
+
+def test_the_intents_names_join_every_fold_head_and_are_never_scored() -> None:
+    from assistant.training.intent import out_of_fold
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (60, 64)).astype(np.float32)  # noise: out of fold, about chance
+    names = [("a", "b", "c")[i % 3] for i in range(60)]
+    y = np.array([("a", "b", "c").index(n) for n in names])
+    # given as always-fitted rows, the examples themselves: every fold head has now seen every example
+    logits, similarity = out_of_fold(x, names, ("a", "b", "c"), epochs=300, x_always=x, always_labels=names)
+    assert logits.shape == (60, 3) and similarity.shape == (60,)  # the always-fitted rows are not scored
+    assert (logits.argmax(axis=1) == y).mean() > 0.95
+
+
+def test_train_intent_fits_the_intents_names_beside_the_turns_unless_told_not_to(tmp_path: Path) -> None:
+    import json
+
+    from assistant.training.intent import intent_examples
+
+    shop = Path(__file__).resolve().parents[2] / "dialogue_data"
+    intents = sorted({e.intent for e in intent_examples(shop, "train")} - {"out_of_scope"})  # it has no name
+    options: dict[str, Any] = {"embedder_reference": "hashing-64", "epochs": 40}
+    options["max_examples"] = 2 * len(intents) + 2
+    said: list[str] = []
+    named = train_intent_model(shop, HashingEmbedder(64), tmp_path / "a", run_id="named", progress=said.append,
+                               **options)  # fmt: skip
+    plain = train_intent_model(shop, HashingEmbedder(64), tmp_path / "b", run_id="plain",
+                               names_as_examples=False, **options)  # fmt: skip
+    assert json.loads((named / "metrics.json").read_text())["intent_name_examples"] == len(intents)
+    assert json.loads((plain / "metrics.json").read_text())["intent_name_examples"] == 0
+    assert any(f"and {len(intents)} intent names" in line for line in said)
+    head, without = IntentHead.load(named), IntentHead.load(plain)
+    assert head.labels == without.labels and set(intents) <= set(head.labels)
+    words = HashingEmbedder(64).embed_queries([name.replace("_", " ") for name in intents])
+    own = np.array([head.labels.index(name) for name in intents])
+    # each intent's own name is its answer; fitted without the names, the head misses some
+    assert (head.logits(words).argmax(axis=1) == own).all()
+    assert (without.logits(words).argmax(axis=1) != own).any()
