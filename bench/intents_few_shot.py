@@ -46,7 +46,7 @@ from assistant.evaluation.intents import (
 from assistant.factory import build_embedder, with_english_features
 from assistant.settings import load_settings
 from assistant.stages.intent_head import IntentHead, fit_softmax_regression
-from assistant.training.intent import name_examples
+from assistant.training.intent import embed_names, fit_intent_head, name_examples
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SETS = {
@@ -142,13 +142,12 @@ def frozen_head(cache: EmbeddingCache, train: list, validation: list, test: list
     x_train, x_validation, x_test = (cache.embed([t for t, _ in part], progress=quiet, label=name)
                                      for part, name in ((train, "train"), (validation, "validation"), (test, "test")))  # fmt: skip
     named = name_examples(labels) if names else []
-    x_named = cache.embed([t for t, _ in named], progress=quiet, label="names") if named else x_train[:0]
-    y_named = np.array([labels.index(lab) for _, lab in named], dtype=int)
-    weights, bias = fit_softmax_regression(
-        np.concatenate([x_train, x_named]), np.concatenate([y_train, y_named]), len(labels)
+    x_named = embed_names(
+        named, lambda texts: cache.embed(texts, progress=quiet, label="names"), x_train.shape[1]
     )
-    scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test, x_train=x_train,
-                        train=train, x_named=x_named, named=named)  # fmt: skip
+    head = fit_intent_head(x_train, y_train, labels, x_named=x_named, named=named)
+    scored = score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
+                        x_named=x_named, named=named)  # fmt: skip
     argmax = float(np.mean([p == g for p, g in zip(scored.predicted, scored.gold, strict=True)]))
     return argmax, scored.figures()
 

@@ -51,8 +51,8 @@ from assistant.evaluation.intents import (
 )
 from assistant.factory import build_embedder, with_english_features
 from assistant.settings import load_settings
-from assistant.stages.intent_head import IntentHead, fit_softmax_regression, unit_rows
-from assistant.training.intent import OUT_OF_SCOPE_FIT, name_examples
+from assistant.stages.intent_head import unit_rows
+from assistant.training.intent import OUT_OF_SCOPE_FIT, embed_names, fit_intent_head, name_examples
 
 Pairs = list[tuple[str, str]]
 
@@ -145,13 +145,11 @@ def main() -> None:
                                 np.random.default_rng(args.seed + number))  # fmt: skip
                 vectors = np.concatenate([x_train, virtual])
                 examples += [("", OOS)] * len(virtual)
-            x_named = (
-                cache.embed([t for t, _ in named], progress=quiet, label="names") if named else vectors[:0]
-            )
+            x_named = embed_names(named, lambda texts: cache.embed(texts, progress=quiet, label="names"),
+                                  vectors.shape[1])  # fmt: skip
             labels = tuple(sorted({lab for _, lab in examples}))
-            targets = np.array([labels.index(lab) for _, lab in [*examples, *named]])
-            head = IntentHead(*fit_softmax_regression(np.concatenate([vectors, x_named]), targets, len(labels), l2=l2),
-                              labels)  # fmt: skip
+            targets = np.array([labels.index(lab) for _, lab in examples])
+            head = fit_intent_head(vectors, targets, labels, x_named=x_named, named=named, l2=l2)
             scored = score_head(head, seen_validation, validation, seen_test, test, x_train=vectors,
                                 train=examples, fit=fit, x_named=x_named, named=named)  # fmt: skip
             signal = np.array(scored.scores)

@@ -136,6 +136,7 @@ class _Sample(NamedTuple):
     head: Any
     x_test: np.ndarray
     test: list[tuple[str, str]]  # as tested: with the held-out intents' train examples
+    named: list[tuple[str, str]]  # the intents' names fitted beside the train examples (`name_examples`)
 
 
 def _first_few(labels: Any, most: int = 8) -> str:
@@ -165,8 +166,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     as out of scope: out-of-scope figures from the shop's own labels, where it has no out-of-scope examples."""
     from assistant.evaluation import intents as ev
     from assistant.factory import build_intent_training_embedder
-    from assistant.stages.intent_head import IntentHead, fit_softmax_regression
-    from assistant.training.intent import head_features, name_examples
+    from assistant.training.intent import embed_names, fit_intent_head, head_features, name_examples
 
     started = time.perf_counter()
     skipped: Counter[str] = Counter()  # rows the data files had that the eval leaves out, by reason
@@ -251,20 +251,16 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
         x_validation = cache.embed([t for t, _ in validation], progress=progress, label="validation")
         x_test = cache.embed([t for t, _ in test], progress=progress, label="test")
         named = name_examples(labels) if settings.models.intent_names_as_examples else []
-        x_named = (cache.embed([t for t, _ in named], progress=progress, label="intent names") if named
-                   else np.zeros((0, x_train.shape[1])))  # fmt: skip
+        x_named = embed_names(named, lambda texts: cache.embed(texts, progress=progress, label="intent names"),
+                              x_train.shape[1])  # fmt: skip
         progress(f"fitting the head{'' if say else f' (seed {seed})'}: {len(train)} examples"
                  f"{f' and {len(named)} intent names' if named else ''}, {len(labels)} labels; {len(validation)} "
                  "for temperature and threshold")  # fmt: skip
-        weights, bias = fit_softmax_regression(
-            np.concatenate([x_train, x_named]),
-            np.array([index[lab] for _, lab in [*train, *named]]),
-            len(labels),
-        )
-        head = IntentHead(weights, bias, labels, features=features)
+        head = fit_intent_head(x_train, np.array([index[lab] for _, lab in train]), labels, x_named=x_named,
+                               named=named, features=features)  # fmt: skip
         scored = ev.score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
                                similarity_check=check, fit=fit, x_named=x_named, named=named)  # fmt: skip
-        return _Sample(train, validation, unseen, held_out, index, scored, head, x_test, test)
+        return _Sample(train, validation, unseen, held_out, index, scored, head, x_test, test, named)
 
     train_all, test_given = train, test  # as read: each sample moves its own held-out intents into the test
     first = sample(seed, train_all, test_given, say=True)
@@ -283,7 +279,7 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
     aggregate_metrics: dict[str, Any] = {
         "train_examples": len(train), "validation_examples": len(validation), "test_examples": len(test),
         "train_available": available, "labels": len(head.labels), "unseen_test_examples": sum(unseen.values()),
-        "intent_name_examples": len(name_examples(head.labels)) if settings.models.intent_names_as_examples else 0,
+        "intent_name_examples": len(first.named),
         "held_out_intents": len(held_out), "held_out_test_examples": sum(held_out.values()),
         "rows_left_out": sum(skipped.values()), "features": " + ".join(head.features),
         **fit.figures(),  # the shares, recall goal and range the thresholds were fitted with
@@ -302,8 +298,8 @@ def run_intent_suite(settings: Settings, *, data: Path | None = None, test_share
                 progress(f"sample {number + 1} of {len(drawn_samples)} (seed {drawn_seed}): fine-tuning again; "
                          f"the first took {took:.0f} s, so about {left * took:.0f} s for the {left} left")  # fmt: skip
             tuned, tuning = _fine_tuned_scores(settings, embedder, drawn.train, drawn.validation, drawn.test,
-                                               drawn.label_index, epochs=epochs, device=device, progress=progress,
-                                               runs=len(drawn_samples) - number)  # fmt: skip
+                                               drawn.label_index, drawn.named, epochs=epochs, device=device,
+                                               progress=progress, runs=len(drawn_samples) - number)  # fmt: skip
             tuned_rows.append(ev.sample_row(drawn_seed, len(drawn.train), tuned))
             if not number:
                 scored, took = tuned, float(tuning["fine_tune_seconds"])
@@ -365,19 +361,19 @@ def _intent_figures(scored: Any) -> dict[str, Any]:
 
 def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str, str]],
                        validation: list[tuple[str, str]], test: list[tuple[str, str]], index: dict[str, int],
-                       *, epochs: float, device: str | None, progress: Callable[[str], None],
+                       named: list[tuple[str, str]], *, epochs: float, device: str | None, progress: Callable[[str], None],
                        runs: int = 1) -> tuple[Any, dict[str, Any]]:  # fmt: skip
     """Fine-tune the embedder contrastively on the train examples (few-shot, the validation part picks the
-    checkpoint), fit the head on its embeddings, then score as the frozen head was. Says how long it
-    should take before it starts (from the encoder's measured speed), and for all `runs` left (`--repeats`)."""
+    checkpoint), fit the head on its embeddings (and `named`'s, the intents' names, beside them), then score
+    as the frozen head was. Says how long it should take before it starts (from the encoder's measured
+    speed), and for all `runs` left (`--repeats`)."""
     import tempfile
 
     from assistant.backends.embedding import SentenceTransformerEmbedder
     from assistant.backends.embedding_cache import embed_texts
     from assistant.backends.encoder_training import fine_tune_encoder_few_shot
     from assistant.evaluation.intents import score_head
-    from assistant.stages.intent_head import IntentHead, fit_softmax_regression
-    from assistant.training.intent import name_examples
+    from assistant.training.intent import embed_names, fit_intent_head
     from assistant.training.registry import step_reporter
 
     device = device or settings.models.device
@@ -406,18 +402,14 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
         seconds = time.perf_counter() - started
         tuned = with_first(embedder, SentenceTransformerEmbedder(str(result.model_dir), device=device))
         x_train = embed_texts(tuned, [t for t, _ in train], progress=progress, label="train (fine-tuned)")
-        named = name_examples(labels) if settings.models.intent_names_as_examples else []
-        x_named = (embed_texts(tuned, [t for t, _ in named], progress=progress, label="intent names (fine-tuned)")
-                   if named else np.zeros((0, x_train.shape[1])))  # fmt: skip
-        weights, bias = fit_softmax_regression(
-            np.concatenate([x_train, x_named]),
-            np.array([index[lab] for _, lab in [*train, *named]]),
-            len(labels),
-        )
+        x_named = embed_names(named, lambda texts: embed_texts(tuned, texts, progress=progress,
+                                                               label="intent names (fine-tuned)"), x_train.shape[1])  # fmt: skip
+        head = fit_intent_head(x_train, np.array([index[lab] for _, lab in train]), labels, x_named=x_named,
+                               named=named)  # fmt: skip
         x_validation = embed_texts(tuned, [t for t, _ in validation], progress=progress,
                                    label="validation (fine-tuned)")  # fmt: skip
         x_test = embed_texts(tuned, [t for t, _ in test], progress=progress, label="test (fine-tuned)")
-    scored = score_head(IntentHead(weights, bias, labels), x_validation, validation, x_test, test, x_train=x_train,
+    scored = score_head(head, x_validation, validation, x_test, test, x_train=x_train,
                         train=train, similarity_check=settings.assistant.out_of_scope_by_similarity,
                         fit=settings.assistant.out_of_scope_fit, x_named=x_named, named=named,
                         cross_fit=False)  # the encoder was tuned on the train examples: out of fold, too sure  # fmt: skip

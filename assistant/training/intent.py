@@ -149,6 +149,25 @@ def name_examples(labels: Sequence[str]) -> list[tuple[str, str]]:
     return out
 
 
+def embed_names(
+    named: Sequence[tuple[str, str]], embed: Callable[[list[str]], np.ndarray], dim: int
+) -> np.ndarray:
+    """The vectors of the intents' names (`name_examples`) by `embed`; an empty (0, `dim`) table without any."""
+    return embed([t for t, _ in named]) if named else np.zeros((0, dim), dtype=np.float32)
+
+
+def fit_intent_head(x_train: np.ndarray, y_train: np.ndarray, labels: tuple[str, ...], *,
+                    x_named: np.ndarray | None = None, named: Sequence[tuple[str, str]] = (), epochs: int = 800,
+                    l2: float = 1e-5, features: tuple[str, ...] = ("embedder",)) -> IntentHead:  # fmt: skip
+    """The softmax head over the training examples' vectors (`y_train`: their indices in `labels`) and the
+    intents' names beside them (`x_named`, `named`: `name_examples`), as `train intent` fits it."""
+    if x_named is not None and len(named):
+        y_named = np.array([labels.index(label) for _, label in named], dtype=int)
+        x_train, y_train = np.concatenate([x_train, x_named]), np.concatenate([y_train, y_named])
+    weights, bias = fit_softmax_regression(x_train, y_train, len(labels), epochs=epochs, l2=l2)
+    return IntentHead(weights, bias, labels, features=features)
+
+
 def out_of_fold(
     x_train: np.ndarray, train_labels: list[str], labels: tuple[str, ...], *, epochs: int = 800,
     folds: int = CROSS_FIT_FOLDS, x_always: np.ndarray | None = None, always_labels: Sequence[str] = (),
@@ -385,17 +404,15 @@ def train_intent_model(
     y_train = np.array([index[e.intent] for e in train])
     y_dev = np.array([index[e.intent] for e in dev])
     named = name_examples(labels) if names_as_examples else []
-    x_named = (embed_texts(embedder, [t for t, _ in named], progress=progress, label="intent names",
-                           cache_dir=cache_dir) if named else np.zeros((0, x_train.shape[1])))  # fmt: skip
-    y_named = np.array([index[label] for _, label in named], dtype=int)
+    x_named = embed_names(named, lambda texts: embed_texts(embedder, texts, progress=progress, label="intent names",
+                                                           cache_dir=cache_dir), x_train.shape[1])  # fmt: skip
     features = head_features(embedder)
     progress(f"fitting the head on {len(train)} examples{f' and {len(named)} intent names' if named else ''}, "
              f"{len(labels)} intents"
              f"{' (the English embedder beside the multilingual one)' if len(features) > 1 else ''}")  # fmt: skip
-    weights, bias = fit_softmax_regression(
-        np.concatenate([x_train, x_named]), np.concatenate([y_train, y_named]), len(labels), epochs=epochs
+    head = fit_intent_head(
+        x_train, y_train, labels, x_named=x_named, named=named, epochs=epochs, features=features
     )
-    head = IntentHead(weights, bias, labels, features=features)
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
     folder = artifacts_dir / COMPONENT / run_id
     base_metrics: dict[str, object] = {}
@@ -429,13 +446,11 @@ def train_intent_model(
             tuned, [e.text for e in train], progress=progress, label="train (fine-tuned encoder)"
         )
         x_dev = embed_texts(tuned, [e.text for e in dev], progress=progress, label="dev (fine-tuned encoder)")
-        x_named = (embed_texts(tuned, [t for t, _ in named], progress=progress, label="intent names (fine-tuned)")
-                   if named else np.zeros((0, x_train.shape[1])))  # fmt: skip
+        x_named = embed_names(named, lambda texts: embed_texts(tuned, texts, progress=progress,
+                                                               label="intent names (fine-tuned)"), x_train.shape[1])  # fmt: skip
         progress(f"fitting the head on the fine-tuned encoder's embeddings of {len(train)} examples")
-        weights, bias = fit_softmax_regression(
-            np.concatenate([x_train, x_named]), np.concatenate([y_train, y_named]), len(labels), epochs=epochs
-        )
-        head = IntentHead(weights, bias, labels, features=features)
+        head = fit_intent_head(x_train, y_train, labels, x_named=x_named, named=named, epochs=epochs,
+                               features=features)  # fmt: skip
     calibration = fit_out_of_scope(head, x_train, [e.intent for e in train], x_dev, y_dev,
                                    cross_fit=not fine_tune_encoder, epochs=epochs, fit=out_of_scope_fit,
                                    x_named=x_named, named_labels=[label for _, label in named],
