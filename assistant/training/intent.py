@@ -18,11 +18,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from assistant.backends.embedding import Embedder, JoinedEmbedder, with_first
+from assistant.backends.embedding import Embedder, JoinedEmbedder, first_part, with_first
 from assistant.backends.embedding_cache import embed_texts
+from assistant.backends.trainer_support import EVALUATIONS_PER_RUN
 from assistant.data.labels import describe_outside, outside_engine
 from assistant.errors import DataError, ModelNotPreparedError
 from assistant.evaluation.metrics import accuracy, macro_f1
@@ -75,6 +77,10 @@ MIN_LABELLED_OUT_OF_SCOPE = 50
 CROSS_FIT_FOLDS = 5  # folds that score the training examples when dev has few answers (ten did no better)
 QUICK_FINE_TUNE = 1200  # training turns the encoder is fine-tuned on with `quick` (one epoch)
 DEV_WATCHED = 400  # dev examples scored during encoder fine-tuning (picks the checkpoint kept)
+# Texts timed for the speed the turns are embedded at after a fine-tune (`fine_tune_estimate`): one batch of 32,
+# as the trainer's, runs at about half the speed of long runs sorted by length (70 against 155 texts/s for
+# multilingual-e5-small on 2 cores), and the estimate of the demo shop's quick fine-tune was twice what it took.
+PROBE_TEXTS = 128
 
 
 @dataclass(frozen=True)
@@ -322,6 +328,37 @@ def recall_threshold(scores: np.ndarray, caught: np.ndarray, goal: float, *, flo
     return float(np.nextafter(remaining[min(needed, len(remaining)) - 1], np.inf))
 
 
+def forward_speed(encoder: Any, texts: Sequence[str]) -> float:
+    """Texts per second `encoder` embeds here, timed on `texts` (marked, so no cache answers them) after a first
+    call on a few of them: an encoder's first call is slow (4 texts/s for multilingual-e5-small on 2 cores,
+    then 90), and where every turn's embedding came from the cache the probe is that first call."""
+    encoder.embed_queries([f"{t} ··" for t in texts[:4]])
+    timer = time.perf_counter()
+    encoder.embed_queries([f"{t} ·" for t in texts])
+    return len(texts) / max(time.perf_counter() - timer, 1e-6)
+
+
+def fine_tune_estimate(per_second: float, *, examples: int, epochs: float, watched: int, embedded: int,
+                       embedded_per_second: float | None = None) -> float:  # fmt: skip
+    """Seconds a few-shot encoder fine-tune and what follows it should take at `per_second` forward passes of
+    the encoder tuned: a training step costs about three per example; each of the trainer's
+    `EVALUATIONS_PER_RUN` dev evaluations embeds the examples and the `watched` dev turns
+    (`centroid_evaluator`); afterwards the tuned encoder (with the English embedder beside it, where it sits)
+    embeds `embedded` distinct texts for the head at `embedded_per_second` (long runs: timed on `PROBE_TEXTS`).
+    Loading and saving the model come on top (seconds on a CPU)."""
+    training = examples * epochs * 3 + EVALUATIONS_PER_RUN * (examples + watched)
+    return training / max(per_second, 1e-6) + embedded / max(embedded_per_second or per_second, 1e-6)
+
+
+def distinct(texts: Sequence[str]) -> int:
+    """How many different texts `texts` holds: what `embed_texts` embeds of them."""
+    return len(set(texts))
+
+
+def spoken_seconds(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def capped_examples(examples: list[Example], total: int) -> list[Example]:
     """At most `total` of `examples`, two at a time from each intent in turn (seeded): stratified, with
     pairs of one intent for the contrastive fine-tuning."""
@@ -429,16 +466,27 @@ def train_intent_model(
         if quick:  # a deterministic spread over the whole split, not its first conversations
             chosen = chosen[:: max(1, len(train) // QUICK_FINE_TUNE)][:QUICK_FINE_TUNE]
         watched = list(range(len(dev)))[:: max(1, len(dev) // DEV_WATCHED)][:DEV_WATCHED]
+        fine_tune_epochs = 1.0 if quick else 4.0
+        probe = [e.text for e in train[:PROBE_TEXTS]]
+        per_second = forward_speed(first_part(embedder), probe[:32])  # as the trainer's batches of 32
+        embedded = sum(distinct([e.text for e in part]) for part in (train, dev)) + len(named)
+        estimate = fine_tune_estimate(per_second, examples=len(chosen), epochs=fine_tune_epochs,
+                                      watched=len(watched), embedded=embedded,
+                                      embedded_per_second=forward_speed(embedder, probe))  # fmt: skip
+        progress(f"fine-tuning the encoder on {len(chosen)} examples for {fine_tune_epochs:g} epoch(s), then "
+                 f"embedding the turns with it: about {spoken_seconds(estimate)} here (forward {per_second:.0f} "
+                 "examples/s; training ~3x that per example). --quick or --max-examples makes it shorter")  # fmt: skip
         started = time.perf_counter()
         result = fine_tune_encoder_few_shot(
             embedder_reference, [train[i].text for i in chosen], [int(y_train[i]) for i in chosen], work_dir=folder,
             dev_texts=[dev[i].text for i in watched], dev_labels=[int(y_dev[i]) for i in watched],
-            epochs=1.0 if quick else 4.0, device=device, stop_after_steps=stop_after_steps,
+            epochs=fine_tune_epochs, device=device, stop_after_steps=stop_after_steps,
             progress=step_reporter(progress, "fine-tuning the encoder"),
         )  # fmt: skip
         training_figures = {"fine_tune_steps": result.steps, "fine_tune_examples": len(chosen),
                             "fine_tune_samples_per_s": round(result.samples_per_s, 2),
                             "fine_tune_seconds": round(time.perf_counter() - started, 1),
+                            "fine_tune_estimate_seconds": round(estimate, 1),
                             "fine_tune_device": result.device, **run_figures(result)}  # fmt: skip
         # the fine-tuned encoder takes the multilingual one's place (beside the English one, where it sits)
         tuned = with_first(embedder, SentenceTransformerEmbedder(str(result.model_dir), device=device))
@@ -448,6 +496,8 @@ def train_intent_model(
         x_dev = embed_texts(tuned, [e.text for e in dev], progress=progress, label="dev (fine-tuned encoder)")
         x_named = embed_names(named, lambda texts: embed_texts(tuned, texts, progress=progress,
                                                                label="intent names (fine-tuned)"), x_train.shape[1])  # fmt: skip
+        # what the estimate foresaw: the fine-tune and the embedding after it
+        training_figures["fine_tune_total_seconds"] = round(time.perf_counter() - started, 1)
         progress(f"fitting the head on the fine-tuned encoder's embeddings of {len(train)} examples")
         head = fit_intent_head(x_train, y_train, labels, x_named=x_named, named=named, epochs=epochs,
                                features=features)  # fmt: skip

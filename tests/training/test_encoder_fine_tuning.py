@@ -93,6 +93,9 @@ def test_intent_training_with_a_fine_tuned_encoder(tmp_path: Path) -> None:
         and "base_dev_macro_f1" in metrics
         and metrics["fine_tune_steps"] > 0
     )
+    # said before it starts, and kept beside what it took (the fine-tune and the embedding after it)
+    assert metrics["fine_tune_estimate_seconds"] > 0
+    assert metrics["fine_tune_total_seconds"] >= metrics["fine_tune_seconds"] > 0
     assert active_run(artifacts, "intent") == "existing"  # a new run never activates itself over another
     set_active(artifacts, "intent", "tuned")
     assert active_intent_encoder(artifacts) == folder / "encoder"
@@ -126,6 +129,8 @@ def test_eval_intents_fine_tunes_the_encoder_on_each_sample_and_compares_it_with
         == [r["seed"] for r in payload["repeats"]]
     )
     assert aggregate["repeats_fine_tuned"] == 2 and aggregate["fine_tune_steps"] > 0
+    assert aggregate["fine_tune_total_seconds"] >= aggregate["fine_tune_seconds"] > 0
+    assert aggregate["fine_tune_estimate_seconds"] > 0
     assert aggregate["intent_name_examples"] == 2
     # the names are embedded by each sample's fine-tuned encoder too, and fitted with the tuned turns
     assert sum(line.startswith("intent names (fine-tuned): embedded 2/2") for line in said) == 2

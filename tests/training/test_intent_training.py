@@ -482,3 +482,22 @@ def test_train_intent_fits_the_intents_names_beside_the_turns_unless_told_not_to
     # each intent's own name is its answer; fitted without the names, the head misses some
     assert (head.logits(words).argmax(axis=1) == own).all()
     assert (without.logits(words).argmax(axis=1) != own).any()
+
+
+def test_the_fine_tune_estimate_counts_training_the_dev_evaluations_and_the_embedding_after() -> None:
+    """Three forward passes per example and epoch, the examples and watched dev turns at each of the trainer's
+    evaluations, then the texts the tuned encoder (beside the English embedder: its own speed) embeds."""
+    from assistant.backends.trainer_support import EVALUATIONS_PER_RUN
+    from assistant.training.intent import fine_tune_estimate, spoken_seconds
+
+    alone = fine_tune_estimate(100.0, examples=200, epochs=4, watched=50, embedded=1000)
+    assert alone == pytest.approx((200 * 4 * 3 + EVALUATIONS_PER_RUN * 250 + 1000) / 100)
+    joined = fine_tune_estimate(
+        100.0, examples=200, epochs=4, watched=50, embedded=1000, embedded_per_second=50
+    )
+    assert joined == pytest.approx(alone + 1000 / 100)  # the embedding after runs at half the speed
+    assert fine_tune_estimate(0.0, examples=1, epochs=1, watched=0, embedded=0) > 0  # no division by zero
+    assert spoken_seconds(75) == "75 s" and spoken_seconds(600) == "10 min"
+    from assistant.training.intent import distinct
+
+    assert distinct(["where is my order", "where is my order", "refund"]) == 2  # embedded once each
