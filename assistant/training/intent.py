@@ -77,9 +77,9 @@ MIN_LABELLED_OUT_OF_SCOPE = 50
 CROSS_FIT_FOLDS = 5  # folds that score the training examples when dev has few answers (ten did no better)
 QUICK_FINE_TUNE = 1200  # training turns the encoder is fine-tuned on with `quick` (one epoch)
 DEV_WATCHED = 400  # dev examples scored during encoder fine-tuning (picks the checkpoint kept)
-# Texts timed for the speed the turns are embedded at after a fine-tune (`fine_tune_estimate`): one batch of 32,
-# as the trainer's, runs at about half the speed of long runs sorted by length (70 against 155 texts/s for
-# multilingual-e5-small on 2 cores), and the estimate of the demo shop's quick fine-tune was twice what it took.
+# Texts timed for the speed the turns are embedded at after a fine-tune (`fine_tune_estimate`), as `embed_texts`
+# sends them: multilingual-e5-small on 2 cores embeds 76-95 texts/s in one batch of 32 (the trainer's) and
+# 123-133 in one of 128.
 PROBE_TEXTS = 128
 
 
