@@ -81,10 +81,16 @@ def test_intent_training_with_a_fine_tuned_encoder(tmp_path: Path) -> None:
     artifacts = tmp_path / "artifacts"
     (artifacts / "intent" / "existing").mkdir(parents=True)
     set_active(artifacts, "intent", "existing")
+    said: list[str] = []
     folder = train_intent_model(
         shop, SentenceTransformerEmbedder(str(model), device="cpu"), artifacts, embedder_reference=str(model),
-        run_id="tuned", epochs=50, fine_tune_encoder=True, quick=True, device="cpu",
+        run_id="tuned", epochs=50, fine_tune_encoder=True, quick=True, device="cpu", progress=said.append,
     )  # fmt: skip
+    foreseen = [
+        i for i, line in enumerate(said) if line.startswith("fine-tuning the encoder on") and "about" in line
+    ]
+    stepped = [i for i, line in enumerate(said) if line.startswith("fine-tuning the encoder: step")]
+    assert len(foreseen) == 1 and stepped and foreseen[0] < stepped[0]  # said before it starts
     import json
 
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -94,7 +100,7 @@ def test_intent_training_with_a_fine_tuned_encoder(tmp_path: Path) -> None:
         and metrics["fine_tune_steps"] > 0
     )
     # said before it starts, and kept beside what it took (the fine-tune and the embedding after it)
-    assert metrics["fine_tune_estimate_seconds"] > 0
+    assert metrics["fine_tune_estimate_seconds"] >= 0  # a tiny encoder's can round to 0.0
     assert metrics["fine_tune_total_seconds"] >= metrics["fine_tune_seconds"] > 0
     assert active_run(artifacts, "intent") == "existing"  # a new run never activates itself over another
     set_active(artifacts, "intent", "tuned")
@@ -130,7 +136,7 @@ def test_eval_intents_fine_tunes_the_encoder_on_each_sample_and_compares_it_with
     )
     assert aggregate["repeats_fine_tuned"] == 2 and aggregate["fine_tune_steps"] > 0
     assert aggregate["fine_tune_total_seconds"] >= aggregate["fine_tune_seconds"] > 0
-    assert aggregate["fine_tune_estimate_seconds"] > 0
+    assert aggregate["fine_tune_estimate_seconds"] >= 0  # a tiny encoder's can round to 0.0
     assert aggregate["intent_name_examples"] == 2
     # the names are embedded by each sample's fine-tuned encoder too, and fitted with the tuned turns
     assert sum(line.startswith("intent names (fine-tuned): embedded 2/2") for line in said) == 2
