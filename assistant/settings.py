@@ -170,7 +170,7 @@ class ModelsSettings:
     intent_english_features: Literal["auto", "on", "off"] = "auto"
     # A newly trained intent head is fitted on each intent's name in words ("card_arrival" -> "card arrival") beside
     # its labelled turns: with five turns per intent, 2-3 points of in-scope accuracy on public sets (README,
-    # "Intent names"). Off for a shop whose intent names are codes ("A17") or say nothing of the request.
+    # "Few-shot intents"). Off for a shop whose intent names are codes ("A17") or say nothing of the request.
     intent_names_as_examples: bool = True
     embedding_batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
     # An OpenAI-compatible inference server (vLLM, SGLang, TGI, llama.cpp server, Ollama, `transformers

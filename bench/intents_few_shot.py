@@ -161,6 +161,14 @@ def frozen_head(cache: EmbeddingCache, train: list, validation: list, test: list
     x_named = embed_names(
         named, lambda texts: cache.embed(texts, progress=quiet, label="names"), x_train.shape[1]
     )
+    return judged(x_train, x_validation, x_named, x_test, train, validation, test, y_train, labels, named)
+
+
+def judged(x_train: np.ndarray, x_validation: np.ndarray, x_named: np.ndarray, x_test: np.ndarray, train: list,
+           validation: list, test: list, y_train: np.ndarray, labels: tuple[str, ...],
+           named: list) -> tuple[float, dict]:  # fmt: skip
+    """The head fitted on these vectors (the names' beside the examples') as `train intent` fits it, scored as
+    `eval intents` scores it: (argmax accuracy, figures)."""
     head = fit_intent_head(x_train, y_train, labels, x_named=x_named, named=named)
     scored = score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
                         x_named=x_named, named=named)  # fmt: skip
@@ -197,15 +205,9 @@ def contrastive(reference: str, train: list, validation: list, test: list, y_tra
     other = lambda texts: english.embed(texts, progress=quiet, label="joined")[:, dim:]  # noqa: E731
     beside = [other([t for t, _ in part]) for part in (train, validation, test)]
     beside.insert(2, embed_names(named, other, beside[0].shape[1]))
-    out = []
     joined = [join_vectors(pair) for pair in zip(parts, beside, strict=True)]
-    for x_train, x_validation, x_named, x_test in (parts, joined):
-        head = fit_intent_head(x_train, y_train, labels, x_named=x_named, named=named)
-        scored = score_head(head, x_validation, validation, x_test, test, x_train=x_train, train=train,
-                            x_named=x_named, named=named)  # fmt: skip
-        out.append((float(np.mean([p == g for p, g in zip(scored.predicted, scored.gold, strict=True)])),
-                    scored.figures()))  # fmt: skip
-    return out
+    return [judged(x_train, x_validation, x_named, x_test, train, validation, test, y_train, labels, named)
+            for x_train, x_validation, x_named, x_test in (parts, joined)]  # fmt: skip
 
 
 if __name__ == "__main__":

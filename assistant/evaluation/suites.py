@@ -377,22 +377,19 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
         PROBE_TEXTS,
         distinct,
         embed_names,
-        fine_tune_estimate,
         fit_intent_head,
-        forward_speed,
+        foresee_fine_tune,
         spoken_seconds,
     )
     from assistant.training.registry import step_reporter
 
     device = device or settings.models.device
     labels = tuple(sorted(index, key=index.__getitem__))
-    probe = [t for t, _ in train[:PROBE_TEXTS]]
     encoder = first_part(embedder)  # the one fine-tuned (beside the English embedder, where it sits)
-    per_second = forward_speed(encoder, probe[:32])  # as the trainer's batches of 32
-    embedded = sum(distinct([t for t, _ in part]) for part in (train, validation, test)) + len(named)
-    estimate = fine_tune_estimate(per_second, examples=len(train), epochs=epochs, watched=len(validation),
-                                  embedded=embedded,
-                                  embedded_per_second=forward_speed(embedder, probe))  # fmt: skip
+    estimate, per_second = foresee_fine_tune(
+        embedder, [t for t, _ in train[:PROBE_TEXTS]], examples=len(train), epochs=epochs, watched=len(validation),
+        embedded=sum(distinct([t for t, _ in part]) for part in (train, validation, test)) + len(named),
+    )  # fmt: skip
     total = f", about {spoken_seconds(runs * estimate)} for the {runs} samples left" if runs > 1 else ""
     progress(f"fine-tuning the encoder on {len(train)} examples for {epochs:g} epoch(s), then embedding the "
              f"validation and test parts with it: about {spoken_seconds(estimate)} here{total} (forward "
@@ -415,9 +412,8 @@ def _fine_tuned_scores(settings: Settings, embedder: Any, train: list[tuple[str,
         x_validation = embed_texts(tuned, [t for t, _ in validation], progress=progress,
                                    label="validation (fine-tuned)")  # fmt: skip
         x_test = embed_texts(tuned, [t for t, _ in test], progress=progress, label="test (fine-tuned)")
-        total_seconds = (
-            time.perf_counter() - started
-        )  # what the estimate foresaw: the fine-tune and the embedding
+        # what the estimate foresaw: the fine-tune and the embedding after it
+        total_seconds = time.perf_counter() - started
     scored = score_head(head, x_validation, validation, x_test, test, x_train=x_train,
                         train=train, similarity_check=settings.assistant.out_of_scope_by_similarity,
                         fit=settings.assistant.out_of_scope_fit, x_named=x_named, named=named,

@@ -350,6 +350,18 @@ def fine_tune_estimate(per_second: float, *, examples: int, epochs: float, watch
     return training / max(per_second, 1e-6) + embedded / max(embedded_per_second or per_second, 1e-6)
 
 
+def foresee_fine_tune(embedder: Any, probe: Sequence[str], *, examples: int, epochs: float, watched: int,
+                      embedded: int) -> tuple[float, float]:  # fmt: skip
+    """(`fine_tune_estimate`'s seconds, the forward speed it used) with the speeds timed here on `probe`: the
+    encoder tuned (`embedder`'s first part) in one batch of 32, as the trainer's, and the whole `embedder` (the
+    English one beside it, where it sits) on up to `PROBE_TEXTS` at once, as `embed_texts` sends them."""
+    per_second = forward_speed(first_part(embedder), probe[:32])
+    embedded_per_second = forward_speed(embedder, probe[:PROBE_TEXTS])
+    seconds = fine_tune_estimate(per_second, examples=examples, epochs=epochs, watched=watched, embedded=embedded,
+                                 embedded_per_second=embedded_per_second)  # fmt: skip
+    return seconds, per_second
+
+
 def distinct(texts: Sequence[str]) -> int:
     """How many different texts `texts` holds: what `embed_texts` embeds of them."""
     return len(set(texts))
@@ -467,12 +479,10 @@ def train_intent_model(
             chosen = chosen[:: max(1, len(train) // QUICK_FINE_TUNE)][:QUICK_FINE_TUNE]
         watched = list(range(len(dev)))[:: max(1, len(dev) // DEV_WATCHED)][:DEV_WATCHED]
         fine_tune_epochs = 1.0 if quick else 4.0
-        probe = [e.text for e in train[:PROBE_TEXTS]]
-        per_second = forward_speed(first_part(embedder), probe[:32])  # as the trainer's batches of 32
-        embedded = sum(distinct([e.text for e in part]) for part in (train, dev)) + len(named)
-        estimate = fine_tune_estimate(per_second, examples=len(chosen), epochs=fine_tune_epochs,
-                                      watched=len(watched), embedded=embedded,
-                                      embedded_per_second=forward_speed(embedder, probe))  # fmt: skip
+        estimate, per_second = foresee_fine_tune(
+            embedder, [e.text for e in train[:PROBE_TEXTS]], examples=len(chosen), epochs=fine_tune_epochs,
+            watched=len(watched), embedded=sum(distinct([e.text for e in part]) for part in (train, dev)) + len(named),
+        )  # fmt: skip
         progress(f"fine-tuning the encoder on {len(chosen)} examples for {fine_tune_epochs:g} epoch(s), then "
                  f"embedding the turns with it: about {spoken_seconds(estimate)} here (forward {per_second:.0f} "
                  "examples/s; training ~3x that per example). --quick or --max-examples makes it shorter")  # fmt: skip
